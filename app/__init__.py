@@ -1,0 +1,87 @@
+"""gemgate: a Gemini API gateway that speaks the Gemini, OpenAI and Anthropic dialects."""
+from __future__ import annotations
+
+import uuid
+from typing import Mapping
+
+from flask import Flask, g, jsonify, request
+
+from . import errors, model_list
+from .anthropic import errors as anthropic_errors
+from .auth import ClientKeys, presented_key
+from .config import Config
+from .dialects import dialect_for
+from .gemini import errors as gemini_errors
+from .gemini import views as gemini_views
+from .openai import errors as openai_errors
+from .services import Services, services
+from .upstream.catalog import ModelCatalog
+from .upstream.client import UpstreamClient
+from .upstream.key_pool import KeyPool
+
+PUBLIC_ENDPOINTS = {"healthz", None}  # None: no route matched; 404 after auth below
+
+
+def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
+    """Build the gateway. `config` is a Config, a mapping of environment variables, or None
+    to read the process environment."""
+    if not isinstance(config, Config):
+        config = Config.from_env(config)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    pool = KeyPool(config.gemini_api_keys, default_cooldown=config.key_cooldown, recheck_after=config.key_recheck)
+    upstream = UpstreamClient(config, pool)
+    app.extensions["gemgate"] = Services(
+        config=config,
+        client_keys=ClientKeys(config.api_keys),
+        pool=pool,
+        upstream=upstream,
+        catalog=ModelCatalog(upstream, config.models_cache_ttl),
+    )
+
+    errors.init_app(app)
+    errors.register_renderer(app, "gemini", gemini_errors.render)
+    errors.register_renderer(app, "openai", openai_errors.render)
+    errors.register_renderer(app, "anthropic", anthropic_errors.render)
+
+    app.before_request(_identify)
+    app.after_request(_tag)
+    app.add_url_rule("/healthz", "healthz", healthz)
+
+    app.register_blueprint(gemini_views.native, url_prefix="/v1beta")
+    app.register_blueprint(gemini_views.native, url_prefix="/v1", name="gemini_v1")
+    app.register_blueprint(gemini_views.catalog, url_prefix="/v1beta")
+    app.register_blueprint(model_list.bp)
+    model_list.register(app, "gemini", gemini_views.list_models, gemini_views.get_model)
+    return app
+
+
+def _identify():
+    """Once per request: its id, its dialect (for errors) and, off the public routes, its client."""
+    g.request_id = "req_" + uuid.uuid4().hex
+    g.dialect = dialect_for(request.path, request.headers, request.args)
+    if request.endpoint == "healthz":
+        return
+    g.client_name = services().client_keys.identify(presented_key(request.headers, request.args))
+
+
+def _tag(response):
+    response.headers["x-request-id"] = g.get("request_id", "")
+    return response
+
+
+def healthz():
+    svc = services()
+    keys = svc.pool.snapshot()
+    body = {
+        "status": "ok" if svc.config.upstream_configured else "degraded",
+        "upstream_keys": {
+            "total": len(keys),
+            "healthy": sum(k["status"] == "healthy" for k in keys),
+            "cooling": sum(k["status"] == "cooling" for k in keys),
+            "disabled": sum(k["status"] == "disabled" for k in keys),
+        },
+    }
+    if not svc.config.upstream_configured:
+        body["message"] = "GEMINI_API_KEYS is not set: API calls answer 503 until it is."
+    return jsonify(body)

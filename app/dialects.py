@@ -1,0 +1,21 @@
+"""Which client dialect a request speaks, decided once per request from its path and headers."""
+from __future__ import annotations
+
+from typing import Mapping
+
+GEMINI, OPENAI, ANTHROPIC = "gemini", "openai", "anthropic"
+
+
+def dialect_for(path: str, headers: Mapping[str, str], args: Mapping[str, str]) -> str:
+    if path.startswith("/v1beta/"):
+        return GEMINI
+    if path.startswith("/v1/messages"):
+        return ANTHROPIC
+    if path.startswith("/v1/models"):
+        # `/v1/models` is shared: native calls carry an action (`:generateContent`) or a Google
+        # style key; Anthropic clients always send `anthropic-version`; the rest are OpenAI's.
+        if ":" in path or "x-goog-api-key" in headers or "key" in args:
+            return GEMINI
+        if "anthropic-version" in headers:
+            return ANTHROPIC
+    return OPENAI

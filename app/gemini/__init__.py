@@ -1,0 +1,1 @@
+"""The Gemini-native dialect: validate, relay to Gemini, relay back."""

@@ -1,0 +1,59 @@
+"""Relaying Gemini's own stream to a native client, as SSE or as the streamed JSON array."""
+from __future__ import annotations
+
+from .. import jsonx
+from ..errors import GatewayError, UpstreamUnavailable
+from .errors import error_body
+
+CRLF2 = b"\r\n\r\n"
+
+
+def parse(data: bytes) -> dict:
+    try:
+        obj = jsonx.loads(data)
+    except jsonx.JSONDecodeError:
+        obj = None
+    if not isinstance(obj, dict):
+        raise UpstreamUnavailable("Gemini sent a stream event that is not a JSON object.")
+    return obj
+
+
+class SSERelay:
+    """Each upstream event goes out as it came, in Google's CRLF framing."""
+
+    def start(self) -> bytes:
+        return b""
+
+    def feed(self, data: bytes) -> bytes:
+        parse(data)  # garbage from upstream becomes an error event, not garbage for the client
+        return b"data: " + data + CRLF2
+
+    def finish(self) -> bytes:
+        return b""
+
+    def fail(self, err: GatewayError) -> bytes:
+        return b"data: " + jsonx.dumps(error_body(err)) + CRLF2
+
+
+class JSONArrayRelay:
+    """`streamGenerateContent` without `alt=sse`: one JSON array, written element by element."""
+
+    def __init__(self) -> None:
+        self._opened = False
+
+    def _element(self, obj: object) -> bytes:
+        prefix = b"\n,\r\n" if self._opened else b"["
+        self._opened = True
+        return prefix + jsonx.dumps_pretty(obj).rstrip(b"\n")
+
+    def start(self) -> bytes:
+        return b""
+
+    def feed(self, data: bytes) -> bytes:
+        return self._element(parse(data))
+
+    def finish(self) -> bytes:
+        return b"\n]" if self._opened else b"[]"
+
+    def fail(self, err: GatewayError) -> bytes:
+        return self._element(error_body(err)) + b"\n]"

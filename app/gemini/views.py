@@ -1,0 +1,143 @@
+"""Gemini-native routes (`/v1beta/...`, also under `/v1/`): validate, relay, relay back."""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, g, request
+
+from schemas import gemini as schemas
+
+from .. import jsonx
+from ..body import json_body
+from ..errors import InvalidRequest, NotFound
+from ..services import services
+from ..streaming import stream_response
+from .streams import JSONArrayRelay, SSERelay
+
+native = Blueprint("gemini", __name__)  # POST actions; registered under /v1beta and /v1
+catalog = Blueprint("gemini_models", __name__)  # GET model list; /v1beta only (/v1 is shared)
+
+JSON_TYPE = "application/json; charset=UTF-8"
+SAFETY_CATEGORIES = (
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+)
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
+
+_generate = schemas.GenerateContentRequest()
+_count = schemas.CountTokensRequest()
+_embed = schemas.EmbedContentRequest()
+_batch_embed = schemas.BatchEmbedContentsRequest()
+_predict = schemas.PredictRequest()
+
+
+def api_version() -> str:
+    return "v1" if request.path.startswith("/v1/") else "v1beta"
+
+
+def model_id(model: str) -> str:
+    if not _MODEL_ID.match(model):
+        raise InvalidRequest(f"Invalid model name {model!r}.", param="model")
+    return model
+
+
+@native.post("/models/<model_action>")
+def model_action(model_action: str):
+    model, sep, action = model_action.rpartition(":")
+    handler = _ACTIONS.get(action) if sep else None
+    if handler is None:
+        raise NotFound(f"Unknown method {action or model_action!r}; see GET /v1beta/models.")
+    return handler(model_id(model))
+
+
+def generate_content(model: str):
+    body = _generate_body()
+    response = services().upstream.request("POST", f"/{api_version()}/models/{model}:generateContent", body=body)
+    return relay(response)
+
+
+def stream_generate_content(model: str):
+    sse = request.args.get("alt") == "sse"
+    if not sse:
+        g.gemini_json_array = True
+    body = _generate_body()
+    svc = services()
+    upstream = svc.upstream.open_stream(
+        f"/{api_version()}/models/{model}:streamGenerateContent", body, params={"alt": "sse"}
+    )
+    if sse:
+        # A bare blank line: google-genai skips it, but fails on an SSE comment.
+        translator, content_type, heartbeat = SSERelay(), "text/event-stream", b"\r\n"
+    else:
+        # Whitespace between array elements is valid JSON for any streaming parser.
+        translator, content_type, heartbeat = JSONArrayRelay(), JSON_TYPE, b"\n"
+    return stream_response(
+        upstream.events(),
+        translator,
+        content_type=content_type,
+        heartbeat=heartbeat,
+        interval=svc.config.heartbeat_interval,
+        on_close=upstream.close,
+    )
+
+
+def count_tokens(model: str):
+    return _relay_validated(model, "countTokens", _count)
+
+
+def embed_content(model: str):
+    return _relay_validated(model, "embedContent", _embed)
+
+
+def batch_embed_contents(model: str):
+    return _relay_validated(model, "batchEmbedContents", _batch_embed)
+
+
+def predict(model: str):
+    return _relay_validated(model, "predict", _predict)
+
+
+_ACTIONS = {
+    "generateContent": generate_content,
+    "streamGenerateContent": stream_generate_content,
+    "countTokens": count_tokens,
+    "embedContent": embed_content,
+    "batchEmbedContents": batch_embed_contents,
+    "predict": predict,
+}
+
+
+@catalog.get("/models")
+def list_models():
+    page = services().catalog.page(api_version(), request.args.get("pageSize"), request.args.get("pageToken"))
+    return Response(jsonx.dumps_pretty(page), content_type=JSON_TYPE)
+
+
+@catalog.get("/models/<model>")
+def get_model(model: str):
+    found = services().catalog.get(api_version(), model_id(model.removeprefix("models/")))
+    return Response(jsonx.dumps_pretty(found), content_type=JSON_TYPE)
+
+
+def relay(response) -> Response:
+    return Response(response.content, status=200, content_type=response.headers.get("Content-Type", JSON_TYPE))
+
+
+def _relay_validated(model: str, action: str, schema) -> Response:
+    json_body(schema)
+    response = services().upstream.request(
+        "POST", f"/{api_version()}/models/{model}:{action}", body=request.get_data()
+    )
+    return relay(response)
+
+
+def _generate_body() -> bytes:
+    """The validated request as bytes, with default safety settings only where it has none."""
+    data = json_body(_generate)
+    if "safetySettings" in data or "safety_settings" in data:
+        return request.get_data()
+    threshold = services().config.safety_threshold
+    data["safetySettings"] = [{"category": c, "threshold": threshold} for c in SAFETY_CATEGORIES]
+    return jsonx.dumps(data)

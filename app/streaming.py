@@ -1,0 +1,107 @@
+"""Streaming responses: heartbeats while Gemini is silent, and the loop that drives a translator."""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Callable, Iterator, Protocol
+
+from flask import Response
+
+from .errors import GatewayError
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT = object()
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class StreamTranslator(Protocol):
+    """Turns upstream event payloads into bytes for the client; pure, no Flask."""
+
+    def start(self) -> bytes: ...
+
+    def feed(self, data: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+    def fail(self, err: GatewayError) -> bytes: ...
+
+
+def with_heartbeats(source: Iterator, interval: float) -> Iterator:
+    """Items of `source`, with HEARTBEAT whenever it has been silent for `interval` seconds.
+
+    The source is read in its own (green) thread so a silent upstream never blocks the
+    heartbeat; under gunicorn's gevent worker, threading and queue are cooperative.
+    """
+    if interval <= 0:
+        yield from source
+        return
+    items: queue.Queue = queue.Queue()
+    done = object()
+
+    def pump() -> None:
+        try:
+            for item in source:
+                items.put(item)
+            items.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            items.put(_Raised(exc))
+
+    threading.Thread(target=pump, daemon=True).start()
+    while True:
+        try:
+            item = items.get(timeout=interval)
+        except queue.Empty:
+            yield HEARTBEAT
+            continue
+        if item is done:
+            return
+        if isinstance(item, _Raised):
+            raise item.exc
+        yield item
+
+
+class _Raised:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+def stream_response(
+    events: Iterator[bytes],
+    translator: StreamTranslator,
+    *,
+    content_type: str,
+    heartbeat: bytes,
+    interval: float,
+    on_close: Callable[[], None],
+    headers: dict | None = None,
+) -> Response:
+    def body() -> Iterator[bytes]:
+        try:
+            yield b""  # sends the status and headers at once
+            out = translator.start()
+            if out:
+                yield out
+            for item in with_heartbeats(events, interval):
+                out = heartbeat if item is HEARTBEAT else translator.feed(item)
+                if out:
+                    yield out
+            out = translator.finish()
+            if out:
+                yield out
+        except GatewayError as err:
+            yield translator.fail(err)
+        except Exception:
+            log.exception("stream translation failed")
+            yield translator.fail(GatewayError("The gateway hit an internal error mid-stream."))
+        finally:
+            on_close()
+
+    response = Response(body(), content_type=content_type, direct_passthrough=True)
+    response.headers.update(SSE_HEADERS)
+    if headers:
+        response.headers.update(headers)
+    return response

@@ -1,0 +1,240 @@
+"""The HTTP client for Gemini: one pooled session, key rotation, retries before the first byte."""
+from __future__ import annotations
+
+import re
+import time
+from typing import Iterator, Mapping
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib.request import proxy_bypass_environment
+
+from .. import jsonx
+from ..config import Config
+from ..errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from ..sse import SSEDecoder
+from .key_pool import KeyPool, UpstreamKey
+from .retry import Verdict, backoff, classify, retry_delay
+
+# Gemini API keys look like this; scrubbed even when they are not one of ours.
+_GOOGLE_KEY = r"AIza[0-9A-Za-z_\-]{35}"
+_READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
+
+
+class Scrubber:
+    """Removes upstream keys from any text that might travel to a client or a log."""
+
+    def __init__(self, secrets: tuple[str, ...]):
+        alternatives = [re.escape(s) for s in sorted(secrets, key=len, reverse=True)] + [_GOOGLE_KEY]
+        self._pattern = re.compile("|".join(alternatives).encode())
+
+    def __call__(self, data: bytes) -> bytes:
+        return self._pattern.sub(b"[redacted]", data)
+
+
+class UpstreamClient:
+    def __init__(self, config: Config, pool: KeyPool, session: requests.Session | None = None):
+        self.config = config
+        self.pool = pool
+        self.base_url = config.gemini_base_url
+        self.session = session or build_session(config)
+        self.scrub = Scrubber(config.gemini_api_keys)
+        self.max_attempts = len(pool) + config.upstream_retries + 1
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """Send one call, rotating keys and retrying as the policy says; returns a 2xx response.
+
+        Raises a GatewayError subclass once the failure is the caller's or the retry budget
+        is spent. With stream=True only the status and headers have been read.
+        """
+        url = self.base_url + path
+        read_timeout = self.config.stream_idle_timeout if stream else self.config.request_timeout
+        timeout = (self.config.connect_timeout, read_timeout)
+        transient = 0
+        last_error: GatewayError | None = None
+        avoid = None
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                key = self.pool.choose(avoid)
+            except GatewayError as exhausted:
+                raise _final(last_error, exhausted, self.pool)
+            headers = {"x-goog-api-key": key.secret, "Content-Type": "application/json"}
+            if stream:
+                headers["Accept-Encoding"] = "identity"  # decompression would buffer events
+            try:
+                response = self.session.request(
+                    method, url, data=body, params=params, headers=headers, timeout=timeout, stream=stream
+                )
+            except requests.Timeout:
+                last_error = UpstreamTimeout("Gemini did not answer in time.")
+                reason = "timeout"
+            except requests.RequestException:
+                last_error = UpstreamUnavailable("Could not reach Gemini.")
+                reason = "connection error"
+            else:
+                response.key_label = key.label
+                response.attempts = attempt
+                if response.status_code < 400:
+                    self.pool.succeeded(key)
+                    return response
+                error = self._error_from(response)
+                verdict = classify(response.status_code, error.payload)
+                if verdict is Verdict.CALLER:
+                    raise error
+                last_error = error
+                reason = f"HTTP {response.status_code} {error.upstream_status or ''}".strip()
+                if verdict is Verdict.KEY_INVALID:
+                    self.pool.disable(key, reason)
+                    continue
+                if verdict is Verdict.RATE_LIMITED:
+                    self.pool.cool_down(key, error.retry_after, reason)
+                    continue
+            # Transient: Gemini's fault, not the key's. Back off, then prefer another key.
+            self.pool.failed(key, reason)
+            transient += 1
+            if transient > self.config.upstream_retries:
+                break
+            avoid = key.label
+            time.sleep(backoff(transient, self.config.backoff_base, self.config.backoff_max))
+        assert last_error is not None
+        raise last_error
+
+    def call_json(self, method: str, path: str, body: bytes | None = None, params=None) -> requests.Response:
+        return self.request(method, path, body=body, params=params)
+
+    def open_stream(self, path: str, body: bytes, params: Mapping[str, str] | None = None) -> "UpstreamStream":
+        response = self.request("POST", path, body=body, params=params, stream=True)
+        return UpstreamStream(self, path, body, params, response)
+
+    def _error_from(self, response: requests.Response) -> UpstreamError:
+        try:
+            raw = self.scrub(response.content[: 1 << 20])
+        except _READ_ERRORS:
+            raw = b""
+        finally:
+            response.close()
+        try:
+            payload = jsonx.loads(raw)
+            if isinstance(payload, list) and payload and isinstance(payload[0], dict):
+                payload = payload[0]  # the array form of non-SSE streaming errors
+        except jsonx.JSONDecodeError:
+            payload = None
+        if not isinstance(payload, dict):
+            payload = None
+        return UpstreamError(
+            response.status_code, payload, raw, retry_after=retry_delay(payload, response.headers)
+        )
+
+
+class UpstreamStream:
+    """A Gemini SSE response, read event by event.
+
+    If the connection fails before the first event, the call is sent again (another key) once
+    per retry left: the client has seen nothing yet. After the first event a failure is raised
+    as a GatewayError for the dialect to turn into an in-stream error event.
+    """
+
+    def __init__(self, client: UpstreamClient, path: str, body: bytes, params, response: requests.Response):
+        self.client = client
+        self.path = path
+        self.body = body
+        self.params = params
+        self.response = response
+        self.key_label = response.key_label
+        self.attempts = response.attempts
+
+    def events(self) -> Iterator[bytes]:
+        """The `data` payload of each upstream event, as bytes."""
+        reopens = self.client.config.upstream_retries
+        started = False
+        while True:
+            decoder = SSEDecoder()
+            try:
+                for piece in _pieces(self.response):
+                    for event in decoder.feed(piece):
+                        started = True
+                        yield event
+                for event in decoder.close():
+                    started = True
+                    yield event
+            except _READ_ERRORS as exc:
+                self.response.close()
+                if started or reopens <= 0:
+                    raise _broken(exc) from None
+                reopens -= 1
+                self.response = self.client.request("POST", self.path, body=self.body, params=self.params,
+                                                    stream=True)
+                self.key_label = self.response.key_label
+                self.attempts += self.response.attempts
+                continue
+            if decoder.stray:
+                raise self._stray_error(decoder.stray)
+            return
+
+    def close(self) -> None:
+        self.response.close()
+
+    def _stray_error(self, lines: list[bytes]) -> GatewayError:
+        # Gemini may append a plain JSON error object after the events once the status is sent.
+        raw = self.client.scrub(b"\n".join(lines))
+        try:
+            payload = jsonx.loads(raw)
+        except jsonx.JSONDecodeError:
+            return UpstreamUnavailable("Gemini sent a malformed stream.")
+        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+            return UpstreamError(int(payload["error"].get("code") or 500), payload, raw)
+        return UpstreamUnavailable("Gemini sent a malformed stream.")
+
+
+def _pieces(response: requests.Response) -> Iterator[bytes]:
+    """Bytes as they arrive, without waiting to fill a buffer."""
+    raw = response.raw
+    if raw.chunked:
+        yield from raw.read_chunked(decode_content=True)
+        return
+    while True:
+        piece = raw.read1(65536)
+        if not piece:
+            return
+        yield piece
+
+
+def _broken(exc: BaseException) -> GatewayError:
+    if isinstance(exc, (requests.Timeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+        return UpstreamTimeout("Gemini went silent in the middle of the stream.")
+    return UpstreamUnavailable("The connection to Gemini broke in the middle of the stream.")
+
+
+def _final(last_error: GatewayError | None, exhausted: GatewayError, pool: KeyPool) -> GatewayError:
+    """The error to answer once no key is left to try."""
+    if last_error is None:
+        return exhausted
+    if last_error.status == 429:  # Gemini's own answer, RetryInfo and all
+        last_error.retry_after = pool.retry_after()
+        return last_error
+    # A key that was rejected says nothing to the client; a Gemini outage does.
+    return last_error if last_error.status >= 500 else exhausted
+
+
+def build_session(config: Config) -> requests.Session:
+    """One pooled session per app, its proxy settings read once rather than on every call."""
+    session = requests.Session()
+    session.trust_env = False
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=config.pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    if config.https_proxy:
+        host = config.gemini_base_url.split("://", 1)[1].split("/", 1)[0]
+        bypass = config.no_proxy and proxy_bypass_environment(host, {"no": config.no_proxy})
+        if not bypass:
+            session.proxies = {"https": config.https_proxy, "http": config.https_proxy}
+    return session

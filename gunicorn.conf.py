@@ -1,0 +1,53 @@
+"""gunicorn settings for gemgate: gevent workers that can hold thousands of long streams."""
+import importlib.util
+import os
+import sys
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '7860')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gevent"
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "4000"))
+# With gevent, `timeout` only watches that a worker process is alive, not how long a request
+# takes: a 10-minute stream is fine. Keep-alive outlasts typical load balancer idle timeouts.
+timeout = 60
+graceful_timeout = 30
+keepalive = 75
+accesslog = os.environ.get("ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def _load_config_module():
+    # Loaded by path: importing the `app` package here would pull Flask and requests (and
+    # ssl) into the master before gevent patches the workers.
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app", "config.py")
+    spec = importlib.util.spec_from_file_location("gemgate_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def on_starting(server):
+    """Check the configuration once, before any worker starts, and say what matters."""
+    config_module = _load_config_module()
+    try:
+        config = config_module.Config.from_env()
+    except config_module.ConfigError as exc:
+        print(f"gemgate: configuration error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    if config.generated_api_key:
+        print(
+            f"gemgate: API_KEYS is not set; clients authenticate with this generated key:\n"
+            f"    {config.api_keys[0]}\n"
+            f"gemgate: it is kept in {config.data_dir / config_module.CLIENT_KEY_FILE}; "
+            f"set API_KEYS=key1,key2 to choose your own.",
+            file=sys.stderr,
+            flush=True,
+        )
+    if not config.gemini_api_keys:
+        print(
+            "gemgate: GEMINI_API_KEYS is not set; API calls will answer 503 until it is.",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -1,0 +1,43 @@
+import pytest
+
+from app.config import CLIENT_KEY_FILE, Config, ConfigError
+
+
+def test_defaults_and_lists(tmp_path):
+    config = Config.from_env({"API_KEYS": "a, b", "GEMINI_API_KEYS": "x,y,", "DATA_DIR": str(tmp_path)})
+    assert config.api_keys == ("a", "b")
+    assert config.gemini_api_keys == ("x", "y")
+    assert config.gemini_base_url == "https://generativelanguage.googleapis.com"
+    assert config.safety_threshold == "OFF"
+    assert not config.generated_api_key
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("UPSTREAM_RETRIES", "many"),
+        ("UPSTREAM_RETRIES", "-1"),
+        ("UPSTREAM_TIMEOUT", "soon"),
+        ("UPSTREAM_TIMEOUT", "0"),
+        ("HEARTBEAT_INTERVAL", "-5"),
+        ("SAFETY_THRESHOLD", "SOMETIMES"),
+        ("GEMINI_BASE_URL", "ftp://example"),
+        ("MAX_REQUEST_BYTES", "12"),
+        ("API_KEYS", "a,a"),
+        ("UPSTREAM_TIMEOUT", "nan"),
+    ],
+)
+def test_bad_values_name_the_variable(tmp_path, name, value):
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env({"API_KEYS": "k", name: value, "DATA_DIR": str(tmp_path)})
+
+
+def test_generated_client_key_is_strong_and_shared(tmp_path):
+    first = Config.from_env({"DATA_DIR": str(tmp_path)})
+    second = Config.from_env({"DATA_DIR": str(tmp_path)})
+    assert first.generated_api_key and second.generated_api_key
+    assert first.api_keys == second.api_keys  # every worker and every restart agree
+    assert len(first.api_keys[0]) >= 40
+    assert (tmp_path / CLIENT_KEY_FILE).stat().st_mode & 0o077 == 0
+    other = Config.from_env({"DATA_DIR": str(tmp_path / "elsewhere")})
+    assert other.api_keys != first.api_keys
