@@ -16,6 +16,8 @@ accesslog = os.environ.get("ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The control socket lives at one fixed path per user: several gateways on one host would clash.
+control_socket_disable = True
 
 
 def _load_config_module():
@@ -24,6 +26,7 @@ def _load_config_module():
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app", "config.py")
     spec = importlib.util.spec_from_file_location("gemgate_config", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -6,14 +6,11 @@ from typing import Mapping
 
 from flask import Flask, g, jsonify, request
 
-from . import errors, model_list
-from .anthropic import errors as anthropic_errors
+from . import accounting, anthropic, errors, gemini, model_list, openai
+from .accounting import RequestRecord
 from .auth import ClientKeys, presented_key
 from .config import Config
 from .dialects import dialect_for
-from .gemini import errors as gemini_errors
-from .gemini import views as gemini_views
-from .openai import errors as openai_errors
 from .services import Services, services
 from .upstream.catalog import ModelCatalog
 from .upstream.client import UpstreamClient
@@ -40,33 +37,31 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     )
 
     errors.init_app(app)
-    errors.register_renderer(app, "gemini", gemini_errors.render)
-    errors.register_renderer(app, "openai", openai_errors.render)
-    errors.register_renderer(app, "anthropic", anthropic_errors.render)
-
+    accounting.init_app(app)
     app.before_request(_identify)
-    app.after_request(_tag)
+    app.after_request(_finish)
     app.add_url_rule("/healthz", "healthz", healthz)
-
-    app.register_blueprint(gemini_views.native, url_prefix="/v1beta")
-    app.register_blueprint(gemini_views.native, url_prefix="/v1", name="gemini_v1")
-    app.register_blueprint(gemini_views.catalog, url_prefix="/v1beta")
     app.register_blueprint(model_list.bp)
-    model_list.register(app, "gemini", gemini_views.list_models, gemini_views.get_model)
+    for dialect in (gemini, openai, anthropic):
+        dialect.init_app(app)
     return app
 
 
 def _identify():
     """Once per request: its id, its dialect (for errors) and, off the public routes, its client."""
-    g.request_id = "req_" + uuid.uuid4().hex
-    g.dialect = dialect_for(request.path, request.headers, request.args)
+    g.request_id = request_id = "req_" + uuid.uuid4().hex
+    g.dialect = dialect = dialect_for(request.path, request.headers, request.args)
     if request.endpoint == "healthz":
         return
-    g.client_name = services().client_keys.identify(presented_key(request.headers, request.args))
+    g.record = RequestRecord(request_id, dialect, request.path)
+    g.record.client = services().client_keys.identify(presented_key(request.headers, request.args))
 
 
-def _tag(response):
+def _finish(response):
     response.headers["x-request-id"] = g.get("request_id", "")
+    rec = g.get("record")
+    if rec is not None and not getattr(response, "finishes_record", False):
+        accounting.finish(rec, response.status_code, accounting.current_sink())
     return response
 
 

@@ -8,6 +8,7 @@ from typing import Callable, Iterator, Protocol
 
 from flask import Response
 
+from . import accounting
 from .errors import GatewayError
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,14 @@ def stream_response(
     on_close: Callable[[], None],
     headers: dict | None = None,
 ) -> Response:
+    """A streamed response that feeds each upstream event through `translator` at once.
+
+    The translator may expose `usage` (the latest Gemini usageMetadata) for the record.
+    A failure after the status is sent becomes the translator's in-stream error event.
+    Call it from a view: the request's record is finished when the body ends.
+    """
+    record, sink = accounting.record(), accounting.current_sink()
+
     def body() -> Iterator[bytes]:
         try:
             yield b""  # sends the status and headers at once
@@ -86,21 +95,31 @@ def stream_response(
             if out:
                 yield out
             for item in with_heartbeats(events, interval):
-                out = heartbeat if item is HEARTBEAT else translator.feed(item)
+                if item is HEARTBEAT:
+                    yield heartbeat
+                    continue
+                record.first_byte()
+                out = translator.feed(item)
                 if out:
                     yield out
             out = translator.finish()
             if out:
                 yield out
         except GatewayError as err:
+            record.error = err.kind
             yield translator.fail(err)
         except Exception:
             log.exception("stream translation failed")
+            record.error = "api_error"
             yield translator.fail(GatewayError("The gateway hit an internal error mid-stream."))
         finally:
             on_close()
+            record.set_usage(getattr(translator, "usage", None))
+            accounting.finish(record, 200, sink)
 
+    record.stream = True
     response = Response(body(), content_type=content_type, direct_passthrough=True)
+    response.finishes_record = True  # the body's end, not after_request, closes the record
     response.headers.update(SSE_HEADERS)
     if headers:
         response.headers.update(headers)

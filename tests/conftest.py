@@ -18,6 +18,7 @@ from app import create_app
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 CLIENT_KEY = "test-client-key"
+SEED_KEY = "your-api-key-1"  # the key the README's and the seed's curl examples use
 # Look like real Gemini keys, so the scrubber's pattern is exercised too.
 UPSTREAM_KEYS = (
     "AIzaSyTESTkey1-canary-000000000000000000"[:39],
@@ -30,7 +31,7 @@ AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 
 def make_env(**overrides) -> dict:
     env = {
-        "API_KEYS": CLIENT_KEY,
+        "API_KEYS": f"{CLIENT_KEY},{SEED_KEY}",
         "GEMINI_API_KEYS": ",".join(UPSTREAM_KEYS),
         "GEMINI_BASE_URL": BASE,
         "UPSTREAM_BACKOFF": "0.001",

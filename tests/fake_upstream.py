@@ -23,6 +23,7 @@ A scripted answer is an object with any of:
   match         only for calls whose path contains this string
   key           only for calls made with this upstream key
   repeat        serve this answer this many times (default 1; -1 for always)
+  stamp         put the send time (`"sentAt": unix seconds`) into each event, to measure lag
 """
 from __future__ import annotations
 
@@ -168,6 +169,8 @@ class FakeGemini:
                         time.sleep(3600)
                     _close_socket()
                     return
+                if item.get("stamp") and isinstance(event, dict):
+                    event = {**event, "sentAt": time.time()}
                 frame = sse(event)
                 if item.get("fault") == "split":
                     for j in range(0, len(frame), 7):

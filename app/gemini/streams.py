@@ -21,11 +21,14 @@ def parse(data: bytes) -> dict:
 class SSERelay:
     """Each upstream event goes out as it came, in Google's CRLF framing."""
 
+    usage = None
+
     def start(self) -> bytes:
         return b""
 
     def feed(self, data: bytes) -> bytes:
-        parse(data)  # garbage from upstream becomes an error event, not garbage for the client
+        # Parsed to keep the usage, and so garbage from upstream becomes an error event.
+        self.usage = parse(data).get("usageMetadata", self.usage)
         return b"data: " + data + CRLF2
 
     def finish(self) -> bytes:
@@ -37,6 +40,8 @@ class SSERelay:
 
 class JSONArrayRelay:
     """`streamGenerateContent` without `alt=sse`: one JSON array, written element by element."""
+
+    usage = None
 
     def __init__(self) -> None:
         self._opened = False
@@ -50,7 +55,9 @@ class JSONArrayRelay:
         return b""
 
     def feed(self, data: bytes) -> bytes:
-        return self._element(parse(data))
+        obj = parse(data)
+        self.usage = obj.get("usageMetadata", self.usage)
+        return self._element(obj)
 
     def finish(self) -> bytes:
         return b"\n]" if self._opened else b"[]"

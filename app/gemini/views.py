@@ -1,17 +1,17 @@
 """Gemini-native routes (`/v1beta/...`, also under `/v1/`): validate, relay, relay back."""
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, Response, g, request
 
 from schemas import gemini as schemas
 
 from .. import jsonx
 from ..body import json_body
-from ..errors import InvalidRequest, NotFound
+from ..accounting import record
+from ..errors import NotFound, UpstreamUnavailable
 from ..services import services
 from ..streaming import stream_response
+from ..upstream.catalog import model_id
 from .streams import JSONArrayRelay, SSERelay
 
 native = Blueprint("gemini", __name__)  # POST actions; registered under /v1beta and /v1
@@ -24,7 +24,6 @@ SAFETY_CATEGORIES = (
     "HARM_CATEGORY_SEXUALLY_EXPLICIT",
     "HARM_CATEGORY_DANGEROUS_CONTENT",
 )
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
 
 _generate = schemas.GenerateContentRequest()
 _count = schemas.CountTokensRequest()
@@ -37,25 +36,22 @@ def api_version() -> str:
     return "v1" if request.path.startswith("/v1/") else "v1beta"
 
 
-def model_id(model: str) -> str:
-    if not _MODEL_ID.match(model):
-        raise InvalidRequest(f"Invalid model name {model!r}.", param="model")
-    return model
-
-
 @native.post("/models/<model_action>")
 def model_action(model_action: str):
     model, sep, action = model_action.rpartition(":")
     handler = _ACTIONS.get(action) if sep else None
     if handler is None:
-        raise NotFound(f"Unknown method {action or model_action!r}; see GET /v1beta/models.")
-    return handler(model_id(model))
+        known = ", ".join(":" + name for name in _ACTIONS)
+        raise NotFound(f"Unknown method {action or model_action!r} on models/{model or model_action}; "
+                       f"the gateway serves {known}.")
+    record().model = model = model_id(model)
+    return handler(model)
 
 
 def generate_content(model: str):
     body = _generate_body()
     response = services().upstream.request("POST", f"/{api_version()}/models/{model}:generateContent", body=body)
-    return relay(response)
+    return relay(response, with_usage=True)
 
 
 def stream_generate_content(model: str):
@@ -67,6 +63,7 @@ def stream_generate_content(model: str):
     upstream = svc.upstream.open_stream(
         f"/{api_version()}/models/{model}:streamGenerateContent", body, params={"alt": "sse"}
     )
+    record().served_by(upstream.response)
     if sse:
         # A bare blank line: google-genai skips it, but fails on an SSE comment.
         translator, content_type, heartbeat = SSERelay(), "text/event-stream", b"\r\n"
@@ -117,12 +114,24 @@ def list_models():
 
 @catalog.get("/models/<model>")
 def get_model(model: str):
-    found = services().catalog.get(api_version(), model_id(model.removeprefix("models/")))
+    found = services().catalog.get(api_version(), model_id(model))
     return Response(jsonx.dumps_pretty(found), content_type=JSON_TYPE)
 
 
-def relay(response) -> Response:
-    return Response(response.content, status=200, content_type=response.headers.get("Content-Type", JSON_TYPE))
+def relay(response, with_usage: bool = False) -> Response:
+    """Gemini's answer, as it came."""
+    rec = record()
+    rec.served_by(response)
+    body = response.content
+    if with_usage:
+        try:
+            answer = jsonx.loads(body)
+        except jsonx.JSONDecodeError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise UpstreamUnavailable("Gemini sent an answer that is not a JSON object.")
+        rec.set_usage(answer.get("usageMetadata"))
+    return Response(body, status=200, content_type=response.headers.get("Content-Type", JSON_TYPE))
 
 
 def _relay_validated(model: str, action: str, schema) -> Response:

@@ -1,12 +1,24 @@
 """Gemini's model list, fetched from upstream and cached briefly."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 
 from .. import jsonx
-from ..errors import UpstreamUnavailable
+from ..errors import InvalidRequest, UpstreamUnavailable
 from .client import UpstreamClient
+
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
+
+
+def model_id(name: object, param: str = "model") -> str:
+    """A bare Gemini model id (`models/` prefix dropped), safe to put in an upstream path."""
+    if isinstance(name, str):
+        name = name.removeprefix("models/")
+        if _MODEL_ID.match(name):
+            return name
+    raise InvalidRequest(f"Invalid model name {name!r}.", param=param)
 
 
 class ModelCatalog:
