@@ -6,7 +6,7 @@ from typing import Mapping
 
 from flask import Flask, g, jsonify, request
 
-from . import accounting, anthropic, errors, gemini, model_list, openai
+from . import accounting, anthropic, cors, errors, gemini, model_list, openai
 from .accounting import RequestRecord
 from .auth import ClientKeys, presented_key
 from .config import Config
@@ -38,6 +38,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
 
     errors.init_app(app)
     accounting.init_app(app)
+    cors.init_app(app, config.cors_origins)  # its preflight answer comes before authentication
     app.before_request(_identify)
     app.after_request(_finish)
     app.add_url_rule("/healthz", "healthz", healthz)

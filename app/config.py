@@ -47,6 +47,7 @@ class Config:
     # Requests
     max_request_bytes: int = 50 * 1024 * 1024
     models_cache_ttl: float = 60.0
+    cors_origins: tuple[str, ...] = ("*",)
     # Where the API key came from when the gateway generated it
     generated_api_key: bool = field(default=False, compare=False)
 
@@ -92,6 +93,7 @@ class Config:
             pool_size=reader.integer("UPSTREAM_POOL_SIZE", cls.pool_size, 1, 100000),
             max_request_bytes=reader.integer("MAX_REQUEST_BYTES", cls.max_request_bytes, 1024, 2**40),
             models_cache_ttl=reader.number("MODELS_CACHE_TTL", cls.models_cache_ttl, minimum=0),
+            cors_origins=reader.origins("CORS_ORIGINS"),
             generated_api_key=generated,
         )
 
@@ -114,6 +116,18 @@ class _Reader:
         if len(set(keys)) != len(keys):
             raise ConfigError(f"{name} lists the same key twice")
         return keys
+
+    def origins(self, name: str) -> tuple[str, ...]:
+        raw = self.env.get(name)
+        if raw is None or not raw.strip():
+            return ("*",)
+        if raw.strip().lower() == "none":
+            return ()
+        origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+        for origin in origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ConfigError(f"{name} must list origins such as https://chat.example.com, got {origin!r}")
+        return origins
 
     def number(self, name: str, default: float, minimum: float = 0.001) -> float:
         raw = self.env.get(name, "").strip()
