@@ -1,13 +1,13 @@
 """Reading a request's JSON body and validating it against a schema, with errors that name the field."""
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 from marshmallow import Schema
 
 from schemas import first_error
 
 from . import jsonx
-from .errors import InvalidRequest
+from .errors import InvalidRequest, RequestTooLarge
 
 _JSON_TYPES = ("application/json", "text/plain", "")
 
@@ -21,6 +21,10 @@ def json_body(schema: Schema | None = None) -> dict:
             f"Content-Type must be application/json, got {mimetype!r}.", param="Content-Type"
         )
     raw = request.get_data()
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and len(raw) >= limit:
+        # A chunked body is cut at the limit rather than refused: refuse it here.
+        raise RequestTooLarge(f"The request body is larger than the gateway accepts ({limit} bytes).")
     if not raw.strip():
         raise InvalidRequest("The request body is empty; a JSON object is required.")
     try:

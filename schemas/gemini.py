@@ -5,6 +5,13 @@ from marshmallow import fields, validate
 
 from . import OpenSchema
 
+INT32_MAX = 2**31 - 1
+
+
+def Int32(minimum: int = -INT32_MAX - 1, **kwargs) -> fields.Integer:
+    """A proto int32 field: Gemini rejects anything wider."""
+    return fields.Integer(validate=validate.Range(min=minimum, max=INT32_MAX), **kwargs)
+
 
 class Blob(OpenSchema):
     mimeType = fields.String(required=True)
@@ -51,7 +58,7 @@ class SystemInstruction(Content):
 
 class ThinkingConfig(OpenSchema):
     includeThoughts = fields.Boolean()
-    thinkingBudget = fields.Integer()
+    thinkingBudget = Int32()
     thinkingLevel = fields.String()
 
 
@@ -59,16 +66,16 @@ class GenerationConfig(OpenSchema):
     temperature = fields.Float()
     topP = fields.Float()
     topK = fields.Float()
-    candidateCount = fields.Integer(validate=validate.Range(min=1))
-    maxOutputTokens = fields.Integer(validate=validate.Range(min=1))
+    candidateCount = Int32(1)
+    maxOutputTokens = Int32(1)
     stopSequences = fields.List(fields.String())
     presencePenalty = fields.Float()
     frequencyPenalty = fields.Float()
-    seed = fields.Integer()
+    seed = Int32()
     responseMimeType = fields.String()
     responseModalities = fields.List(fields.String())
     responseLogprobs = fields.Boolean()
-    logprobs = fields.Integer()
+    logprobs = Int32()
     thinkingConfig = fields.Nested(ThinkingConfig)
     speechConfig = fields.Dict()
     imageConfig = fields.Dict()
@@ -99,7 +106,7 @@ class EmbedContentRequest(OpenSchema):
     content = fields.Nested(Content, required=True)
     taskType = fields.String()
     title = fields.String()
-    outputDimensionality = fields.Integer(validate=validate.Range(min=1))
+    outputDimensionality = Int32(1)
 
 
 class BatchEmbedContentsRequest(OpenSchema):
