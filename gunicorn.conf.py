@@ -54,3 +54,16 @@ def on_starting(server):
             file=sys.stderr,
             flush=True,
         )
+    print(f"gemgate: shared state (key health, rate limits, usage) in {_store_name(config)}", file=sys.stderr,
+          flush=True)
+
+
+def _store_name(config) -> str:
+    if not config.redis_url:
+        return f"SQLite {config.data_dir / 'gemgate.db'}"
+    from urllib.parse import urlsplit
+
+    url = urlsplit(config.redis_url)  # named without its password
+    if url.scheme == "unix":
+        return f"Redis at unix://{url.path}"
+    return f"Redis at {url.scheme}://{url.hostname}:{url.port or 6379}{url.path}"

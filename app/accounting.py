@@ -7,6 +7,8 @@ from typing import Callable
 
 from flask import Flask, current_app, g
 
+from .quotas import check_model
+
 
 @dataclass
 class RequestRecord:
@@ -26,6 +28,16 @@ class RequestRecord:
     attempts: int = 0
     key_label: str | None = None
     error: str | None = None  # the error kind when the call failed, mid-stream included
+    # The client key's allowed model patterns (None: any); app.quotas sets it. Not a field:
+    # it is policy, not part of the record.
+    allowed_models = None
+
+    def __setattr__(self, name: str, value) -> None:
+        object.__setattr__(self, name, value)
+        # Every view sets `record().model` as soon as it knows the model: that assignment is
+        # the one place the client key's allowed models are enforced (403, param 'model').
+        if name == "model" and value is not None and self.allowed_models is not None:
+            check_model(self.allowed_models, value)
 
     def served_by(self, response) -> None:
         """Note which upstream key served the call and how many attempts it took."""

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 from typing import Mapping
 
+from .config import ClientKey
 from .errors import AuthenticationFailed
 
 
@@ -23,10 +24,15 @@ def presented_key(headers: Mapping[str, str], args: Mapping[str, str]) -> str | 
 
 
 class ClientKeys:
-    """The gateway's own keys. Compared as SHA-256 digests, so neither content nor length leaks."""
+    """The gateway's own keys. Compared as SHA-256 digests, so neither content nor length leaks.
 
-    def __init__(self, keys: tuple[str, ...]):
+    API_KEYS are named key-1, key-2...; CLIENT_KEYS_FILE keys carry their own names and limits.
+    """
+
+    def __init__(self, keys: tuple[str, ...], entries: tuple[ClientKey, ...] = ()):
         self._digests = [(f"key-{i}", _digest(k)) for i, k in enumerate(keys, 1)]
+        self._digests += [(entry.name, entry.digest) for entry in entries]
+        self.entries = {entry.name: entry for entry in entries}
 
     def identify(self, presented: str | None) -> str:
         """The name of the matching key; raises AuthenticationFailed otherwise."""

@@ -1,0 +1,118 @@
+"""The state every worker and instance shares: upstream key health, client rate counters, usage records."""
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from typing import Iterator, Mapping, Sequence
+
+from ..config import Config
+from ..errors import GatewayError
+from ..quotas import Limit
+from ..upstream.key_pool import KeyState, StateChange
+
+log = logging.getLogger(__name__)
+
+# A usage record's columns, in export order, with the type each is stored and exported as.
+USAGE_COLUMNS: tuple[tuple[str, type], ...] = (
+    ("time", float),  # when the request started, Unix seconds
+    ("request_id", str),
+    ("client", str),  # the client key's name, never the key
+    ("dialect", str),
+    ("endpoint", str),
+    ("model", str),
+    ("stream", bool),
+    ("status", int),
+    ("prompt_tokens", int),
+    ("completion_tokens", int),
+    ("thought_tokens", int),
+    ("first_byte_ms", float),
+    ("total_ms", float),
+    ("attempts", int),
+    ("key_label", str),  # the upstream key's label, never the key
+    ("error", str),
+)
+USAGE_FIELDS = tuple(name for name, _ in USAGE_COLUMNS)
+
+
+class StoreUnavailable(GatewayError):
+    """The shared store cannot be reached or written; the details go to the log, not the client."""
+
+    status, kind = 503, "api_error"  # the gateway's own fault: neither Gemini's nor a missing setting
+
+    def __init__(self, detail: str):
+        log.error("state store unavailable: %s", detail)
+        super().__init__("The gateway's state store is unavailable; try again shortly.")
+        self.detail = detail
+
+
+class Store(ABC):
+    """One interface, two backends: SQLite on one host, Redis across hosts.
+
+    Every method is atomic across processes and raises StoreUnavailable when the backend fails.
+    """
+
+    backend = "?"
+
+    # -- upstream key health (app.upstream.key_pool.KeyStateStore) ---------------------------
+    @abstractmethod
+    def key_states(self) -> Mapping[str, KeyState]:
+        """Every key state that is not fresh, by key id, in one read."""
+
+    @abstractmethod
+    def update_key_state(self, key_id: str, change: StateChange) -> KeyState:
+        """Apply `change` to one key's state atomically; a fresh result is deleted."""
+
+    # -- client limits ----------------------------------------------------------------------
+    @abstractmethod
+    def admit(self, client: str, limits: Sequence[Limit], now: float) -> tuple[Limit, float] | None:
+        """If every limit has room, count one request against the request limits and return None;
+        otherwise change nothing and return the limit to wait for longest and the seconds to wait."""
+
+    # -- usage --------------------------------------------------------------------------------
+    @abstractmethod
+    def finish(self, row: Mapping, client: str | None, token_limits: Sequence[Limit], tokens: int, now: float) -> None:
+        """Store one request's usage row and charge its tokens to the client's token limits,
+        durably, in one transaction. `row` has the USAGE_FIELDS."""
+
+    @abstractmethod
+    def usage(self, since: float, until: float, client: str | None = None) -> Iterator[dict]:
+        """The usage rows whose time is in [since, until), oldest first, typed as USAGE_COLUMNS."""
+
+    @abstractmethod
+    def prune(self, before: float) -> int:
+        """Delete usage rows older than `before` (and spent rate counters); returns rows deleted."""
+
+    def close(self) -> None:
+        """Release connections; the store must not be used afterwards."""
+
+
+def open_store(config: Config) -> Store:
+    """The store the config names: Redis when REDIS_URL is set, else SQLite in DATA_DIR."""
+    if config.redis_url:
+        from .redis import RedisStore
+
+        store = RedisStore(config.redis_url, prefix=config.redis_prefix, retention_days=config.usage_retention_days)
+        try:
+            store.ping()
+        except StoreUnavailable:
+            pass  # logged; requests answer 503 until Redis is back, and the gateway need not restart
+        return store
+    from .sqlite import SQLiteStore
+
+    return SQLiteStore(config.data_dir / DB_NAME)
+
+
+DB_NAME = "gemgate.db"
+
+
+def typed_row(values: Mapping[str, object]) -> dict:
+    """A usage row with each column as its declared type (None stays None)."""
+    row = {}
+    for name, kind in USAGE_COLUMNS:
+        value = values.get(name)
+        if value is not None and not isinstance(value, kind):
+            if isinstance(value, bytes):
+                value = value.decode()
+            value = bool(int(value)) if kind is bool else kind(value)
+        row[name] = value
+    return row

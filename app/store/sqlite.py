@@ -1,0 +1,245 @@
+"""The shared store in one SQLite file (WAL mode), for every worker on one host."""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Sequence, TypeVar
+
+from ..quotas import Limit
+from ..upstream.key_pool import KeyState, StateChange
+from . import USAGE_COLUMNS, USAGE_FIELDS, Store, StoreUnavailable, typed_row
+
+_SQL_TYPES = {float: "REAL", str: "TEXT", bool: "INTEGER", int: "INTEGER"}
+# How long an operation waits for another process's transaction before the store counts as
+# unavailable. SQLite's own busy handler would sleep inside C and stall every request of a gevent
+# worker, so it is off: the wait is a retry loop whose time.sleep lets the other requests run.
+BUSY_TIMEOUT = 5.0
+_FIRST_RETRY = 0.0002
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+_PRUNE_BATCH = 5000
+_PAGE = 1000
+_INHERITED: list[sqlite3.Connection] = []
+T = TypeVar("T")
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS key_state (
+    key_id TEXT PRIMARY KEY,
+    cooldown_until REAL NOT NULL,
+    disabled_until REAL NOT NULL,
+    failures INTEGER NOT NULL,
+    last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS quota (
+    client TEXT NOT NULL,
+    limit_name TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (client, limit_name, bucket)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS quota_expires ON quota (expires);
+CREATE TABLE IF NOT EXISTS usage (
+    id INTEGER PRIMARY KEY,
+    {", ".join(f"{name} {_SQL_TYPES[kind]}" for name, kind in USAGE_COLUMNS)}
+);
+CREATE INDEX IF NOT EXISTS usage_time ON usage (time);
+"""
+_INSERT_USAGE = f"INSERT INTO usage ({', '.join(USAGE_FIELDS)}) VALUES ({', '.join('?' * len(USAGE_FIELDS))})"
+_ADD = (
+    "INSERT INTO quota (client, limit_name, bucket, amount, expires) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (client, limit_name, bucket) DO UPDATE SET amount = amount + excluded.amount"
+)
+
+
+class SQLiteStore(Store):
+    backend = "sqlite"
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._pid = 0
+        self._run(lambda db: None)  # open and set up now: a bad DATA_DIR stops the start
+
+    # -- connection -----------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        # One connection per process: a connection inherited across fork is neither used nor
+        # closed (closing it could checkpoint and drop the WAL under the parent): it is kept.
+        if self._db is None or self._pid != os.getpid():
+            if self._db is not None:
+                _INHERITED.append(self._db)
+                self._db = None
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+            try:
+                # WAL: readers never wait for the writer, and a process killed mid-write leaves
+                # the file readable (the torn transaction is dropped on the next open). NORMAL:
+                # commits survive a crashed process; only an OS crash can lose the latest ones.
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                with _transaction(db):  # every worker runs this at start: IF NOT EXISTS
+                    for statement in _SCHEMA.split(";"):
+                        db.execute(statement)
+                    _add_missing_columns(db)
+            except BaseException:
+                db.close()
+                raise
+            self._db, self._pid = db, os.getpid()
+        return self._db
+
+    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` on this process's connection; retried while another process holds the lock."""
+        delay, waited = _FIRST_RETRY, 0.0
+        while True:
+            with self._lock:
+                try:
+                    return work(self._connection())
+                except sqlite3.OperationalError as exc:
+                    if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _BUSY_CODES or waited >= BUSY_TIMEOUT:
+                        raise StoreUnavailable(f"SQLite {self.path}: {exc}") from None
+                except (sqlite3.Error, OSError) as exc:
+                    raise StoreUnavailable(f"SQLite {self.path}: {exc}") from None
+            time.sleep(delay)  # outside the lock, and cooperative under gevent
+            waited += delay
+            delay = min(delay * 2, 0.005)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None and self._pid == os.getpid():
+                self._db.close()
+            self._db = None
+
+    # -- key health -----------------------------------------------------------------------
+    def key_states(self) -> Mapping[str, KeyState]:
+        def read(db: sqlite3.Connection) -> Mapping[str, KeyState]:
+            rows = db.execute("SELECT key_id, cooldown_until, disabled_until, failures, last_error FROM key_state")
+            return {row[0]: KeyState(*row[1:]) for row in rows}
+
+        return self._run(read)
+
+    def update_key_state(self, key_id: str, change: StateChange) -> KeyState:
+        def update(db: sqlite3.Connection) -> KeyState:
+            with _transaction(db):
+                row = db.execute(
+                    "SELECT cooldown_until, disabled_until, failures, last_error FROM key_state WHERE key_id = ?",
+                    (key_id,),
+                ).fetchone()
+                state = change(KeyState(*row) if row else KeyState())
+                if state == KeyState():
+                    db.execute("DELETE FROM key_state WHERE key_id = ?", (key_id,))
+                else:
+                    db.execute(
+                        "INSERT OR REPLACE INTO key_state VALUES (?, ?, ?, ?, ?)",
+                        (key_id, state.cooldown_until, state.disabled_until, state.failures, state.last_error),
+                    )
+                return state
+
+        return self._run(update)
+
+    # -- client limits --------------------------------------------------------------------
+    def admit(self, client: str, limits: Sequence[Limit], now: float) -> tuple[Limit, float] | None:
+        def admit(db: sqlite3.Connection) -> tuple[Limit, float] | None:
+            with _transaction(db):
+                buckets: dict[str, dict[int, int]] = {limit.name: {} for limit in limits}
+                spent = False
+                for name, bucket, amount, expires in db.execute(
+                    "SELECT limit_name, bucket, amount, expires FROM quota WHERE client = ?", (client,)
+                ):
+                    if expires <= now:
+                        spent = True
+                    elif name in buckets:
+                        buckets[name][bucket] = amount
+                if spent:
+                    db.execute("DELETE FROM quota WHERE client = ? AND expires <= ?", (client, now))
+                waits = [(limit, limit.wait(buckets[limit.name], now)) for limit in limits]
+                over = [(limit, wait) for limit, wait in waits if wait is not None]
+                if over:
+                    return max(over, key=lambda item: item[1])
+                _charge(db, client, [limit for limit in limits if limit.metric == "requests"], 1, now)
+                return None
+
+        return self._run(admit)
+
+    # -- usage ----------------------------------------------------------------------------
+    def finish(self, row: Mapping, client: str | None, token_limits: Sequence[Limit], tokens: int, now: float) -> None:
+        values = tuple(_sql_value(row.get(name)) for name in USAGE_FIELDS)
+
+        def finish(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.execute(_INSERT_USAGE, values)
+                if client and tokens > 0:
+                    _charge(db, client, token_limits, tokens, now)
+
+        self._run(finish)
+
+    def usage(self, since: float, until: float, client: str | None = None) -> Iterator[dict]:
+        query = f"SELECT id, {', '.join(USAGE_FIELDS)} FROM usage WHERE (time, id) > (?, ?) AND time < ?"
+        if client is not None:
+            query += " AND client = ?"
+        query += f" ORDER BY time, id LIMIT {_PAGE}"
+        after = (since, -1)
+        while True:  # page by page, so an export neither holds the lock nor the whole table
+            args = after + (until,) + ((client,) if client is not None else ())
+            rows = self._run(lambda db: db.execute(query, args).fetchall())
+            for values in rows:
+                yield typed_row(dict(zip(USAGE_FIELDS, values[1:])))
+            if len(rows) < _PAGE:
+                return
+            after = (rows[-1][1], rows[-1][0])
+
+    def prune(self, before: float) -> int:
+        def batch(db: sqlite3.Connection) -> int:
+            with _transaction(db):
+                count = db.execute(
+                    "DELETE FROM usage WHERE id IN (SELECT id FROM usage WHERE time < ? LIMIT ?)",
+                    (before, _PRUNE_BATCH),
+                ).rowcount
+                if count < _PRUNE_BATCH:
+                    db.execute("DELETE FROM quota WHERE expires <= ?", (time.time(),))
+                return count
+
+        deleted = 0
+        while True:  # in batches: a long delete would hold the write lock every worker needs
+            count = self._run(batch)
+            deleted += count
+            if count < _PRUNE_BATCH:
+                return deleted
+            time.sleep(0)  # under gevent, this worker's other requests run between batches
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    # IMMEDIATE takes the write lock up front, so a read-then-write cannot interleave with
+    # another process's (and a deferred upgrade cannot deadlock).
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _charge(db: sqlite3.Connection, client: str, limits: Sequence[Limit], amount: int, now: float) -> None:
+    rows = []
+    for limit in limits:
+        bucket = limit.bucket(now)
+        rows.append((client, limit.name, bucket, amount, limit.expires(bucket)))
+    if rows:
+        db.executemany(_ADD, rows)
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """A database from an older version gains the columns added since."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(usage)")}
+    for name, kind in USAGE_COLUMNS:
+        if name not in present:
+            db.execute(f"ALTER TABLE usage ADD COLUMN {name} {_SQL_TYPES[kind]}")
+
+
+def _sql_value(value):
+    return int(value) if isinstance(value, bool) else value
