@@ -1,26 +1,35 @@
-"""OpenAI's error shape: {"error": {"message", "type", "param", "code"}}."""
+"""OpenAI's error shape: {"error": {"message", "type", "param", "code"}}, with the statuses its SDK maps."""
 from __future__ import annotations
 
-from ..errors import GatewayError, retry_after_headers
+from ..errors import GatewayError, InvalidRequest, UpstreamError, retry_after_headers
 
-# kind -> (type, code)
+# kind -> (type, code); the SDK picks its exception class from the status alone.
 _TYPES = {
     "invalid_request": ("invalid_request_error", None),
     "authentication": ("invalid_request_error", "invalid_api_key"),
     "permission": ("permission_error", None),
-    "not_found": ("invalid_request_error", "not_found"),
+    "not_found": ("invalid_request_error", None),
     "method_not_allowed": ("invalid_request_error", None),
     "request_too_large": ("invalid_request_error", "request_too_large"),
     "rate_limit": ("rate_limit_error", "rate_limit_exceeded"),
     "unavailable": ("server_error", "upstream_not_configured"),
-    "overloaded": ("server_error", None),
+    "overloaded": ("server_error", "overloaded"),
     "timeout": ("server_error", "timeout"),
     "api_error": ("server_error", None),
+    "content_filter": ("invalid_request_error", "content_policy_violation"),
 }
+
+
+class ContentFiltered(InvalidRequest):
+    """Gemini refused to produce what was asked (every image filtered, say): OpenAI answers 400."""
+
+    kind = "content_filter"
 
 
 def error_body(err: GatewayError) -> dict:
     type_, code = _TYPES.get(err.kind, ("server_error", None))
+    if isinstance(err, UpstreamError) and err.status == 404:
+        code = "model_not_found"  # Gemini's 404s name an unknown model (or method)
     return {"error": {"message": err.message, "type": type_, "param": err.param, "code": code}}
 
 

@@ -1,0 +1,495 @@
+"""OpenAI chat completion requests as Gemini `generateContent` requests (plain dicts in, plain dicts out)."""
+from __future__ import annotations
+
+import mimetypes
+import re
+from typing import Callable, NamedTuple
+
+from .. import jsonx
+from ..errors import InvalidRequest
+from ..media import inline_data_from_url
+from ..model_names import ModelSpec
+from ..schema_convert import to_gemini_parameters, to_gemini_schema
+from ..thinking import thinking_config
+from . import audio, speech, tool_ids
+
+# Google's documented stand-in for a thought signature we never saw (history from another model or
+# a client that dropped it): Gemini 3 refuses a replayed function call with none at all.
+BYPASS_SIGNATURE = "skip_thought_signature_validator"
+
+Fetch = Callable[..., dict]
+
+# Images this gateway returned as Markdown data URIs come back in assistant history; as text, the
+# base64 would cost far more tokens than the image itself, so they go back to Gemini as images.
+_MARKDOWN_IMAGE = re.compile(r"!\[[^\]\n]*\]\((data:image/[A-Za-z0-9.+-]+;base64,[A-Za-z0-9+/=]+)\)")
+_GEMINI_FILES = ("https://generativelanguage.googleapis.com/", "gs://")
+_YOUTUBE = re.compile(r"^https?://(www\.|m\.)?(youtube\.com|youtu\.be)/", re.I)
+_AUDIO_TYPES = {"mp3": "audio/mp3", "wav": "audio/wav", "m4a": "audio/aac", "pcm16": "audio/pcm"}
+_CHAT_AUDIO_FORMATS = {"wav": "wav", "pcm16": "pcm", "mp3": "mp3", "flac": "flac", "opus": "opus", "aac": "aac"}
+# Models that predate `responseJsonSchema` take the converted OpenAPI-subset schema instead.
+_OLD_SCHEMA_MODELS = re.compile(r"^(gemini-1\.|gemini-2\.0|gemma-)")
+
+
+class Call(NamedTuple):
+    name: str
+    gemini_id: str | None
+    position: int  # index in its assistant turn: Gemini wants the answers in call order
+
+
+def chat_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_from_url) -> dict:
+    """The Gemini request for a validated chat completion body (model directives not yet applied)."""
+    system, contents = convert_messages(body["messages"], fetch)
+    request: dict = {"contents": contents}
+    if system:
+        request["systemInstruction"] = {"parts": system}
+    google = google_options(body)
+
+    declarations = function_declarations(body)
+    tool_config = None
+    if declarations:
+        declarations, tool_config = tool_choice(body, declarations)
+    tools = [{"functionDeclarations": declarations}] if declarations else []
+    if body.get("web_search_options") is not None:
+        tools.append({"googleSearch": {}})
+    if tools:
+        request["tools"] = tools
+    if tool_config:
+        request["toolConfig"] = tool_config
+
+    generation = generation_config(body, spec, google)
+    if generation:
+        request["generationConfig"] = generation
+    if isinstance(google.get("cached_content"), str):
+        request["cachedContent"] = google["cached_content"]
+    if isinstance(google.get("safety_settings"), list):
+        request["safetySettings"] = google["safety_settings"]
+    return request
+
+
+def audio_format(body: dict, model: str) -> str | None:
+    """The audio format a chat answer's `message.audio` is encoded in, when the answer is speech."""
+    if "audio" not in (body.get("modalities") or []) and "-tts" not in model:
+        return None
+    requested = (body.get("audio") or {}).get("format") or "wav"
+    fmt = _CHAT_AUDIO_FORMATS.get(requested)
+    if fmt not in audio.formats():
+        offered = [name for name, ours in _CHAT_AUDIO_FORMATS.items() if ours in audio.formats()]
+        raise InvalidRequest(
+            f"Audio format {requested!r} is not offered here; choose one of {', '.join(offered)}.", param="audio.format"
+        )
+    return fmt
+
+
+def google_options(body: dict) -> dict:
+    """Google's extension block: `extra_body.google` as Google documents it, or a top-level `google`."""
+    for holder in (body.get("extra_body"), body):
+        google = holder.get("google") if isinstance(holder, dict) else None
+        if isinstance(google, dict):
+            return google
+    return {}
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+
+def convert_messages(messages: list, fetch: Fetch) -> tuple[list[dict], list[dict]]:
+    """(systemInstruction parts, contents) for OpenAI messages."""
+    system: list[dict] = []
+    turns: list[tuple[str, list[dict]]] = []
+    calls: dict[str, Call] = {}
+    i = 0
+    while i < len(messages):
+        msg = messages[i]
+        role = msg["role"]
+        param = f"messages[{i}]"
+        if role in ("system", "developer"):
+            system.extend(_text_only(msg.get("content"), param))
+        elif role == "user":
+            turns.append(("user", user_parts(msg.get("content"), param, fetch)))
+        elif role == "assistant":
+            turns.append(("model", assistant_parts(msg, param, calls)))
+        else:  # tool / function: answers to the calls of one turn travel together, in call order
+            run = []
+            while i < len(messages) and messages[i]["role"] in ("tool", "function"):
+                run.append(function_response(messages[i], f"messages[{i}]", calls, fetch))
+                i += 1
+            run.sort(key=lambda answer: answer[0])
+            parts = [answer[1] for answer in run] + [p for answer in run for p in answer[2]]
+            turns.append(("user", parts))
+            continue
+        i += 1
+    contents: list[dict] = []
+    for role, parts in turns:
+        if not parts:
+            continue
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+    if not contents:
+        raise InvalidRequest("messages holds no user, assistant or tool content to send.", param="messages")
+    return system, contents
+
+
+def _text_only(content, param: str) -> list[dict]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    parts = []
+    for j, part in enumerate(content):
+        text = part if isinstance(part, str) else part.get("text")
+        if not isinstance(text, str) or part_type(part) != "text":
+            raise InvalidRequest("System and developer messages may only hold text parts.", param=f"{param}.content[{j}]")
+        if text:
+            parts.append({"text": text})
+    return parts
+
+
+def part_type(part) -> str:
+    return "text" if isinstance(part, str) else part.get("type", "")
+
+
+def user_parts(content, param: str, fetch: Fetch) -> list[dict]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    parts = []
+    for j, part in enumerate(content):
+        converted = content_part(part, f"{param}.content[{j}]", fetch)
+        if converted is not None:
+            parts.append(converted)
+    return parts
+
+
+def content_part(part, param: str, fetch: Fetch) -> dict | None:
+    """One OpenAI content part as a Gemini part (None for an empty text)."""
+    kind = part_type(part)
+    if kind in ("text", "refusal"):
+        text = part if isinstance(part, str) else part[kind]
+        return {"text": text} if text else None
+    if kind == "image_url":
+        image = part["image_url"]
+        url = image["url"] if isinstance(image, dict) else image
+        return media_part(url.strip(), f"{param}.image_url.url", fetch)
+    if kind == "input_audio":
+        sound = part["input_audio"]
+        data = sound["data"]
+        if data.startswith("data:"):
+            return {"inlineData": fetch(data, param=f"{param}.input_audio.data")}
+        fmt = (sound.get("format") or "wav").lower()
+        return {"inlineData": {"mimeType": _AUDIO_TYPES.get(fmt, f"audio/{fmt}"), "data": data}}
+    file = part["file"]  # kind == "file", checked by the schema
+    data = file.get("file_data")
+    if isinstance(data, str):
+        if data.startswith("data:"):
+            return {"inlineData": fetch(data, param=f"{param}.file.file_data")}
+        mime = mimetypes.guess_type(file.get("filename") or "")[0] or "application/pdf"
+        return {"inlineData": {"mimeType": mime, "data": data}}
+    file_id = file["file_id"]
+    if file_id.startswith("files/"):
+        file_id = "https://generativelanguage.googleapis.com/v1beta/" + file_id
+    if file_id.startswith(_GEMINI_FILES):
+        return {"fileData": _file_data(file_id, file.get("filename"))}
+    raise InvalidRequest(
+        "file_id must name a Gemini file ('files/...'); send other files inline as file_data.",
+        param=f"{param}.file.file_id",
+    )
+
+
+def media_part(url: str, param: str, fetch: Fetch) -> dict:
+    """Gemini file and YouTube URLs go by reference; everything else inline (data URL or fetched)."""
+    if url.startswith(_GEMINI_FILES) or _YOUTUBE.match(url):
+        return {"fileData": _file_data(url, None)}
+    return {"inlineData": fetch(url, param=param)}
+
+
+def _file_data(uri: str, filename: str | None) -> dict:
+    data = {"fileUri": uri}
+    mime = mimetypes.guess_type(filename or uri)[0]
+    if mime and not _YOUTUBE.match(uri):
+        data["mimeType"] = mime
+    return data
+
+
+def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]:
+    parts: list[dict] = []
+    content = msg.get("content")
+    if isinstance(content, str):
+        parts.extend(_with_images(content))
+    elif isinstance(content, list):
+        for j, part in enumerate(content):
+            if part_type(part) not in ("text", "refusal"):
+                raise InvalidRequest("Assistant messages may only hold text parts.", param=f"{param}.content[{j}]")
+            parts.extend(_with_images(part if isinstance(part, str) else part[part_type(part)]))
+    function_calls = []
+    for j, call in enumerate(msg.get("tool_calls") or []):
+        call_param = f"{param}.tool_calls[{j}]"
+        if call.get("type") not in (None, "function"):
+            raise InvalidRequest(f"Tool call type {call['type']!r} is not supported.", param=f"{call_param}.type")
+        ref = tool_ids.decode(call["id"])
+        name = call["function"]["name"]
+        function_call = {"name": name, "args": _arguments(call["function"].get("arguments"), call_param)}
+        if ref.gemini_id:
+            function_call["id"] = ref.gemini_id
+        part: dict = {"functionCall": function_call}
+        signature = _extra_signature(call.get("extra_content")) or ref.signature
+        if signature:
+            part["thoughtSignature"] = signature
+        function_calls.append(part)
+        calls[call["id"]] = Call(name, ref.gemini_id, j)
+    legacy = msg.get("function_call")
+    if legacy and not function_calls:
+        function_calls.append(
+            {"functionCall": {"name": legacy["name"], "args": _arguments(legacy.get("arguments"), f"{param}.function_call")}}
+        )
+    if function_calls and not any("thoughtSignature" in p for p in function_calls):
+        function_calls[0]["thoughtSignature"] = BYPASS_SIGNATURE
+    return parts + function_calls
+
+
+def _with_images(text: str) -> list[dict]:
+    if not text:
+        return []
+    if "](data:image/" not in text:
+        return [{"text": text}]
+    parts: list[dict] = []
+    pos = 0
+    for match in _MARKDOWN_IMAGE.finditer(text):
+        before = text[pos : match.start()].strip("\n")
+        if before:
+            parts.append({"text": before})
+        header, _, data = match.group(1).partition(",")
+        parts.append({"inlineData": {"mimeType": header[5:].split(";", 1)[0], "data": data}})
+        pos = match.end()
+    rest = text[pos:].strip("\n")
+    if rest:
+        parts.append({"text": rest})
+    return parts
+
+
+def _extra_signature(extra) -> str | None:
+    google = extra.get("google") if isinstance(extra, dict) else None
+    signature = google.get("thought_signature") if isinstance(google, dict) else None
+    return signature if isinstance(signature, str) and signature else None
+
+
+def _arguments(raw, param: str) -> dict:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}
+    try:
+        args = jsonx.loads(raw)
+    except jsonx.JSONDecodeError:
+        raise InvalidRequest("Tool call arguments are not valid JSON.", param=f"{param}.function.arguments") from None
+    if not isinstance(args, dict):
+        raise InvalidRequest("Tool call arguments must be a JSON object.", param=f"{param}.function.arguments")
+    return args
+
+
+def function_response(msg: dict, param: str, calls: dict[str, Call], fetch: Fetch) -> tuple[int, dict, list[dict]]:
+    """(position of the call it answers, the functionResponse part, extra media parts) for a tool message."""
+    if msg["role"] == "function":  # the deprecated form: answers by name
+        name = msg.get("name")
+        if not name:
+            raise InvalidRequest("A function message needs the function's name.", param=f"{param}.name")
+        call = Call(name, None, 1 << 30)
+    else:
+        call_id = msg.get("tool_call_id")
+        if not call_id:
+            raise InvalidRequest("A tool message needs the tool_call_id it answers.", param=f"{param}.tool_call_id")
+        call = calls.get(call_id)
+        if call is None:
+            if not msg.get("name"):
+                raise InvalidRequest(
+                    f"No assistant tool call with id {call_id!r} precedes this tool message.",
+                    param=f"{param}.tool_call_id",
+                )
+            call = Call(msg["name"], tool_ids.decode(call_id).gemini_id, 1 << 30)
+    text, media = _tool_content(msg.get("content"), param, fetch)
+    response: dict = {"name": call.name, "response": _response_value(text)}
+    if call.gemini_id:
+        response["id"] = call.gemini_id
+    return call.position, {"functionResponse": response}, media
+
+
+def _tool_content(content, param: str, fetch: Fetch) -> tuple[str, list[dict]]:
+    if content is None:
+        return "", []
+    if isinstance(content, str):
+        return content, []
+    texts, media = [], []
+    for j, part in enumerate(content):
+        converted = content_part(part, f"{param}.content[{j}]", fetch)
+        if converted is None:
+            continue
+        if "text" in converted:
+            texts.append(converted["text"])
+        else:
+            media.append(converted)  # Gemini 2.x takes no media inside a functionResponse
+    return "\n".join(texts), media
+
+
+def _response_value(text: str) -> dict:
+    """A tool's output as Gemini's `response` object: a JSON object as is, anything else as the result."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            value = jsonx.loads(stripped)
+        except jsonx.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            return value
+    return {"result": text}
+
+
+# -- tools ----------------------------------------------------------------------------------------
+
+
+def function_declarations(body: dict) -> list[dict]:
+    declarations = []
+    for i, tool in enumerate(body.get("tools") or []):
+        kind = tool.get("type") or "function"
+        if kind != "function":
+            raise InvalidRequest(f"Tool type {kind!r} is not supported; only function tools are.", param=f"tools[{i}].type")
+        if not isinstance(tool.get("function"), dict):
+            raise InvalidRequest("A function tool needs its function definition.", param=f"tools[{i}].function")
+        declarations.append(_declaration(tool["function"], f"tools[{i}].function"))
+    for i, function in enumerate(body.get("functions") or []):
+        declarations.append(_declaration(function, f"functions[{i}]"))
+    return declarations
+
+
+def _declaration(function: dict, param: str) -> dict:
+    declaration = {"name": function["name"]}
+    if function.get("description"):
+        declaration["description"] = function["description"]
+    parameters = to_gemini_parameters(function.get("parameters"), param=f"{param}.parameters")
+    if parameters:
+        declaration["parameters"] = parameters
+    return declaration
+
+
+def tool_choice(body: dict, declarations: list[dict]) -> tuple[list[dict], dict | None]:
+    """(declarations, toolConfig) for `tool_choice`, or the deprecated `function_call`."""
+    choice = body.get("tool_choice")
+    if choice is None:
+        choice = body.get("function_call")
+        if isinstance(choice, dict):
+            choice = {"type": "function", "function": choice}
+    if choice is None:
+        return declarations, None
+    if choice == "none":
+        return declarations, {"functionCallingConfig": {"mode": "NONE"}}
+    if choice == "auto":
+        return declarations, {"functionCallingConfig": {"mode": "AUTO"}}
+    if choice == "required":
+        return declarations, {"functionCallingConfig": {"mode": "ANY"}}
+    known = {d["name"] for d in declarations}
+    if choice.get("type", "function") == "function":
+        names = [choice["function"]["name"]]
+        mode = "required"
+    else:
+        allowed = choice["allowed_tools"]
+        names = [t["function"]["name"] for t in allowed["tools"] if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+        mode = allowed["mode"]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InvalidRequest(f"tool_choice names {unknown[0]!r}, which is not among the tools.", param="tool_choice")
+    if mode == "required":
+        return declarations, {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": names}}
+    # "auto" among some tools: Gemini restricts names only in ANY mode, so offer just those tools.
+    return [d for d in declarations if d["name"] in names], {"functionCallingConfig": {"mode": "AUTO"}}
+
+
+# -- generation config ----------------------------------------------------------------------------
+
+
+def generation_config(body: dict, spec: ModelSpec, google: dict) -> dict:
+    config: dict = {}
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    if max_tokens:
+        config["maxOutputTokens"] = max_tokens
+    for name, key in (("temperature", "temperature"), ("top_p", "topP"), ("seed", "seed")):
+        if body.get(name) is not None:
+            config[key] = body[name]
+    if body.get("n") and body["n"] > 1:
+        config["candidateCount"] = body["n"]
+    # Clients send zero penalties by default; Gemini refuses any penalty on models without them.
+    for name, key in (("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty")):
+        if body.get(name):
+            config[key] = body[name]
+    stop = body.get("stop")
+    if stop:
+        config["stopSequences"] = [stop] if isinstance(stop, str) else stop
+    if body.get("logprobs"):
+        config["responseLogprobs"] = True
+        if body.get("top_logprobs"):
+            config["logprobs"] = body["top_logprobs"]
+    config.update(_response_format(body.get("response_format"), spec.model))
+    config.update(_modalities(body, spec.model))
+    thinking = _thinking(body, spec, google)
+    if thinking:
+        config["thinkingConfig"] = thinking
+    image = google.get("image_config")
+    if isinstance(image, dict):
+        config["imageConfig"] = {_camel(k): v for k, v in image.items()}
+    return config
+
+
+def _response_format(fmt: dict | None, model: str) -> dict:
+    if not fmt or fmt["type"] == "text":
+        return {}
+    out = {"responseMimeType": "application/json"}
+    schema = (fmt.get("json_schema") or {}).get("schema") if fmt["type"] == "json_schema" else None
+    if schema:
+        if _OLD_SCHEMA_MODELS.match(model):
+            out["responseSchema"] = to_gemini_schema(schema, param="response_format.json_schema.schema")
+        else:
+            out["responseJsonSchema"] = schema
+    return out
+
+
+def _modalities(body: dict, model: str) -> dict:
+    modalities = [m.lower() for m in body.get("modalities") or [] if isinstance(m, str)]
+    if "audio" in modalities or "-tts" in model:
+        out: dict = {"responseModalities": ["AUDIO"]}
+        voice = (body.get("audio") or {}).get("voice")
+        if voice is not None:
+            out["speechConfig"] = speech.speech_config(voice, param="audio.voice")
+        return out
+    if "image" in modalities:
+        return {"responseModalities": ["TEXT", "IMAGE"]}
+    return {}
+
+
+def _thinking(body: dict, spec: ModelSpec, google: dict) -> dict | None:
+    given = google.get("thinking_config")
+    given = given if isinstance(given, dict) else {}
+    budget = _pick(given, "thinking_budget", "thinkingBudget")
+    include = _pick(given, "include_thoughts", "includeThoughts")
+    level = _pick(given, "thinking_level", "thinkingLevel")
+    effort = body.get("reasoning_effort")
+    param = "reasoning_effort"
+    if effort is None and isinstance(level, str):
+        effort, param = level.lower(), "extra_body.google.thinking_config.thinking_level"
+    if spec.effort is not None:
+        effort, param = spec.effort, "model"
+    # Asking for reasoning means wanting to see it: chat UIs show `reasoning_content`.
+    if include is None and ((effort not in (None, "none")) or (budget not in (None, 0))):
+        include = True
+    if budget is not None:
+        param = "extra_body.google.thinking_config.thinking_budget"
+    return thinking_config(spec.model, effort=effort, budget=budget, include_thoughts=include, param=param)
+
+
+def _pick(mapping: dict, *names: str):
+    for name in names:
+        if mapping.get(name) is not None:
+            return mapping[name]
+    return None
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)

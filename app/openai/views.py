@@ -1,0 +1,215 @@
+"""OpenAI-compatible routes: validate, translate to Gemini, call upstream, translate back."""
+from __future__ import annotations
+
+import base64
+import time
+
+from flask import Blueprint, Response
+
+from schemas import openai as schemas
+
+from .. import jsonx
+from ..accounting import record
+from ..body import json_body
+from ..errors import GatewayError, InvalidRequest, UpstreamUnavailable
+from ..gemini.views import SAFETY_CATEGORIES
+from ..model_names import apply_directives, parse_model_name
+from ..services import services
+from ..streaming import stream_response
+from . import audio, embeddings, from_gemini, images, speech, to_gemini
+from .errors import ContentFiltered
+from .stream import CONTENT_TYPE, HEARTBEAT, ChatCompletionStream
+
+bp = Blueprint("openai", __name__)
+
+_chat = schemas.ChatCompletionRequest()
+_embeddings = schemas.EmbeddingsRequest()
+_images = schemas.ImagesRequest()
+_speech = schemas.SpeechRequest()
+
+
+@bp.post("/v1/chat/completions")
+def chat_completions():
+    body = json_body(_chat)
+    spec = parse_model_name(body["model"])
+    record().model = spec.model
+    svc = services()
+    options = {
+        "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
+        "audio_format": to_gemini.audio_format(body, spec.model),
+    }
+    request = to_gemini.chat_request(body, spec)  # may fetch image URLs: after the cheap checks
+    request = apply_directives(
+        spec,
+        request,
+        force_search=getattr(svc.config, "force_search", False),
+        force_code=getattr(svc.config, "force_code", False),
+    )
+    payload = jsonx.dumps(_with_safety(request))
+    created = int(time.time())
+    if body.get("stream"):
+        upstream = svc.upstream.open_stream(_path(spec.model, "streamGenerateContent"), payload, params={"alt": "sse"})
+        record().served_by(upstream.response)
+        translator = ChatCompletionStream(
+            model=body["model"],
+            created=created,
+            n=body.get("n") or 1,
+            include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+            **options,
+        )
+        return stream_response(
+            upstream.events(),
+            translator,
+            content_type=CONTENT_TYPE,
+            heartbeat=HEARTBEAT,
+            interval=svc.config.heartbeat_interval,
+            on_close=upstream.close,
+        )
+    answer = _call(_path(spec.model, "generateContent"), payload)
+    record().set_usage(answer.get("usageMetadata"))
+    return _json(from_gemini.chat_completion(answer, model=body["model"], created=created, **options))
+
+
+def list_models():
+    data, seen = [], set()
+    for model in services().catalog.all():
+        name = str(model.get("name", "")).removeprefix("models/")
+        if name and name not in seen:
+            seen.add(name)
+            data.append(_model(name))
+    return _json({"object": "list", "data": data})
+
+
+def get_model(model: str):
+    spec = parse_model_name(model)
+    services().catalog.get("v1beta", spec.model)  # 404 from Gemini for an unknown model
+    return _json(_model(model.removeprefix("models/")))
+
+
+def _model(name: str) -> dict:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "google"}
+
+
+@bp.post("/v1/embeddings")
+def create_embeddings():
+    body = json_body(_embeddings)
+    model = embeddings.model_name(body["model"])
+    record().model = model
+    texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+    values: list[list[float]] = []
+    tokens = 0
+    for batch in embeddings.batches(texts, model, body.get("dimensions")):
+        answer = _call(_path(model, "batchEmbedContents"), jsonx.dumps(batch))
+        values.extend(embeddings.vectors(answer, len(batch["requests"])))
+        tokens += from_gemini.usage(answer.get("usageMetadata"))["prompt_tokens"]
+    record().set_usage({"promptTokenCount": tokens})
+    return _json(embeddings.embeddings_response(values, body["model"], body.get("encoding_format"), tokens))
+
+
+@bp.post("/v1/images/generations")
+def generate_images():
+    body = json_body(_images)
+    model = images.model_name(body.get("model"))
+    record().model = model
+    n = body.get("n") or 1
+    created = int(time.time())
+    if images.kind(model) == "imagen":
+        ratio = images.aspect_ratio(body.get("size"), images.IMAGEN_RATIOS)
+        answer = _call(_path(model, "predict"), jsonx.dumps(images.predict_request(body["prompt"], n, ratio)))
+        found, usage = images.from_predict(answer), None
+    else:
+        # Gemini image models draw one image per call.
+        ratio = images.aspect_ratio(body.get("size"), images.GEMINI_RATIOS)
+        payload = jsonx.dumps(_with_safety(images.generate_request(body["prompt"], ratio)))
+        found, usage = [], {}
+        for _ in range(n):
+            answer = _call(_path(model, "generateContent"), payload)
+            found.extend(images.from_generate(answer))
+            meta = answer.get("usageMetadata")
+            for key, value in (meta.items() if isinstance(meta, dict) else ()):
+                if isinstance(value, int):
+                    usage[key] = usage.get(key, 0) + value
+        record().set_usage(usage)
+    return _json(images.images_response(found, created, body.get("response_format"), usage))
+
+
+@bp.post("/v1/audio/speech")
+def create_speech():
+    body = json_body(_speech)
+    model = speech.tts_model(body["model"])
+    record().model = model
+    offered = audio.formats()
+    fmt = body.get("response_format") or ("mp3" if "mp3" in offered else "wav")
+    if fmt not in offered:
+        raise InvalidRequest(
+            f"response_format {fmt!r} is not offered here; choose one of {', '.join(offered)}.", param="response_format"
+        )
+    answer = _call(_path(model, "generateContent"), jsonx.dumps(_with_safety(speech.speech_request(body))))
+    record().set_usage(answer.get("usageMetadata"))
+    pcm, rate = _speech_pcm(answer)
+    data = audio.encode(pcm, rate, fmt)
+    if body.get("stream_format") == "sse":
+        usage = from_gemini.usage(answer.get("usageMetadata"))
+        events = (
+            {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")},
+            {
+                "type": "speech.audio.done",
+                "usage": {
+                    "input_tokens": usage["prompt_tokens"],
+                    "output_tokens": usage["completion_tokens"],
+                    "total_tokens": usage["total_tokens"],
+                },
+            },
+        )
+        return Response(b"".join(b"data: " + jsonx.dumps(e) + b"\n\n" for e in events), content_type=CONTENT_TYPE)
+    return Response(data, content_type=audio.CONTENT_TYPES[fmt])
+
+
+def _speech_pcm(answer: dict) -> tuple[bytes, int]:
+    pcm = bytearray()
+    rate = audio.DEFAULT_RATE
+    reason = (answer.get("promptFeedback") or {}).get("blockReason")
+    for candidate in answer.get("candidates") or []:
+        reason = candidate.get("finishReason") or reason
+        for part in (candidate.get("content") or {}).get("parts") or []:
+            blob = part.get("inlineData") if isinstance(part, dict) else None
+            if not isinstance(blob, dict):
+                continue
+            found = audio.pcm_rate(str(blob.get("mimeType", "")))
+            if found is None:
+                raise UpstreamUnavailable(f"Gemini sent audio as {blob.get('mimeType')!r}, not PCM.")
+            rate = found
+            pcm += base64.b64decode(blob.get("data") or "")
+    if not pcm:
+        if reason and reason != "STOP":
+            raise ContentFiltered(f"Gemini returned no audio (finish reason {reason}).", param="input")
+        raise GatewayError("Gemini returned no audio.")
+    return bytes(pcm), rate
+
+
+def _path(model: str, action: str) -> str:
+    return f"/v1beta/models/{model}:{action}"
+
+
+def _call(path: str, payload: bytes) -> dict:
+    response = services().upstream.request("POST", path, body=payload)
+    record().served_by(response)
+    try:
+        answer = jsonx.loads(response.content)
+    except jsonx.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise UpstreamUnavailable("Gemini sent an answer that is not a JSON object.")
+    return answer
+
+
+def _with_safety(request: dict) -> dict:
+    """The gateway's default safety threshold, where the client set none."""
+    if "safetySettings" not in request:
+        threshold = services().config.safety_threshold
+        request["safetySettings"] = [{"category": c, "threshold": threshold} for c in SAFETY_CATEGORIES]
+    return request
+
+
+def _json(obj: dict) -> Response:
+    return Response(jsonx.dumps(obj), mimetype="application/json")
