@@ -21,7 +21,10 @@ _TYPES = {
 
 
 def error_body(err: GatewayError, request_id: str | None = None) -> dict:
-    body = {"type": "error", "error": {"type": _TYPES.get(err.kind, "api_error"), "message": err.message}}
+    message = err.message
+    if err.param and err.param not in message:
+        message = f"{err.param}: {message}"  # Anthropic names the field first: "max_tokens: Field required"
+    body = {"type": "error", "error": {"type": _TYPES.get(err.kind, "api_error"), "message": message}}
     if request_id:
         body["request_id"] = request_id
     return body
@@ -33,4 +36,8 @@ def status_for(err: GatewayError) -> int:
 
 
 def render(err: GatewayError):
-    return error_body(err, g.get("request_id")), status_for(err), retry_after_headers(err)
+    request_id = g.get("request_id")
+    headers = retry_after_headers(err)
+    if request_id:
+        headers["request-id"] = request_id  # where Anthropic's SDK reads it (`err.request_id`)
+    return error_body(err, request_id), status_for(err), headers

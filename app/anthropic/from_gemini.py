@@ -1,0 +1,312 @@
+"""Gemini GenerateContentResponse (whole or streamed) -> Anthropic Message content, stop reason and usage."""
+from __future__ import annotations
+
+from typing import Protocol
+
+from .ids import message_id, thinking_signature, tool_use_id
+
+REFUSALS = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "LANGUAGE",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    }
+)
+
+
+def stop_reason(finish: str | None, *, tool_use: bool, blocked: bool, stop_sequence: str | None) -> str:
+    if stop_sequence is not None:
+        return "stop_sequence"
+    if blocked or finish in REFUSALS:
+        return "refusal"
+    if finish == "MAX_TOKENS":
+        return "max_tokens"
+    # Gemini finishes a function-call answer with STOP; Anthropic says tool_use.
+    return "tool_use" if tool_use else "end_turn"
+
+
+def usage(meta: dict | None) -> dict:
+    """Anthropic usage from Gemini usageMetadata: thoughts count as output, cache reads apart from input."""
+    meta = meta if isinstance(meta, dict) else {}
+    cached = _int(meta.get("cachedContentTokenCount"))
+    prompt = _int(meta.get("promptTokenCount")) + _int(meta.get("toolUsePromptTokenCount"))
+    return {
+        "input_tokens": max(prompt - cached, 0),
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": cached,
+        "output_tokens": _int(meta.get("candidatesTokenCount")) + _int(meta.get("thoughtsTokenCount")),
+    }
+
+
+def _int(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class StopScanner:
+    """Stop sequences applied by the gateway: Gemini's STOP does not say a sequence matched, so the
+    text is cut here, holding back only a tail that could still begin a sequence."""
+
+    def __init__(self, sequences: list[str]):
+        self.sequences = [s for s in sequences if s]
+        self._held = ""
+
+    def feed(self, text: str) -> tuple[str, str | None]:
+        """(text safe to send now, the sequence that matched or None)."""
+        buf = self._held + text
+        best: tuple[int, str] | None = None
+        for seq in self.sequences:
+            at = buf.find(seq)
+            if at >= 0 and (best is None or at < best[0]):
+                best = (at, seq)
+        if best is not None:
+            self._held = ""
+            return buf[: best[0]], best[1]
+        keep = 0
+        for seq in self.sequences:
+            for size in range(min(len(seq) - 1, len(buf)), keep, -1):
+                if seq.startswith(buf[-size:]):
+                    keep = size
+                    break
+        self._held = buf[len(buf) - keep :] if keep else ""
+        return buf[: len(buf) - keep], None
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return held
+
+
+class Sink(Protocol):
+    """Where content blocks go: into a Message, or out as stream events."""
+
+    def start(self, block: dict) -> None: ...
+
+    def delta(self, delta: dict) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def tool_use(self, block: dict) -> None: ...
+
+    def image(self, media_type: str, data: str) -> None: ...
+
+
+class ContentBuilder:
+    """Gemini parts, response by response, into Anthropic blocks: one block open at a time, in order.
+
+    Thought parts become a thinking block carrying Gemini's thoughtSignature; function calls become
+    tool_use blocks whose id carries the call's own signature. Shared by whole and streamed answers.
+    """
+
+    def __init__(self, sink: Sink, *, thinking: bool = False, single_tool: bool = False,
+                 stop_sequences: list[str] | None = None):
+        self.sink = sink
+        self.thinking = thinking  # the client asked for thinking blocks
+        self.single_tool = single_tool  # disable_parallel_tool_use
+        self.scanner = StopScanner(stop_sequences) if stop_sequences else None
+        self.usage: dict | None = None
+        self.finish_reason: str | None = None
+        self.blocked = False
+        self.stop_sequence: str | None = None
+        self.done = False  # a stop sequence matched: the rest of the answer is dropped
+        self.tools = 0
+        self._open: str | None = None
+        self._blocks = 0
+        self._signature: str | None = None  # for the open thinking block
+
+    def feed(self, response: dict) -> None:
+        if self.done:
+            return
+        meta = response.get("usageMetadata")
+        if isinstance(meta, dict):
+            self.usage = meta
+        feedback = response.get("promptFeedback")
+        if isinstance(feedback, dict) and feedback.get("blockReason"):
+            self.blocked = True
+        candidates = response.get("candidates")
+        candidate = candidates[0] if isinstance(candidates, list) and candidates else None
+        if not isinstance(candidate, dict):
+            return
+        content = candidate.get("content")
+        parts = content.get("parts") if isinstance(content, dict) else None
+        parts = [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
+        signature = next((p["thoughtSignature"] for p in parts if isinstance(p.get("thoughtSignature"), str)), None)
+        for part in parts:
+            self._part(part, signature)
+            if self.done:
+                return
+        if candidate.get("finishReason"):
+            self.finish_reason = candidate["finishReason"]
+
+    def finish(self) -> str:
+        """Close what is open; the stop reason."""
+        self._close()
+        return stop_reason(self.finish_reason, tool_use=self.tools > 0, blocked=self.blocked,
+                           stop_sequence=self.stop_sequence)
+
+    # -- parts ------------------------------------------------------------------------
+    def _part(self, part: dict, chunk_signature: str | None) -> None:
+        own = part.get("thoughtSignature") if isinstance(part.get("thoughtSignature"), str) else None
+        if part.get("thought"):
+            if self._open != "thinking":
+                self._close()
+                self._start({"type": "thinking", "thinking": "", "signature": ""})
+            self._signature = self._signature or own
+            text = part.get("text")
+            if isinstance(text, str) and text:
+                self.sink.delta({"type": "thinking_delta", "thinking": text})
+            return
+        if self._open == "thinking":
+            # The signature usually rides on the part that ends the thoughts (a call, or the answer).
+            self._signature = self._signature or chunk_signature
+            self._close()
+        elif self.thinking and self._blocks == 0 and chunk_signature:
+            # No thought summary, but the client asked for thinking: a block that holds the signature.
+            self._start({"type": "thinking", "thinking": "", "signature": ""})
+            self._signature = chunk_signature
+            self._close()
+        if "text" in part:
+            text = part["text"]
+            if isinstance(text, str) and text:
+                self._text(text)
+        elif isinstance(part.get("functionCall"), dict):
+            self._function_call(part["functionCall"], own)
+        elif isinstance(part.get("executableCode"), dict):
+            code = part["executableCode"]
+            language = str(code.get("language") or "").lower().replace("language_unspecified", "")
+            self._text(f"\n```{language}\n{code.get('code') or ''}\n```\n")
+        elif isinstance(part.get("codeExecutionResult"), dict):
+            result = part["codeExecutionResult"]
+            output = result.get("output") or ""
+            outcome = result.get("outcome")
+            label = "" if outcome in (None, "OUTCOME_OK") else f"{outcome}\n"
+            self._text(f"\n```\n{label}{output}\n```\n")
+        elif isinstance(part.get("inlineData"), dict):
+            blob = part["inlineData"]
+            mime, data = str(blob.get("mimeType") or "application/octet-stream"), str(blob.get("data") or "")
+            if mime.startswith("image/"):
+                self._text(f"![image](data:{mime};base64,{data})")
+                if not self.done:
+                    self._close()
+                    self.sink.image(mime, data)
+            else:
+                self._text(f"[{mime} data](data:{mime};base64,{data})")
+        elif isinstance(part.get("fileData"), dict):
+            uri = part["fileData"].get("fileUri") or ""
+            self._text(f"[{part['fileData'].get('mimeType') or 'file'}]({uri})")
+
+    def _text(self, text: str, *, scan: bool = True) -> None:
+        matched = None
+        if scan and self.scanner is not None:
+            text, matched = self.scanner.feed(text)
+        if text:
+            if self._open != "text":
+                self._close(release=False)  # the held text is in `text` already
+                self._start({"type": "text", "text": ""})
+            self.sink.delta({"type": "text_delta", "text": text})
+        if matched is not None:
+            self.stop_sequence = matched
+            self.done = True
+
+    def _function_call(self, call: dict, signature: str | None) -> None:
+        if self.single_tool and self.tools:
+            return  # disable_parallel_tool_use: Gemini has no such switch, so later calls are dropped
+        self._close()
+        args = call.get("args")
+        call_id = call.get("id") if isinstance(call.get("id"), str) else None
+        self.sink.tool_use(
+            {
+                "type": "tool_use",
+                "id": tool_use_id(call_id, signature),
+                "name": str(call.get("name") or ""),
+                "input": args if isinstance(args, dict) else {},
+            }
+        )
+        self._blocks += 1
+        self.tools += 1
+
+    # -- blocks -----------------------------------------------------------------------
+    def _start(self, block: dict) -> None:
+        self.sink.start(block)
+        self._open = block["type"]
+        self._blocks += 1
+
+    def _close(self, release: bool = True) -> None:
+        if release and self.scanner is not None and not self.done:
+            held = self.scanner.flush()  # something else comes next: held text was text after all
+            if held:
+                self._text(held, scan=False)
+        if self._open is None:
+            return
+        if self._open == "thinking":
+            if self._signature:
+                self.sink.delta({"type": "signature_delta", "signature": thinking_signature(self._signature)})
+            self._signature = None
+        self.sink.stop()
+        self._open = None
+
+
+class MessageSink:
+    """Collects blocks into a Message's `content`."""
+
+    def __init__(self, images: bool = True):
+        self.content: list[dict] = []
+        self.images = images
+
+    def start(self, block: dict) -> None:
+        self.content.append(dict(block))
+
+    def delta(self, delta: dict) -> None:
+        block = self.content[-1]
+        kind = delta["type"]
+        if kind == "text_delta":
+            block["text"] += delta["text"]
+        elif kind == "thinking_delta":
+            block["thinking"] += delta["thinking"]
+        elif kind == "signature_delta":
+            block["signature"] = delta["signature"]
+
+    def stop(self) -> None:
+        pass
+
+    def tool_use(self, block: dict) -> None:
+        self.content.append(block)
+
+    def image(self, media_type: str, data: str) -> None:
+        if self.images:
+            self.content.append({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}})
+
+
+def message(
+    answer: dict,
+    *,
+    model: str,
+    thinking: bool = False,
+    single_tool: bool = False,
+    stop_sequences: list[str] | None = None,
+) -> dict:
+    """A whole Anthropic Message for a whole Gemini answer."""
+    sink = MessageSink()
+    builder = ContentBuilder(sink, thinking=thinking, single_tool=single_tool, stop_sequences=stop_sequences)
+    builder.feed(answer)
+    reason = builder.finish()
+    return {
+        "id": message_id(),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": sink.content,
+        "stop_reason": reason,
+        "stop_sequence": builder.stop_sequence,
+        "usage": {**usage(builder.usage), "service_tier": "standard"},
+    }
+
+
+def count_tokens(answer: dict) -> dict:
+    total = answer.get("totalTokens") if isinstance(answer, dict) else None
+    return {"input_tokens": _int(total)}
+
