@@ -63,6 +63,8 @@ class Config:
     max_request_bytes: int = 50 * 1024 * 1024
     models_cache_ttl: float = 60.0
     cors_origins: tuple[str, ...] = ("*",)
+    force_search: bool = False  # add Google Search to every generate call that has no functions
+    force_code: bool = False  # the same for code execution
     # Shared state (app/store): SQLite in data_dir, or Redis when redis_url is set
     redis_url: str | None = None
     redis_prefix: str = "gemgate:"
@@ -119,6 +121,8 @@ class Config:
             max_request_bytes=reader.integer("MAX_REQUEST_BYTES", cls.max_request_bytes, 1024, 2**40),
             models_cache_ttl=reader.number("MODELS_CACHE_TTL", cls.models_cache_ttl, minimum=0),
             cors_origins=reader.origins("CORS_ORIGINS"),
+            force_search=reader.flag("FORCE_GOOGLE_SEARCH"),
+            force_code=reader.flag("FORCE_CODE_EXECUTION"),
             redis_url=redis_url,
             redis_prefix=reader.text("REDIS_PREFIX", cls.redis_prefix),
             usage_retention_days=reader.number("USAGE_RETENTION_DAYS", cls.usage_retention_days, minimum=0),
@@ -145,6 +149,14 @@ class _Reader:
         if len(set(keys)) != len(keys):
             raise ConfigError(f"{name} lists the same key twice")
         return keys
+
+    def flag(self, name: str) -> bool:
+        raw = self.env.get(name, "").strip().lower()
+        if raw in ("", "0", "false", "no", "off"):
+            return False
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
     def origins(self, name: str) -> tuple[str, ...]:
         raw = self.env.get(name)

@@ -51,6 +51,8 @@ class RateLimited(GatewayError):
 
 
 class UpstreamNotConfigured(GatewayError):
+    """The gateway has no usable upstream key: an operator's problem, not a passing overload."""
+
     status, kind = 503, "unavailable"
 
 

@@ -41,3 +41,15 @@ def test_generated_client_key_is_strong_and_shared(tmp_path):
     assert (tmp_path / CLIENT_KEY_FILE).stat().st_mode & 0o077 == 0
     other = Config.from_env({"DATA_DIR": str(tmp_path / "elsewhere")})
     assert other.api_keys != first.api_keys
+
+
+@pytest.mark.parametrize("value, expected", [("", False), ("true", True), ("1", True), ("off", False)])
+def test_force_switches(tmp_path, value, expected):
+    config = Config.from_env({"API_KEYS": "k", "DATA_DIR": str(tmp_path), "FORCE_GOOGLE_SEARCH": value,
+                              "FORCE_CODE_EXECUTION": value})
+    assert config.force_search is expected and config.force_code is expected
+
+
+def test_force_switch_rejects_other_words(tmp_path):
+    with pytest.raises(ConfigError, match="FORCE_GOOGLE_SEARCH"):
+        Config.from_env({"API_KEYS": "k", "DATA_DIR": str(tmp_path), "FORCE_GOOGLE_SEARCH": "sometimes"})

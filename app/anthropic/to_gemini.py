@@ -36,7 +36,8 @@ def options(body: dict) -> dict:
 
 
 def generate_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_from_url,
-                     safety_settings: list | None = None) -> dict:
+                     safety_settings: list | None = None, force_search: bool = False,
+                     force_code: bool = False) -> dict:
     """The Gemini request for a validated Messages body and its parsed model name."""
     request = _prompt(body, spec.model, fetch)
     config: dict = {"maxOutputTokens": body["max_tokens"]}
@@ -51,7 +52,7 @@ def generate_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_
     request["generationConfig"] = config
     if safety_settings:
         request["safetySettings"] = safety_settings
-    request = apply_directives(spec, request)
+    request = apply_directives(spec, request, force_search=force_search, force_code=force_code)
     thinking = _thinking_config(body, spec.model)
     if thinking is not None:
         request["generationConfig"] = {**request["generationConfig"], "thinkingConfig": thinking}

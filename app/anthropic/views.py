@@ -11,8 +11,8 @@ from .. import jsonx
 from ..accounting import record
 from ..body import json_body
 from ..errors import InvalidRequest, UpstreamError, UpstreamUnavailable
-from ..gemini.views import SAFETY_CATEGORIES
 from ..model_names import parse_model_name
+from ..safety import default_safety_settings
 from ..services import services
 from ..streaming import stream_response
 from . import from_gemini, to_gemini
@@ -52,8 +52,13 @@ def create_message():
     spec = parse_model_name(body["model"])
     record().model = spec.model
     svc = services()
-    safety = [{"category": c, "threshold": svc.config.safety_threshold} for c in SAFETY_CATEGORIES]
-    gemini_request = to_gemini.generate_request(body, spec, safety_settings=safety)
+    gemini_request = to_gemini.generate_request(
+        body,
+        spec,
+        safety_settings=default_safety_settings(svc.config.safety_threshold),
+        force_search=svc.config.force_search,
+        force_code=svc.config.force_code,
+    )
     options = to_gemini.options(body)
     if body.get("stream"):
         return _stream(spec.model, gemini_request, MessageStream(model=body["model"], **options))

@@ -9,6 +9,7 @@ from .. import jsonx
 from ..body import json_body
 from ..accounting import record
 from ..errors import NotFound, UpstreamUnavailable
+from ..safety import default_safety_settings
 from ..services import services
 from ..streaming import stream_response
 from ..upstream.catalog import model_id
@@ -18,12 +19,6 @@ native = Blueprint("gemini", __name__)  # POST actions; registered under /v1beta
 catalog = Blueprint("gemini_models", __name__)  # GET model list; /v1beta only (/v1 is shared)
 
 JSON_TYPE = "application/json; charset=UTF-8"
-SAFETY_CATEGORIES = (
-    "HARM_CATEGORY_HARASSMENT",
-    "HARM_CATEGORY_HATE_SPEECH",
-    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
-    "HARM_CATEGORY_DANGEROUS_CONTENT",
-)
 
 _generate = schemas.GenerateContentRequest()
 _count = schemas.CountTokensRequest()
@@ -147,6 +142,5 @@ def _generate_body() -> bytes:
     data = json_body(_generate)
     if "safetySettings" in data or "safety_settings" in data:
         return request.get_data()
-    threshold = services().config.safety_threshold
-    data["safetySettings"] = [{"category": c, "threshold": threshold} for c in SAFETY_CATEGORIES]
+    data["safetySettings"] = default_safety_settings(services().config.safety_threshold)
     return jsonx.dumps(data)

@@ -11,9 +11,9 @@ from schemas import openai as schemas
 from .. import jsonx
 from ..accounting import record
 from ..body import json_body
-from ..errors import GatewayError, InvalidRequest, UpstreamUnavailable
-from ..gemini.views import SAFETY_CATEGORIES
+from ..errors import InvalidRequest, UpstreamUnavailable
 from ..model_names import apply_directives, parse_model_name
+from ..safety import default_safety_settings
 from ..services import services
 from ..streaming import stream_response
 from . import audio, embeddings, from_gemini, images, speech, to_gemini
@@ -42,8 +42,8 @@ def chat_completions():
     request = apply_directives(
         spec,
         request,
-        force_search=getattr(svc.config, "force_search", False),
-        force_code=getattr(svc.config, "force_code", False),
+        force_search=svc.config.force_search,
+        force_code=svc.config.force_code,
     )
     payload = jsonx.dumps(_with_safety(request))
     created = int(time.time())
@@ -183,7 +183,7 @@ def _speech_pcm(answer: dict) -> tuple[bytes, int]:
     if not pcm:
         if reason and reason != "STOP":
             raise ContentFiltered(f"Gemini returned no audio (finish reason {reason}).", param="input")
-        raise GatewayError("Gemini returned no audio.")
+        raise UpstreamUnavailable("Gemini returned no audio.")
     return bytes(pcm), rate
 
 
@@ -206,8 +206,7 @@ def _call(path: str, payload: bytes) -> dict:
 def _with_safety(request: dict) -> dict:
     """The gateway's default safety threshold, where the client set none."""
     if "safetySettings" not in request:
-        threshold = services().config.safety_threshold
-        request["safetySettings"] = [{"category": c, "threshold": threshold} for c in SAFETY_CATEGORIES]
+        request["safetySettings"] = default_safety_settings(services().config.safety_threshold)
     return request
 
 

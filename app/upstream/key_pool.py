@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping, Protocol
 
-from ..errors import RateLimited, UpstreamNotConfigured, UpstreamUnavailable
+from ..errors import RateLimited, UpstreamNotConfigured
 
 
 class UpstreamKey:
@@ -128,7 +128,7 @@ class KeyPool:
                 f"Every upstream Gemini key is rate limited; retry in {int(wait + 0.999)}s.",
                 retry_after=wait,
             )
-        raise UpstreamUnavailable(
+        raise UpstreamNotConfigured(
             "Gemini rejected every configured upstream key (invalid or without permission); "
             "check GEMINI_API_KEYS."
         )

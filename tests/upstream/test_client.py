@@ -3,7 +3,7 @@ import requests
 import responses
 
 from app.config import Config
-from app.errors import RateLimited, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from app.errors import RateLimited, UpstreamError, UpstreamNotConfigured, UpstreamTimeout, UpstreamUnavailable
 from app.upstream.client import UpstreamClient
 from app.upstream.key_pool import KeyPool
 from tests.conftest import BASE, UPSTREAM_KEYS, fixture_bytes, make_env
@@ -85,7 +85,7 @@ def test_invalid_key_is_disabled_and_the_next_serves(tmp_path, mocked):
 def test_all_keys_invalid_is_a_503_that_says_what_to_fix(tmp_path, mocked):
     mocked.post(URL, **err("error_400_api_key_invalid.json", 400))
     up = client(tmp_path)
-    with pytest.raises(UpstreamUnavailable, match="GEMINI_API_KEYS"):
+    with pytest.raises(UpstreamNotConfigured, match="GEMINI_API_KEYS"):
         up.request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}")
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from app.errors import RateLimited, UpstreamNotConfigured, UpstreamUnavailable
+from app.errors import RateLimited, UpstreamNotConfigured
 from app.upstream.key_pool import KeyPool
 
 
@@ -43,7 +43,7 @@ def test_disabled_keys_come_back_for_a_recheck(clock):
     pool = KeyPool(["a", "b"], clock=clock, recheck_after=600)
     pool.disable(pool.keys[0], "HTTP 400 INVALID_ARGUMENT")
     pool.disable(pool.keys[1], "HTTP 403")
-    with pytest.raises(UpstreamUnavailable, match="GEMINI_API_KEYS"):
+    with pytest.raises(UpstreamNotConfigured, match="GEMINI_API_KEYS"):
         pool.choose()
     assert [k["status"] for k in pool.snapshot()] == ["disabled", "disabled"]
     clock.now += 601
