@@ -19,5 +19,13 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
 
+# The benchmark (bench/README.md): wrk and Node.js from Debian's packages when missing, then every
+# scenario through the gateway and straight at the fake upstream. `make bench BENCH_ARGS=--quick`.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+bench: $(VENV)/.installed
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	@command -v node >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) *.egg-info

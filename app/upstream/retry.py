@@ -18,8 +18,10 @@ class Verdict(Enum):
 
 
 def classify(status: int, payload: object) -> Verdict:
-    if status < 400:
+    if status < 300:
         return Verdict.OK
+    if status < 400:
+        return Verdict.TRANSIENT  # Gemini does not redirect: a proxy or outage page does
     if status == 429:
         return Verdict.RATE_LIMITED
     if status in (401, 403):

@@ -140,3 +140,20 @@ def test_stream_reopens_when_the_connection_breaks_before_the_first_event(tmp_pa
     mocked.post(stream_url, body=fixture_bytes("gemini/stream_text.sse"), content_type="text/event-stream")
     stream = client(tmp_path).open_stream("/v1beta/models/m:streamGenerateContent", b"{}", {"alt": "sse"})
     assert len(list(stream.events())) == 4
+
+
+def test_a_redirect_is_not_followed_and_the_key_never_leaves(tmp_path, mocked):
+    mocked.post(URL, status=307, headers={"Location": "http://elsewhere.test/steal"})
+    up = client(tmp_path, UPSTREAM_RETRIES=1)
+    with pytest.raises(UpstreamError) as caught:
+        up.request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}")
+    assert caught.value.status == 502
+    assert all(c.request.url.startswith(BASE) for c in mocked.calls) and len(mocked.calls) == 2
+
+
+def test_upstream_cookies_are_not_kept(tmp_path, mocked):
+    mocked.post(URL, body=OK, headers={"Set-Cookie": "tracking=1; Path=/"})
+    up = client(tmp_path)
+    for _ in range(2):
+        up.request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}")
+    assert "Cookie" not in mocked.calls[1].request.headers
