@@ -1,7 +1,10 @@
 """gunicorn settings for gemgate: gevent workers that can hold thousands of long streams."""
+import glob
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '7860')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -12,7 +15,11 @@ worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "4000"))
 timeout = 60
 graceful_timeout = 30
 keepalive = 75
+# gunicorn's own one-line access log (off by default); the gateway writes its JSON request log
+# (REQUEST_LOG, app/logs.py) itself, with the client key name, model, tokens and timings.
 accesslog = os.environ.get("ACCESS_LOG") or None
+# gunicorn's default logs the request line, query string and all: a `?key=` would be written out.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s "%(f)s" "%(a)s" %(D)sus'
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
@@ -56,6 +63,42 @@ def on_starting(server):
         )
     print(f"gemgate: shared state (key health, rate limits, usage) in {_store_name(config)}", file=sys.stderr,
           flush=True)
+    _prepare_metrics_dir()
+
+
+_METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_created_metrics_dir = None
+
+
+def _prepare_metrics_dir():
+    """prometheus_client's multi-process mode: every worker writes its metrics to files in one
+    directory, and /metrics on any worker sums them. Set before the workers import the app;
+    emptied at start, since values of an earlier run would be added to this one's."""
+    global _created_metrics_dir
+    path = os.environ.get(_METRICS_ENV)
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(path, name))
+    else:
+        path = _created_metrics_dir = tempfile.mkdtemp(prefix="gemgate-metrics-")
+        os.environ[_METRICS_ENV] = path
+
+
+def child_exit(server, worker):
+    """A worker's live gauges (active streams) leave with it; its counters stay in the sums.
+    This is prometheus_client's mark_process_dead, done here without importing the library:
+    it imports ssl, which the master must not do before gevent patches the workers."""
+    path = os.environ.get(_METRICS_ENV)
+    if path:
+        for name in glob.glob(os.path.join(glob.escape(path), f"gauge_live*_{worker.pid}.db")):
+            os.remove(name)
+
+
+def on_exit(server):
+    if _created_metrics_dir:
+        shutil.rmtree(_created_metrics_dir, ignore_errors=True)
 
 
 def _store_name(config) -> str:

@@ -5,21 +5,24 @@ import uuid
 from typing import Mapping
 
 from flask import Flask, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
 
-from . import accounting, anthropic, cors, errors, gemini, model_list, openai
+from . import accounting, admin, anthropic, cors, errors, gemini, metrics, model_list, openai, openapi
 from .accounting import RequestRecord
 from .auth import ClientKeys, presented_key
 from .config import Config, ConfigError
 from .dialects import dialect_for
+from .logs import RequestLog
+from .metrics import MeteredKeyPool, MeteredUpstreamClient, Metrics
 from .quotas import Quotas
 from .services import Services, services
 from .store import StoreUnavailable, open_store
 from .upstream.catalog import ModelCatalog
-from .upstream.client import UpstreamClient
-from .upstream.key_pool import KeyPool
+from .upstream.client import Scrubber
 from .usage import UsageSink
 
-PUBLIC_ENDPOINTS = {"healthz", None}  # None: no route matched; 404 after auth below
+# Routes without a client key: /metrics has its own optional token, /admin its own login.
+PUBLIC_ENDPOINTS = frozenset(("healthz", "metrics", "openapi"))
 
 
 def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
@@ -29,6 +32,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         config = Config.from_env(config)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    metrics.stamp_start(app)
     try:
         store = open_store(config)  # shared by every worker: SQLite in DATA_DIR, or Redis
     except StoreUnavailable as exc:
@@ -36,10 +40,12 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     quotas = Quotas(config.client_keys, store)
     app.extensions["gemgate.store"] = store
     app.extensions["gemgate.quotas"] = quotas
-    pool = KeyPool(
-        config.gemini_api_keys, store, default_cooldown=config.key_cooldown, recheck_after=config.key_recheck
+    meter = Metrics()
+    pool = MeteredKeyPool(
+        config.gemini_api_keys, store, default_cooldown=config.key_cooldown, recheck_after=config.key_recheck,
+        metrics=meter,
     )
-    upstream = UpstreamClient(config, pool)
+    upstream = MeteredUpstreamClient(config, pool, meter)
     app.extensions["gemgate"] = Services(
         config=config,
         client_keys=ClientKeys(config.api_keys, config.client_keys),
@@ -48,35 +54,83 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         catalog=ModelCatalog(upstream, config.models_cache_ttl),
     )
 
+    # Everything a request log line must never show, wherever it turns up in a body.
+    secrets = config.gemini_api_keys + config.api_keys + tuple(
+        s for s in (config.admin_password, config.metrics_token) if s)
+    request_log = RequestLog(config.request_log, config.log_bodies, Scrubber(secrets))
+    app.extensions["gemgate.request_log"] = request_log
     errors.init_app(app)
-    accounting.init_app(app, UsageSink(store, quotas, config.usage_retention_days))
+    accounting.init_app(app, _observed(UsageSink(store, quotas, config.usage_retention_days), meter, request_log))
     cors.init_app(app, config.cors_origins)  # its preflight answer comes before authentication
     app.before_request(_identify)
     app.after_request(_finish)
     app.add_url_rule("/healthz", "healthz", healthz)
+    metrics.init_app(app, meter, config.metrics_token)
+    openapi.init_app(app)
+    admin.init_app(app, config)
     app.register_blueprint(model_list.bp)
     for dialect in (gemini, openai, anthropic):
         dialect.init_app(app)
     return app
 
 
+def _observed(sink, meter: Metrics, request_log: RequestLog):
+    """The accounting sink: the usage record, then the metrics and the request log line."""
+
+    def finish(rec: RequestRecord) -> None:
+        sink(rec)
+        meter.observe(rec)
+        request_log.record(rec)
+
+    return finish
+
+
 def _identify():
     """Once per request: its id, its dialect (for errors) and, off the public routes, its client."""
     g.request_id = request_id = "req_" + uuid.uuid4().hex
     g.dialect = dialect = dialect_for(request.path, request.headers, request.args)
-    if request.endpoint == "healthz":
+    if request.endpoint in PUBLIC_ENDPOINTS or admin.is_admin_path(request.path):
         return
-    g.record = RequestRecord(request_id, dialect, request.path)
+    g.record = RequestRecord(request_id, dialect, request.path, started=metrics.started_at())
     g.record.client = services().client_keys.identify(presented_key(request.headers, request.args))
     current_app.extensions["gemgate.quotas"].admit(g.record)  # allowed models, and 429 when over a limit
 
 
 def _finish(response):
-    response.headers["x-request-id"] = g.get("request_id", "")
+    # A preflight is answered before _identify gives the request its id.
+    response.headers["x-request-id"] = request_id = g.get("request_id") or "req_" + uuid.uuid4().hex
+    total = metrics.elapsed_ms()
+    waited = metrics.upstream_ms()
+    overhead = max(0.0, total - waited)  # for a stream: up to its headers, which go now
+    response.headers[metrics.OVERHEAD_HEADER] = f"{overhead:.2f}"
+    extensions = current_app.extensions
     rec = g.get("record")
-    if rec is not None and not getattr(response, "finishes_record", False):
+    if rec is None:
+        extensions["gemgate.request_log"].other(metrics.started_at(), request_id, request.method, request.path,
+                                                response.status_code, total, overhead)
+        return response
+    rec.method = request.method
+    rec.route = metrics.route_label()
+    rec.upstream_ms = waited
+    rec.overhead_ms = overhead
+    if extensions["gemgate.request_log"].bodies:
+        _keep_bodies(rec, response, extensions["gemgate.request_log"])
+    if getattr(response, "finishes_record", False):
+        extensions["gemgate.metrics"].track_stream(response)  # the record ends with the body
+    else:
         accounting.finish(rec, response.status_code, accounting.current_sink())
     return response
+
+
+def _keep_bodies(rec: RequestRecord, response, request_log: RequestLog) -> None:
+    """LOG_BODIES: the request's body and a whole answer's body, redacted, for the log line."""
+    try:
+        raw = request.get_data(cache=True)
+    except HTTPException:  # a body over the limit, never read
+        raw = b""
+    rec.bodies = {"request_body": request_log.redacted(raw)}
+    if not response.is_streamed and not response.direct_passthrough:
+        rec.bodies["response_body"] = request_log.redacted(response.get_data())
 
 
 def healthz():

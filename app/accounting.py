@@ -28,6 +28,11 @@ class RequestRecord:
     attempts: int = 0
     key_label: str | None = None
     error: str | None = None  # the error kind when the call failed, mid-stream included
+    # For the request log and metrics (app.logs, app.metrics); not usage columns.
+    method: str = ""
+    route: str | None = None  # the route rule, e.g. /v1beta/models/{model}:generateContent
+    upstream_ms: float = 0.0  # waiting for Gemini, up to the response headers
+    overhead_ms: float | None = None  # the gateway's own time, up to the response headers
     # The client key's allowed model patterns (None: any); app.quotas sets it. Not a field:
     # it is policy, not part of the record.
     allowed_models = None

@@ -21,6 +21,7 @@ SAFETY_THRESHOLDS = (
     "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
 )
 CLIENT_KEY_FILE = "client_api_key"
+SESSION_SECRET_FILE = "admin_session_secret"
 
 
 class ConfigError(ValueError):
@@ -68,8 +69,16 @@ class Config:
     # Shared state (app/store): SQLite in data_dir, or Redis when redis_url is set
     redis_url: str | None = None
     redis_prefix: str = "gemgate:"
+    redis_tls_no_verify: bool = False  # Heroku Redis: rediss:// with a self-signed certificate
     usage_retention_days: float = 90.0  # 0 keeps usage records forever
     client_keys: tuple[ClientKey, ...] = ()
+    # The operator's view (app/admin, app/metrics, app/logs). The admin page exists only with a
+    # password; its sessions are signed with session_secret (SESSION_SECRET, or generated in data_dir).
+    admin_password: str | None = field(default=None, repr=False)
+    session_secret: bytes | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)  # None: /metrics needs no token
+    request_log: str | None = "-"  # JSON request log: "-" for stdout, a file path, or None for none
+    log_bodies: bool = False  # debug: request and response bodies in the request log, redacted
     # Where the API key came from when the gateway generated it
     generated_api_key: bool = field(default=False, compare=False)
 
@@ -99,6 +108,10 @@ class Config:
                 f"SAFETY_THRESHOLD must be one of {', '.join(SAFETY_THRESHOLDS)}, got {threshold!r}"
             )
         proxy = env.get("HTTPS_PROXY") or env.get("https_proxy") or None
+        admin_password = reader.text("ADMIN_PASSWORD", "") or None
+        if admin_password is not None and len(admin_password) < 8:
+            raise ConfigError("ADMIN_PASSWORD must be at least 8 characters (or unset, for no admin page)")
+        request_log = reader.text("REQUEST_LOG", "-")
         no_proxy = env.get("NO_PROXY") or env.get("no_proxy") or None
         return cls(
             api_keys=api_keys,
@@ -125,8 +138,14 @@ class Config:
             force_code=reader.flag("FORCE_CODE_EXECUTION"),
             redis_url=redis_url,
             redis_prefix=reader.text("REDIS_PREFIX", cls.redis_prefix),
+            redis_tls_no_verify=reader.flag("REDIS_TLS_NO_VERIFY"),
             usage_retention_days=reader.number("USAGE_RETENTION_DAYS", cls.usage_retention_days, minimum=0),
             client_keys=client_keys,
+            admin_password=admin_password,
+            session_secret=_session_secret(reader.text("SESSION_SECRET", ""), data_dir) if admin_password else None,
+            metrics_token=reader.text("METRICS_TOKEN", "") or None,
+            request_log=None if request_log.lower() in ("off", "none") else request_log,
+            log_bodies=reader.flag("LOG_BODIES"),
             generated_api_key=generated,
         )
 
@@ -197,16 +216,29 @@ class _Reader:
 
 def load_or_create_client_key(data_dir: Path) -> str:
     """Return the gateway's generated client key, creating it once for every worker to share."""
-    path = data_dir / CLIENT_KEY_FILE
+    return _load_or_create(data_dir, CLIENT_KEY_FILE, "gg-" + secrets.token_urlsafe(32), "API_KEYS")
+
+
+def _session_secret(configured: str, data_dir: Path) -> bytes:
+    """SESSION_SECRET, or a random one kept in DATA_DIR: every worker on the host signs alike."""
+    if configured:
+        if len(configured) < 16:
+            raise ConfigError("SESSION_SECRET must be at least 16 characters (e.g. openssl rand -hex 32)")
+        return configured.encode()
+    return _load_or_create(data_dir, SESSION_SECRET_FILE, secrets.token_hex(32), "SESSION_SECRET").encode()
+
+
+def _load_or_create(data_dir: Path, name: str, key: str, setting: str) -> str:
+    """The secret in DATA_DIR/name, written as `key` by whichever worker gets there first."""
+    path = data_dir / name
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        key = "gg-" + secrets.token_urlsafe(32)
         # O_EXCL: when several workers start at once, exactly one writes the key.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         pass
     except OSError as exc:
-        raise ConfigError(f"API_KEYS is unset and DATA_DIR {str(data_dir)!r} is not writable: {exc.strerror}")
+        raise ConfigError(f"{setting} is unset and DATA_DIR {str(data_dir)!r} is not writable: {exc.strerror}")
     else:
         with os.fdopen(fd, "w") as fh:
             fh.write(key + "\n")
@@ -215,7 +247,7 @@ def load_or_create_client_key(data_dir: Path) -> str:
         if key:
             return key
         time.sleep(0.01)
-    raise ConfigError(f"API_KEYS is unset and {path} is empty; delete it or set API_KEYS")
+    raise ConfigError(f"{setting} is unset and {path} is empty; delete it or set {setting}")
 
 
 _CLIENT_KEY_FIELDS = ("name", "key", "key_sha256", "models", "requests_per_minute", "tokens_per_minute",

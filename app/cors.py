@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask, Response, request
 
 ALLOWED_METHODS = "GET, POST, OPTIONS"
-EXPOSED = "x-request-id, retry-after, request-id"
+EXPOSED = "x-request-id, x-gemgate-overhead-ms, retry-after, request-id"
 
 
 def init_app(app: Flask, origins: tuple[str, ...]) -> None:

@@ -91,7 +91,8 @@ def open_store(config: Config) -> Store:
     if config.redis_url:
         from .redis import RedisStore
 
-        store = RedisStore(config.redis_url, prefix=config.redis_prefix, retention_days=config.usage_retention_days)
+        store = RedisStore(config.redis_url, prefix=config.redis_prefix, retention_days=config.usage_retention_days,
+                           tls_verify=not config.redis_tls_no_verify)
         try:
             store.ping()
         except StoreUnavailable:

@@ -61,11 +61,15 @@ return over
 class RedisStore(Store):
     backend = "redis"
 
-    def __init__(self, url: str, *, prefix: str = "gemgate:", retention_days: float = 0.0):
+    def __init__(self, url: str, *, prefix: str = "gemgate:", retention_days: float = 0.0,
+                 tls_verify: bool = True):
         # Short timeouts and one quick retry: a request should fail fast (503), not hang, when
         # Redis is away. Sockets are gevent's under gunicorn, so waiting blocks no other request.
+        # Heroku Redis serves rediss:// with a self-signed certificate and owns REDIS_URL.
+        tls = {} if tls_verify or not url.startswith("rediss://") else {"ssl_cert_reqs": "none"}
         self.r = redis.Redis.from_url(
             url,
+            **tls,
             socket_timeout=2.0,
             socket_connect_timeout=2.0,
             retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),

@@ -35,3 +35,12 @@ def test_requests_work_again_once_redis_is_back(tmp_path, redis_server, mocked):
     store.r.connection_pool = working_pool
     assert client.post(GEN, json=BODY, headers=AUTH).status_code == 200
     assert [r["status"] for r in store.usage(0, 2e9)] == [200]  # the 503's record went to the log
+
+
+def test_tls_verification_can_be_turned_off_for_self_signed_redis():
+    from app.store.redis import RedisStore
+
+    relaxed = RedisStore("rediss://127.0.0.1:1/0", tls_verify=False)
+    strict = RedisStore("rediss://127.0.0.1:1/0")
+    assert relaxed.r.connection_pool.connection_kwargs["ssl_cert_reqs"] == "none"
+    assert strict.r.connection_pool.connection_kwargs.get("ssl_cert_reqs", "required") == "required"

@@ -1,0 +1,264 @@
+"""What the admin page shows, as plain data: usage summaries, the masked settings, and the key actions."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, replace
+from typing import Iterable, Mapping
+from urllib.parse import urlsplit
+
+import requests
+
+from .. import jsonx
+from ..config import Config
+from ..upstream.key_pool import KeyPool, KeyState, UpstreamKey
+from ..upstream.retry import Verdict, classify, retry_delay
+
+WINDOWS = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400}
+DEFAULT_WINDOW = "24h"
+BUCKETS = 48  # bars per chart
+TOP = 8  # series per chart; the rest are summed as "other"
+LATEST = 50  # rows in the latest-requests table
+MAX_ROWS = 200_000  # usage rows read for one page view, at most
+STATUS_FILTERS = {"2xx": (200, 300), "4xx": (400, 500), "429": (429, 430), "5xx": (500, 600), "errors": (400, 600)}
+DIALECTS = ("gemini", "openai", "anthropic")
+OPERATOR_DISABLED = "disabled by the operator"
+_FOREVER = 10 * 365 * 86400
+RECHECK_TIMEOUT = 15.0
+
+
+# -- usage ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    client: str = ""
+    model: str = ""
+    dialect: str = ""
+    status: str = ""
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> "Filters":
+        status = args.get("status", "")
+        dialect = args.get("dialect", "")
+        return cls(
+            client=args.get("client", "").strip()[:64],
+            model=args.get("model", "").strip()[:128],
+            dialect=dialect if dialect in DIALECTS else "",
+            status=status if status in STATUS_FILTERS else "",
+        )
+
+    def matches(self, row: dict) -> bool:
+        # The client is filtered by the store query itself.
+        if self.model and row.get("model") != self.model:
+            return False
+        if self.dialect and row.get("dialect") != self.dialect:
+            return False
+        if self.status:
+            low, high = STATUS_FILTERS[self.status]
+            if not low <= (row.get("status") or 0) < high:
+                return False
+        return True
+
+
+def summarize(rows: Iterable[dict], since: float, until: float, filters: Filters) -> dict:
+    """Charts of requests and tokens over time per model and per client, and the latest requests."""
+    step = (until - since) / BUCKETS
+    series: dict[str, dict[str, list[int]]] = {name: {} for name in
+                                               ("model_requests", "model_tokens", "client_requests", "client_tokens")}
+    latest: deque = deque(maxlen=LATEST)
+    models: set[str] = set()
+    totals = Counter()
+    scanned = 0
+    truncated = False
+    for row in rows:
+        scanned += 1
+        if scanned > MAX_ROWS:
+            truncated = True
+            break
+        if row.get("model"):
+            models.add(row["model"])
+        if not filters.matches(row):
+            continue
+        i = min(BUCKETS - 1, max(0, int((row["time"] - since) // step)))
+        tokens = (row.get("prompt_tokens") or 0) + (row.get("completion_tokens") or 0) + (row.get("thought_tokens") or 0)
+        model, client = row.get("model") or "(none)", row.get("client") or "(none)"
+        for chart, name, amount in (("model_requests", model, 1), ("model_tokens", model, tokens),
+                                    ("client_requests", client, 1), ("client_tokens", client, tokens)):
+            if amount:
+                series[chart].setdefault(name, [0] * BUCKETS)[i] += amount
+        totals["requests"] += 1
+        totals["tokens"] += tokens
+        totals["errors"] += (row.get("status") or 0) >= 400 or bool(row.get("error"))
+        latest.append(row)
+    return {
+        "charts": {name: _top(values) for name, values in series.items()},
+        "start": since,
+        "step": step,
+        "count": BUCKETS,
+        "latest": list(reversed(latest)),
+        "models": sorted(models),
+        "totals": dict(requests=totals["requests"], tokens=totals["tokens"], errors=totals["errors"]),
+        "truncated": truncated,
+    }
+
+
+def _top(by_name: dict[str, list[int]]) -> list[dict]:
+    ranked = sorted(by_name.items(), key=lambda item: (-sum(item[1]), item[0]))
+    out = [{"name": name, "values": values} for name, values in ranked[:TOP]]
+    rest = ranked[TOP:]
+    if rest:
+        out.append({"name": "other", "values": [sum(values[i] for _, values in rest) for i in range(BUCKETS)]})
+    return out
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+# The variable each Config field comes from. A field not listed is shown by its name.
+ENV_NAMES = {
+    "api_keys": "API_KEYS", "gemini_api_keys": "GEMINI_API_KEYS", "gemini_base_url": "GEMINI_BASE_URL",
+    "data_dir": "DATA_DIR", "upstream_retries": "UPSTREAM_RETRIES", "connect_timeout": "UPSTREAM_CONNECT_TIMEOUT",
+    "request_timeout": "UPSTREAM_TIMEOUT", "stream_idle_timeout": "STREAM_IDLE_TIMEOUT",
+    "backoff_base": "UPSTREAM_BACKOFF", "backoff_max": "UPSTREAM_BACKOFF_MAX", "key_cooldown": "KEY_COOLDOWN",
+    "key_recheck": "KEY_RECHECK_INTERVAL", "heartbeat_interval": "HEARTBEAT_INTERVAL",
+    "safety_threshold": "SAFETY_THRESHOLD", "https_proxy": "HTTPS_PROXY", "no_proxy": "NO_PROXY",
+    "pool_size": "UPSTREAM_POOL_SIZE", "max_request_bytes": "MAX_REQUEST_BYTES",
+    "models_cache_ttl": "MODELS_CACHE_TTL", "cors_origins": "CORS_ORIGINS", "force_search": "FORCE_GOOGLE_SEARCH",
+    "force_code": "FORCE_CODE_EXECUTION", "redis_url": "REDIS_URL", "redis_prefix": "REDIS_PREFIX",
+    "redis_tls_no_verify": "REDIS_TLS_NO_VERIFY",
+    "usage_retention_days": "USAGE_RETENTION_DAYS", "client_keys": "CLIENT_KEYS_FILE",
+    "admin_password": "ADMIN_PASSWORD", "session_secret": "SESSION_SECRET", "metrics_token": "METRICS_TOKEN",
+    "request_log": "REQUEST_LOG", "log_bodies": "LOG_BODIES",
+}
+# Text settings that never hold a secret, shown as they are. Any other text is masked.
+PLAIN_TEXT = frozenset(("data_dir", "safety_threshold", "no_proxy", "redis_prefix", "request_log", "cors_origins"))
+URLS = frozenset(("gemini_base_url", "https_proxy", "redis_url"))  # shown without credentials or query
+_HIDDEN = frozenset(("generated_api_key",))  # folded into API_KEYS
+
+
+def describe_config(config: Config) -> list[tuple[str, str]]:
+    """(variable, value) for every setting, secrets masked: no key, password, token or URL credential."""
+    out = []
+    for f in dataclasses.fields(config):
+        if f.name in _HIDDEN:
+            continue
+        value = getattr(config, f.name)
+        out.append((ENV_NAMES.get(f.name, f.name), _describe(config, f.name, value)))
+    return out
+
+
+def _describe(config: Config, name: str, value) -> str:
+    if name == "api_keys":
+        shown = _labels(len(value))
+        return f"{shown} (generated, kept in DATA_DIR)" if config.generated_api_key else shown
+    if name == "gemini_api_keys":
+        return _labels(len(value))
+    if name == "client_keys":
+        return "; ".join(_client_key(k) for k in value) or "none"
+    if name in URLS:
+        return _mask_url(value) if value else "not set"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (int, float)):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if name == "request_log" and value == "-":
+        return "- (standard output)"
+    if name in PLAIN_TEXT:
+        if isinstance(value, tuple):
+            return ", ".join(value) or "none"
+        return "not set" if value is None else str(value)
+    return "set (hidden)" if value else "not set"
+
+
+def _labels(count: int) -> str:
+    if not count:
+        return "none"
+    return f"{count} key{'s' if count > 1 else ''}: " + ", ".join(f"key-{i}" for i in range(1, count + 1))
+
+
+def _client_key(key) -> str:
+    limits = [f"{v} {what}" for v, what in ((key.requests_per_minute, "requests/min"),
+                                            (key.tokens_per_minute, "tokens/min"),
+                                            (key.tokens_per_day, "tokens/day")) if v]
+    if key.models is not None:
+        limits.append("models " + ", ".join(key.models))
+    return key.name + (f" ({'; '.join(limits)})" if limits else "")
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = ("****@" if parts.username or parts.password else "") + host + (f":{port}" if port else "")
+    return f"{parts.scheme}://{netloc}{parts.path}" + ("?…" if parts.query else "")
+
+
+# -- key actions --------------------------------------------------------------------------------
+
+
+def find_key(pool: KeyPool, label: str) -> UpstreamKey | None:
+    return next((key for key in pool.keys if key.label == label), None)
+
+
+def disable(pool: KeyPool, key: UpstreamKey) -> None:
+    """Take the key out of rotation until the operator enables it again."""
+    until = pool.clock() + _FOREVER
+    pool.store.update_key_state(key.id, lambda state: replace(state, disabled_until=until,
+                                                              last_error=OPERATOR_DISABLED))
+
+
+def enable(pool: KeyPool, key: UpstreamKey) -> None:
+    """Back in rotation at once: no cooldown, no disable, no failure count."""
+    pool.store.update_key_state(key.id, lambda state: KeyState())
+
+
+def recheck(pool: KeyPool, session: requests.Session, config: Config, key: UpstreamKey) -> str:
+    """One cheap real call with this key (a one-model page of the model list); its state follows
+    the answer as it would for an API call. Returns what happened, for the operator."""
+    started = time.perf_counter()
+    try:
+        response = session.get(f"{config.gemini_base_url}/v1beta/models", params={"pageSize": "1"},
+                               headers={"x-goog-api-key": key.secret},
+                               timeout=(config.connect_timeout, RECHECK_TIMEOUT))
+    except requests.Timeout:
+        pool.failed(key, "timeout")
+        return f"{key.label}: Gemini did not answer within {RECHECK_TIMEOUT:g} s."
+    except requests.RequestException:
+        pool.failed(key, "connection error")
+        return f"{key.label}: could not reach Gemini."
+    ms = (time.perf_counter() - started) * 1000
+    with response:
+        status = response.status_code
+        payload = _payload(response) if status >= 400 else None
+    if status < 400:
+        pool.succeeded(key)
+        enable(pool, key)
+        return f"{key.label}: healthy (HTTP {status} in {ms:.0f} ms)."
+    error = payload.get("error") if isinstance(payload, dict) else None
+    upstream_status = error.get("status") if isinstance(error, dict) else None
+    reason = f"HTTP {status} {upstream_status if isinstance(upstream_status, str) else ''}".strip()
+    verdict = classify(status, payload)
+    if verdict is Verdict.RATE_LIMITED:
+        pool.cool_down(key, retry_delay(payload, response.headers), reason)
+        return f"{key.label}: rate limited ({reason}); cooling down."
+    if verdict is Verdict.KEY_INVALID:
+        pool.disable(key, reason)
+        return f"{key.label}: rejected by Gemini ({reason}); disabled until the next automatic re-check."
+    pool.failed(key, reason)
+    return f"{key.label}: Gemini answered {reason}; the key keeps its state."
+
+
+def _payload(response: requests.Response):
+    try:
+        payload = jsonx.loads(response.content[: 1 << 16])
+    except (jsonx.JSONDecodeError, requests.RequestException):
+        return None
+    if isinstance(payload, list) and payload and isinstance(payload[0], dict):
+        payload = payload[0]
+    return payload if isinstance(payload, dict) else None

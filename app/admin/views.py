@@ -1,0 +1,216 @@
+"""The admin routes: login, the dashboard, and the key buttons (POST, with a CSRF token)."""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from functools import wraps
+
+from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, url_for
+
+from ..config import Config
+from ..services import services
+from ..store import StoreUnavailable
+from . import data
+from .session import COOKIE, Sessions, csrf_ok
+
+log = logging.getLogger("gemgate.admin")
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates", static_folder="static")
+KEY_ACTIONS = ("recheck", "disable", "enable")
+# Pages are served from this origin only, run only its own script, and are never framed or cached.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def register(app: Flask, config: Config) -> None:
+    app.extensions["gemgate.admin"] = Sessions(config.session_secret, config.admin_password,
+                                               app.extensions["gemgate.store"])
+    app.register_blueprint(bp)
+
+
+def _sessions() -> Sessions:
+    return current_app.extensions["gemgate.admin"]
+
+
+@bp.after_request
+def _secure(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if getattr(g, "admin_session_changed", False):
+        _sessions().save(response, g.admin_session, request.is_secure)
+    return response
+
+
+def _page(template: str, status: int = 200, **context):
+    return render_template(f"admin/{template}", **context), status
+
+
+def login_required(view):
+    """Without a valid session: pages redirect to the login, actions answer 401; nothing else runs."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        session = _sessions().load(request.cookies.get(COOKIE))
+        if session is None:
+            if request.method == "GET":
+                return redirect(url_for("admin.login"), 303)
+            return "Log in first: your admin session is missing or expired.\n", 401, {"Content-Type": "text/plain"}
+        if request.method == "POST" and not csrf_ok(session, request.form.get("csrf")):
+            return "The form's CSRF token is missing or wrong; reload the page and try again.\n", 403, {
+                "Content-Type": "text/plain"}
+        g.admin_session = session
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _flash(message: str) -> None:
+    g.admin_session = dict(g.admin_session, flash=message)
+    g.admin_session_changed = True
+
+
+# -- login ------------------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    sessions = _sessions()
+    if request.method == "GET":
+        if sessions.load(request.cookies.get(COOKIE)) is not None:
+            return redirect(url_for("admin.dashboard"), 303)
+        return _page("login.html")
+    address = request.remote_addr or "?"
+    try:
+        wait = sessions.admit_login(address, time.time())
+    except StoreUnavailable:
+        return _page("login.html", 503, error="The gateway's state store is unavailable; try again shortly.")
+    if wait is not None:
+        log.warning("admin login refused: too many attempts from %s", address)
+        seconds = int(wait + 0.999)
+        body, status = _page("login.html", 429, error=f"Too many login attempts; try again in {seconds} s.")
+        return body, status, {"Retry-After": str(seconds)}
+    if not sessions.password_ok(request.form.get("password", "")):
+        log.warning("admin login failed from %s", address)
+        return _page("login.html", 401, error="Wrong password.")
+    log.info("admin login from %s", address)
+    g.admin_session = sessions.new()
+    g.admin_session_changed = True
+    return redirect(url_for("admin.dashboard"), 303)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    response = redirect(url_for("admin.login"), 303)
+    _sessions().clear(response, request.is_secure)
+    return response
+
+
+# -- the dashboard ----------------------------------------------------------------------------
+
+
+@bp.get("/")
+@bp.get("")  # registered first: the URL url_for gives
+@login_required
+def dashboard():
+    svc = services()
+    store = current_app.extensions["gemgate.store"]
+    session = g.admin_session
+    flash = session.get("flash")
+    if flash:
+        g.admin_session = {k: v for k, v in session.items() if k != "flash"}
+        g.admin_session_changed = True
+    window = request.args.get("window", data.DEFAULT_WINDOW)
+    if window not in data.WINDOWS:
+        window = data.DEFAULT_WINDOW
+    filters = data.Filters.from_args(request.args)
+    now = time.time()
+    since = now - data.WINDOWS[window]
+    keys, usage, store_error = [], None, None
+    try:
+        keys = svc.pool.snapshot()
+        usage = data.summarize(store.usage(since, now + 1, filters.client or None), since, now, filters)
+    except StoreUnavailable:
+        store_error = "The state store is unavailable: key health and usage cannot be read right now."
+    clients = [f"key-{i}" for i in range(1, len(svc.config.api_keys) + 1)]
+    clients += [key.name for key in svc.config.client_keys]
+    return _page(
+        "dashboard.html",
+        flash=flash,
+        store_error=store_error,
+        store_backend=store.backend,
+        keys=[_key_view(k, now) for k in keys],
+        usage=usage,
+        chart_data={k: usage[k] for k in ("charts", "start", "step", "count")} if usage else None,
+        window=window,
+        windows=list(data.WINDOWS),
+        filters=filters,
+        clients=clients,
+        dialects=data.DIALECTS,
+        statuses=list(data.STATUS_FILTERS),
+        settings=data.describe_config(svc.config),
+        csrf=session["csrf"],
+        now=now,
+    )
+
+
+@bp.post("/keys/<label>/<action>")
+@login_required
+def key_action(label: str, action: str):
+    svc = services()
+    key = data.find_key(svc.pool, label)
+    if key is None or action not in KEY_ACTIONS:
+        return "No such key or action.\n", 404, {"Content-Type": "text/plain"}
+    try:
+        if action == "recheck":
+            message = data.recheck(svc.pool, svc.upstream.session, svc.config, key)
+        elif action == "disable":
+            data.disable(svc.pool, key)
+            message = f"{label}: disabled until you enable it."
+        else:
+            data.enable(svc.pool, key)
+            message = f"{label}: enabled, back in rotation."
+    except StoreUnavailable:
+        message = f"{label}: the state store is unavailable; nothing changed."
+    log.info("admin: %s %s", action, label)
+    _flash(message)
+    return redirect(url_for("admin.dashboard"), 303)
+
+
+def _key_view(key: dict, now: float) -> dict:
+    view = dict(key)
+    if key["status"] == "cooling":
+        view["until"] = _when(key["cooldown_until"], now)
+    elif key["status"] == "disabled":
+        by_operator = key["last_error"] == data.OPERATOR_DISABLED
+        view["until"] = "you enable it" if by_operator else _when(key["disabled_until"], now)
+        view["by_operator"] = by_operator
+    return view
+
+
+def _when(at: float, now: float) -> str:
+    return f"{_utc(at)} (in {_duration(at - now)})"
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds + 0.999))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+@bp.app_template_filter("utc")
+def utc_filter(seconds: float) -> str:
+    return _utc(seconds)

@@ -1,0 +1,242 @@
+"""The admin routes through the Flask test client: login, sessions, CSRF, key buttons, what is shown."""
+import re
+from http.cookies import SimpleCookie
+
+import pytest
+from responses import matchers
+
+from app import create_app
+from tests.conftest import AUTH, BASE, CLIENT_KEY, SEED_KEY, UPSTREAM_KEYS, fixture_bytes, fixture_json, make_env
+
+PASSWORD = "correct horse battery"
+GEN = "/v1beta/models/gemini-2.5-flash:generateContent"
+BODY = {"contents": [{"role": "user", "parts": [{"text": "Hello"}]}]}
+
+
+@pytest.fixture
+def admin_env(tmp_path):
+    return make_env(DATA_DIR=str(tmp_path / "data"), ADMIN_PASSWORD=PASSWORD, REQUEST_LOG="off")
+
+
+@pytest.fixture
+def admin_app(admin_env):
+    return create_app(admin_env)
+
+
+@pytest.fixture
+def admin(admin_app):
+    return admin_app.test_client()
+
+
+def log_in(client, password=PASSWORD, **kwargs):
+    return client.post("/admin/login", data={"password": password}, **kwargs)
+
+
+def csrf_of(page: bytes) -> str:
+    return re.search(rb'name="csrf" value="([^"]+)"', page).group(1).decode()
+
+
+def set_cookie(response) -> SimpleCookie:
+    cookie = SimpleCookie()
+    for header in response.headers.getlist("Set-Cookie"):
+        cookie.load(header)
+    return cookie
+
+
+def admin_rules(app):
+    return [r for r in app.url_map.iter_rules() if r.rule.startswith("/admin") and r.endpoint != "admin.static"]
+
+
+def test_no_admin_password_means_no_admin_at_all(client):
+    for path in ("/admin", "/admin/", "/admin/login", "/admin/static/chart.js"):
+        r = client.get(path)
+        assert r.status_code == 404, path
+    assert client.post("/admin/login", data={"password": "x"}).status_code == 404
+
+
+def test_without_a_session_every_admin_route_refuses_and_shows_nothing(admin_app, admin, mocked):
+    mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"))
+    r = admin.post(GEN, json=BODY, headers=AUTH)
+    request_id = r.headers["x-request-id"]
+    rules = admin_rules(admin_app)
+    assert {r.endpoint for r in rules} == {"admin.login", "admin.logout", "admin.dashboard", "admin.key_action"}
+    for rule in rules:
+        if rule.endpoint == "admin.login":
+            continue
+        path = rule.rule.replace("<label>", "key-1").replace("<action>", "disable")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            answer = admin.open(path, method=method, data={"csrf": "guess"})
+            assert answer.status_code in (303, 401), (method, path)
+            if answer.status_code == 303:
+                assert answer.headers["Location"].endswith("/admin/login")
+            text = answer.get_data(as_text=True)
+            for shown in (request_id, "gemini-2.5-flash", "healthy", "key-1", "GEMINI_API_KEYS"):
+                assert shown not in text
+    # A forged or tampered cookie is no session either.
+    admin.set_cookie("gemgate_admin", "eyJjc3JmIjoieCJ9.forged.sig", path="/admin")
+    assert admin.get("/admin").status_code == 303
+    assert admin_app.extensions["gemgate.store"].key_states() == {}  # the disable above did nothing
+
+
+def test_login_sets_a_strict_httponly_cookie_scoped_to_admin(admin):
+    assert admin.get("/admin/login").status_code == 200
+    r = log_in(admin, password="wrong password")
+    assert r.status_code == 401 and b"Wrong password" in r.data
+    assert "Set-Cookie" not in r.headers
+    r = log_in(admin)
+    assert r.status_code == 303 and r.headers["Location"].endswith("/admin")
+    morsel = set_cookie(r)["gemgate_admin"]
+    assert morsel["httponly"] and morsel["samesite"] == "Strict" and morsel["path"] == "/admin"
+    assert not morsel["secure"]  # plain http here
+    page = admin.get("/admin")
+    assert page.status_code == 200 and b"Upstream keys" in page.data
+    assert admin.get("/admin/login").status_code == 303  # already logged in
+    secure = log_in(admin, base_url="https://gateway.test")
+    assert set_cookie(secure)["gemgate_admin"]["secure"]
+
+
+def test_security_headers_and_no_cors_on_admin(admin):
+    log_in(admin)
+    r = admin.get("/admin", headers={"Origin": "https://evil.test"})
+    assert "Access-Control-Allow-Origin" not in r.headers
+    csp = r.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert r.headers["X-Frame-Options"] == "DENY" and r.headers["Cache-Control"] == "no-store"
+    assert "<script>" not in r.get_data(as_text=True)  # no inline script: the CSP would block it
+    assert admin.get("/admin/static/chart.js").status_code == 200
+
+
+def test_login_attempts_are_limited_across_workers(admin_env):
+    # Two apps on one DATA_DIR share the SQLite store, as two gunicorn workers do.
+    first, second = create_app(admin_env).test_client(), create_app(admin_env).test_client()
+    for i in range(5):
+        assert log_in(first if i % 2 else second, password="guess %d" % i).status_code == 401
+    r = log_in(first)  # even the right password waits now
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    assert b"Too many login attempts" in r.data
+    assert log_in(second).status_code == 429
+    other = log_in(first, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 303  # another address has its own count
+
+
+def test_key_buttons_need_the_csrf_token(admin_app, admin):
+    log_in(admin)
+    csrf = csrf_of(admin.get("/admin").data)
+    store = admin_app.extensions["gemgate.store"]
+    assert admin.post("/admin/keys/key-2/disable").status_code == 403
+    assert admin.post("/admin/keys/key-2/disable", data={"csrf": "x" + csrf[1:]}).status_code == 403
+    assert store.key_states() == {}
+    r = admin.post("/admin/keys/key-2/disable", data={"csrf": csrf})
+    assert r.status_code == 303
+    page = admin.get("/admin").get_data(as_text=True)
+    assert "key-2: disabled until you enable it." in page
+    assert re.search(r'data-key="key-2" data-status="disabled"', page)
+    assert "disabled by the operator" in page
+    assert "key-2: disabled" not in admin.get("/admin").get_data(as_text=True)  # a flash shows once
+    assert admin.post("/admin/keys/key-2/enable", data={"csrf": csrf}).status_code == 303
+    assert re.search(r'data-key="key-2" data-status="healthy"', admin.get("/admin").get_data(as_text=True))
+    assert admin.post("/admin/keys/key-9/enable", data={"csrf": csrf}).status_code == 404
+    assert admin.post("/admin/keys/key-1/explode", data={"csrf": csrf}).status_code == 404
+
+
+def test_a_disabled_key_stays_out_of_rotation(admin, mocked):
+    mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"))
+    log_in(admin)
+    csrf = csrf_of(admin.get("/admin").data)
+    for label in ("key-1", "key-3"):
+        admin.post(f"/admin/keys/{label}/disable", data={"csrf": csrf})
+    for _ in range(4):
+        assert admin.post(GEN, json=BODY, headers=AUTH).status_code == 200
+    assert {call.request.headers["x-goog-api-key"] for call in mocked.calls} == {UPSTREAM_KEYS[1]}
+
+
+def test_recheck_makes_a_real_call_with_that_key_and_follows_the_answer(admin, mocked):
+    models = BASE + "/v1beta/models"
+    limited = fixture_json("gemini/error_429_resource_exhausted.json")
+    mocked.get(models, json=limited, status=429, match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[0]})])
+    mocked.get(models, json=fixture_json("gemini/error_400_api_key_invalid.json"), status=400,
+               match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[1]})])
+    mocked.get(models, body=fixture_bytes("gemini/models_list_page.json"),
+               match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[2]})])
+    log_in(admin)
+    csrf = csrf_of(admin.get("/admin").data)
+    admin.post("/admin/keys/key-3/disable", data={"csrf": csrf})
+    for label in ("key-1", "key-2", "key-3"):
+        assert admin.post(f"/admin/keys/{label}/recheck", data={"csrf": csrf}).status_code == 303
+    page = admin.get("/admin").get_data(as_text=True)
+    assert 'data-key="key-1" data-status="cooling"' in page
+    assert 'data-key="key-2" data-status="disabled"' in page and "HTTP 400 INVALID_ARGUMENT" in page
+    assert 'data-key="key-3" data-status="healthy"' in page  # a good answer brings a key back
+    assert "key-3: healthy (HTTP 200" in page
+    sent = [(c.request.headers["x-goog-api-key"], c.request.url) for c in mocked.calls]
+    assert sent == [(key, models + "?pageSize=1") for key in UPSTREAM_KEYS]
+    for key in UPSTREAM_KEYS:
+        assert key not in page
+
+
+def test_dashboard_shows_usage_requests_and_filters(admin, mocked):
+    mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"))
+    mocked.post(BASE + "/v1beta/models/gemini-2.5-pro:generateContent", body=fixture_bytes("gemini/generate_text.json"))
+    ids = [admin.post(GEN, json=BODY, headers=AUTH).headers["x-request-id"] for _ in range(2)]
+    ids.append(admin.post("/v1beta/models/gemini-2.5-pro:generateContent", json=BODY,
+                          headers={"x-goog-api-key": SEED_KEY}).headers["x-request-id"])
+    failed = admin.post(GEN, json={"contents": []}, headers=AUTH).headers["x-request-id"]
+    log_in(admin)
+    page = admin.get("/admin").get_data(as_text=True)
+    for request_id in (*ids, failed):
+        assert f'data-request-id="{request_id}"' in page
+    assert page.index(failed) < page.index(ids[0])  # newest first
+    assert "<strong>4</strong> requests" in page
+    only_pro = admin.get("/admin?model=gemini-2.5-pro").get_data(as_text=True)
+    assert ids[2] in only_pro and ids[0] not in only_pro
+    only_key2 = admin.get("/admin?client=key-2").get_data(as_text=True)
+    assert ids[2] in only_key2 and ids[0] not in only_key2
+    errors = admin.get("/admin?status=4xx&window=1h").get_data(as_text=True)
+    assert failed in errors and ids[0] not in errors
+    data = re.search(r'<script type="application/json" id="usage-data">(.*?)</script>', page, re.S).group(1)
+    assert '"model_requests"' in data and '"gemini-2.5-pro"' in data
+
+
+def test_settings_are_shown_with_every_secret_masked(tmp_path):
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys:\n  - name: alice\n    key: alice-secret-key-123\n    requests_per_minute: 5\n")
+    env = make_env(DATA_DIR=str(tmp_path / "data"), ADMIN_PASSWORD=PASSWORD, CLIENT_KEYS_FILE=str(keys),
+                   REDIS_URL="", METRICS_TOKEN="metrics-token-xyz", HTTPS_PROXY="http://proxyuser:proxy-pw@proxy.test:3128",
+                   SESSION_SECRET="session-secret-0123456789", GEMINI_BASE_URL="http://gemini.test")
+    client = create_app(env).test_client()
+    log_in(client)
+    page = client.get("/admin").get_data(as_text=True)
+    for secret in (*UPSTREAM_KEYS, CLIENT_KEY, SEED_KEY, PASSWORD, "alice-secret-key-123", "metrics-token-xyz",
+                   "proxy-pw", "proxyuser", "session-secret-0123456789"):
+        assert secret not in page, secret
+    assert "http://****@proxy.test:3128" in page
+    assert "alice (5 requests/min)" in page
+    assert "3 keys: key-1, key-2, key-3" in page
+
+
+def test_logout_ends_the_session(admin):
+    log_in(admin)
+    csrf = csrf_of(admin.get("/admin").data)
+    assert admin.post("/admin/logout", data={"csrf": "nope"}).status_code == 403
+    r = admin.post("/admin/logout", data={"csrf": csrf})
+    assert r.status_code == 303 and r.headers["Location"].endswith("/admin/login")
+    assert admin.get("/admin").status_code == 303
+
+
+def test_changing_the_password_ends_every_session(admin_env):
+    old = create_app(admin_env).test_client()
+    log_in(old)
+    cookie = old.get_cookie("gemgate_admin", path="/admin").value
+    new = create_app({**admin_env, "ADMIN_PASSWORD": "another long password"}).test_client()
+    new.set_cookie("gemgate_admin", cookie, path="/admin")
+    assert new.get("/admin").status_code == 303
+    same = create_app(admin_env).test_client()  # same password and DATA_DIR: the session holds
+    same.set_cookie("gemgate_admin", cookie, path="/admin")
+    assert same.get("/admin").status_code == 200
+
+
+def test_a_short_admin_password_is_refused(tmp_path):
+    from app.config import ConfigError
+
+    with pytest.raises(ConfigError, match="ADMIN_PASSWORD must be at least 8 characters"):
+        create_app(make_env(DATA_DIR=str(tmp_path), ADMIN_PASSWORD="short"))
