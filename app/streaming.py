@@ -15,6 +15,7 @@ from .errors import GatewayError
 log = logging.getLogger(__name__)
 
 HEARTBEAT = object()
+READ_AHEAD = 8  # upstream events held for a client that reads slower than Gemini writes
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -34,37 +35,52 @@ def with_heartbeats(source: Iterator, interval: float) -> Iterator:
     """Items of `source`, with HEARTBEAT whenever it has been silent for `interval` seconds.
 
     The source is read in its own (green) thread so a silent upstream never blocks the
-    heartbeat; under gunicorn's gevent worker, threading and queue are cooperative.
+    heartbeat; under gunicorn's gevent worker, threading and queue are cooperative. The queue
+    is short, so a slow client holds Gemini back instead of piling its answer up in memory.
     """
     if interval <= 0:
         yield from source
         return
-    spawn, items, empty = _reader_primitives()
+    spawn, items, empty, full = _reader_primitives(READ_AHEAD)
     done = object()
+    stopped = False
+
+    def hand_over(item) -> bool:
+        while not stopped:
+            try:
+                items.put(item, timeout=1.0)  # wakes now and then to see if the client left
+                return True
+            except full:
+                continue
+        return False
 
     def pump() -> None:
         try:
             for item in source:
-                items.put(item)
-            items.put(done)
+                if not hand_over(item):
+                    return
+            hand_over(done)
         except BaseException as exc:  # handed to the consumer, raised there
-            items.put(_Raised(exc))
+            hand_over(_Raised(exc))
 
     spawn(pump)
-    while True:
-        try:
-            item = items.get(timeout=interval)
-        except empty:
-            yield HEARTBEAT
-            continue
-        if item is done:
-            return
-        if isinstance(item, _Raised):
-            raise item.exc
-        yield item
+    try:
+        while True:
+            try:
+                item = items.get(timeout=interval)
+            except empty:
+                yield HEARTBEAT
+                continue
+            if item is done:
+                return
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item
+    finally:
+        stopped = True  # the reader ends at its next hand-over; the caller closes the upstream
 
 
-def _reader_primitives():
+def _reader_primitives(size: int):
     """How to start the reader and hand items over: a greenlet and gevent's queue where gevent
     has patched threading (a patched Thread and queue.Queue cost several times more per stream
     and per item, for the same cooperative behaviour), else a daemon thread and queue.Queue."""
@@ -73,8 +89,8 @@ def _reader_primitives():
         import gevent
         import gevent.queue
 
-        return gevent.spawn, gevent.queue.Queue(), gevent.queue.Empty
-    return _start_daemon, queue.Queue(), queue.Empty
+        return gevent.spawn, gevent.queue.Queue(size), gevent.queue.Empty, gevent.queue.Full
+    return _start_daemon, queue.Queue(size), queue.Empty, queue.Full
 
 
 def _start_daemon(target: Callable[[], None]) -> None:

@@ -85,6 +85,8 @@ class ContentBlocks(fields.Field):
                 errors[i] = ["Each content block must be an object."]
                 continue
             kind = block.get("type")
+            if not isinstance(kind, str):  # a list or an object here must not reach a set or dict lookup
+                kind = None if kind is None else repr(kind)
             if kind in SERVER_TOOL_BLOCKS:
                 continue
             schema = self.block_schemas.get(kind)

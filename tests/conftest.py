@@ -1,6 +1,7 @@
 """Shared fixtures: the app for unit tests, and real processes (gunicorn + fake Gemini) for e2e."""
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -103,6 +104,9 @@ class Process:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
+            # Connections the tests dropped but still hold (unread streams, unclosed SDK clients)
+            # would keep the graceful shutdown waiting: collecting them closes their sockets.
+            gc.collect()
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
                 self.proc.wait(timeout=10)
@@ -146,7 +150,9 @@ class FakeUpstream:
 class Gateway:
     def __init__(self, port: int, proc: Process):
         self.base_url = f"http://127.0.0.1:{port}"
+        self.port = port
         self.proc = proc
+        self.env: dict = {}
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -179,24 +185,26 @@ def start_gateway(fake_upstream, tmp_path_factory):
     started: list[Gateway] = []
 
     def start(**overrides) -> Gateway:
+        """`overrides` may replace any variable, the ones set here included ("" unsets one)."""
         port = free_port()
         workdir = tmp_path_factory.mktemp("gateway")
+        settings = {
+            "GEMINI_BASE_URL": fake_upstream.base_url,
+            "PORT": port,
+            "WEB_CONCURRENCY": 1,
+            "DATA_DIR": workdir / "data",
+            "STREAM_IDLE_TIMEOUT": 5,
+        }
+        settings.update(overrides)
+        port = int(settings["PORT"])
         env = dict(os.environ)
-        env.update(
-            make_env(
-                GEMINI_BASE_URL=fake_upstream.base_url,
-                PORT=port,
-                WEB_CONCURRENCY=1,
-                DATA_DIR=workdir / "data",
-                STREAM_IDLE_TIMEOUT=5,
-                **overrides,
-            )
-        )
+        env.update(make_env(**settings))
         env = {k: v for k, v in env.items() if v != ""}
         proc = Process(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env, workdir / "gateway.log"
         )
         gateway = Gateway(port, proc)
+        gateway.env = env  # what it was started with: DATA_DIR for `app.usage export`, the keys
         wait_until_up(gateway.url("/healthz"), proc)
         started.append(gateway)
         return gateway

@@ -1,6 +1,7 @@
 """A fake Gemini API for end-to-end tests: answers like the recorded fixtures, and can be scripted.
 
-Run: python -m tests.fake_upstream --port 8765
+Run: python -m tests.fake_upstream --port 8765 [--stream-interval S] [--max-calls N]
+(--max-calls keeps only the latest N calls, for long runs such as soak/run.py)
 
 Control routes (not part of Gemini's API):
   POST /_script   JSON list of scripted answers, served in order before the defaults
@@ -17,11 +18,17 @@ A scripted answer is an object with any of:
   delay         seconds to wait before the status line
   fault         "reset" (close before answering), "stall" (say nothing, forever),
                 "reset_after" (close mid-stream after `after` events),
-                "stall_after" (go silent after `after` events), "split" (send events in 7-byte pieces)
+                "stall_after" (go silent after `after` events), "split" (send events in 7-byte pieces),
+                "truncate" (a whole body: announce its length, send half of it, close)
+  split_size    with "split": the size of the pieces (each one its own HTTP chunk)
+  split_pause   with "split": seconds between pieces (default 0.001)
+  prelude       a string sent raw right after the headers, before the first event
+  count         send `events` this many times over (a long stream from a short script)
   trailer       a string appended raw after the events (an error object mid-stream)
   headers       extra response headers
   match         only for calls whose path contains this string
   key           only for calls made with this upstream key
+  chance        only for this fraction of the calls that match (0..1, random), e.g. injected faults
   repeat        serve this answer this many times (default 1; -1 for always)
   stamp         put the send time (`"sentAt": unix seconds`) into each event, to measure lag
 """
@@ -31,6 +38,7 @@ import argparse
 import base64
 import json
 import os
+import random
 import re
 import threading
 import time
@@ -65,11 +73,12 @@ def sse(obj) -> bytes:
 
 
 class FakeGemini:
-    def __init__(self, stream_interval: float = 0.0):
+    def __init__(self, stream_interval: float = 0.0, max_calls: int = 0):
         self.lock = threading.Lock()
         self.script: list[dict] = []
         self.calls: list[dict] = []
         self.stream_interval = stream_interval
+        self.max_calls = max_calls  # 0: keep every call
 
     # -- control -----------------------------------------------------------------
     def control(self, env, path):
@@ -94,6 +103,8 @@ class FakeGemini:
                 if item.get("match") and item["match"] not in path:
                     continue
                 if item.get("key") and item["key"] != key:
+                    continue
+                if "chance" in item and random.random() >= item["chance"]:
                     continue
                 repeat = item.get("repeat", 1)
                 if repeat == -1:
@@ -130,6 +141,8 @@ class FakeGemini:
         }
         with self.lock:
             self.calls.append(call)
+            if self.max_calls and len(self.calls) > 2 * self.max_calls:
+                del self.calls[: -self.max_calls]
         item = self.scripted(path, key)
         if item is None:
             item = self.default(env["REQUEST_METHOD"], path, key, body)
@@ -151,16 +164,32 @@ class FakeGemini:
             events = item["raw_events"]
         if events is None:
             payload = item["raw"].encode() if "raw" in item else pretty(item.get("body", {}))
+            if fault == "truncate":
+                headers.append(("Content-Length", str(len(payload))))
             start_response(f"{status} X", [("Content-Type", "application/json; charset=UTF-8"), *headers])
+            if fault == "truncate":
+                return self.truncated(payload, call)
             call["closed"] = time.time()
             return [payload]
         start_response(f"{status} X", [("Content-Type", "text/event-stream"), *headers])
         return self.stream(events, item, call)
 
+    def truncated(self, payload: bytes, call):
+        try:
+            yield payload[: len(payload) // 2]
+            _close_socket()
+        finally:
+            call["closed"] = time.time()
+
     def stream(self, events, item, call):
         interval = item.get("interval", self.stream_interval)
         after = item.get("after", 1)
+        events = list(events) * int(item.get("count", 1))
+        size = int(item.get("split_size", 7))
+        pause = item.get("split_pause", 0.001)
         try:
+            if item.get("prelude"):
+                yield item["prelude"].encode()
             for i, event in enumerate(events):
                 if i and interval:
                     time.sleep(interval)
@@ -173,9 +202,9 @@ class FakeGemini:
                     event = {**event, "sentAt": time.time()}
                 frame = sse(event)
                 if item.get("fault") == "split":
-                    for j in range(0, len(frame), 7):
-                        yield frame[j : j + 7]
-                        time.sleep(0.001)
+                    for j in range(0, len(frame), size):
+                        yield frame[j : j + size]
+                        time.sleep(pause)
                 else:
                     yield frame
             if item.get("trailer"):
@@ -262,8 +291,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--stream-interval", type=float, default=float(os.environ.get("FAKE_INTERVAL", "0")))
+    parser.add_argument("--max-calls", type=int, default=0)
     args = parser.parse_args()
-    app = FakeGemini(stream_interval=args.stream_interval)
+    app = FakeGemini(stream_interval=args.stream_interval, max_calls=args.max_calls)
 
     from gevent.pywsgi import WSGIHandler
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import jsonx
-from ..errors import GatewayError, UpstreamUnavailable
+from ..errors import GatewayError, UpstreamError, UpstreamUnavailable
 from ..sse import event_frame
 from .errors import error_body
 from .from_gemini import ContentBuilder, usage
@@ -94,6 +94,10 @@ class MessageStream:
             response = None
         if not isinstance(response, dict):
             raise UpstreamUnavailable("Gemini sent a stream event that is not a JSON object.")
+        error = response.get("error")
+        if isinstance(error, dict):  # Gemini's error inside the stream: the answer is cut short
+            code = error.get("code")
+            raise UpstreamError(code if isinstance(code, int) else 500, response, data)
         self._builder.feed(response)
         return self._sink.take()
 

@@ -21,6 +21,7 @@ _TOOL_MODES = {"auto": "AUTO", "any": "ANY", "tool": "ANY", "none": "NONE"}
 # Anthropic's output_config.effort -> the shared effort scale.
 _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "xhigh"}
 _MAJOR = re.compile(r"^gemini-(\d+)")
+INT32_MAX = 2**31 - 1  # Gemini's integer fields are int32
 
 
 def options(body: dict) -> dict:
@@ -40,11 +41,14 @@ def generate_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_
                      force_code: bool = False) -> dict:
     """The Gemini request for a validated Messages body and its parsed model name."""
     request = _prompt(body, spec.model, fetch)
-    config: dict = {"maxOutputTokens": body["max_tokens"]}
+    # An upper bound: past Gemini's int32 it means "no limit", and `views._send` retries with the model's cap.
+    config: dict = {"maxOutputTokens": min(body["max_tokens"], INT32_MAX)}
     # Stop sequences stay here: Gemini's STOP would not say which one matched (see StopScanner).
     for ours, theirs in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK")):
         if body.get(ours) is not None:
             config[theirs] = body[ours]
+    if config.get("topK", 0) > INT32_MAX:
+        raise InvalidRequest(f"top_k must be at most {INT32_MAX}.", param="top_k")
     output_format = _output_format(body)
     if output_format is not None:
         config["responseMimeType"] = "application/json"

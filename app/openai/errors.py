@@ -1,7 +1,10 @@
 """OpenAI's error shape: {"error": {"message", "type", "param", "code"}}, with the statuses its SDK maps."""
 from __future__ import annotations
 
-from ..errors import GatewayError, InvalidRequest, UpstreamError, retry_after_headers
+from ..errors import GatewayError, InvalidRequest, UpstreamError, UpstreamUnavailable, retry_after_headers
+
+# What reading a Gemini answer raises when a field has an unexpected type (a string for an object...).
+SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
 
 # kind -> (type, code); the SDK picks its exception class from the status alone.
 _TYPES = {
@@ -24,6 +27,11 @@ class ContentFiltered(InvalidRequest):
     """Gemini refused to produce what was asked (every image filtered, say): OpenAI answers 400."""
 
     kind = "content_filter"
+
+
+def malformed_answer() -> UpstreamUnavailable:
+    """Gemini's fault, said as such: never the 500 of a gateway bug."""
+    return UpstreamUnavailable("Gemini sent an answer of an unexpected shape.")
 
 
 def error_body(err: GatewayError) -> dict:

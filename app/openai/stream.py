@@ -5,7 +5,7 @@ import secrets
 
 from .. import jsonx
 from ..errors import GatewayError, UpstreamError, UpstreamUnavailable
-from .errors import error_body
+from .errors import SHAPE_ERRORS, error_body, malformed_answer
 from .from_gemini import Choice, finish_reason, logprobs, usage
 
 DONE = b"data: [DONE]\n\n"
@@ -63,6 +63,12 @@ class ChatCompletionStream:
 
     def feed(self, data: bytes) -> bytes:
         event = _parse(data)
+        try:
+            return self._feed(event)
+        except SHAPE_ERRORS:
+            raise malformed_answer() from None
+
+    def _feed(self, event: dict) -> bytes:
         if isinstance(event.get("usageMetadata"), dict):
             self.usage = event["usageMetadata"]
         candidates = event.get("candidates")

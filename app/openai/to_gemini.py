@@ -7,7 +7,7 @@ from typing import Callable, NamedTuple
 
 from .. import jsonx
 from ..errors import InvalidRequest
-from ..media import inline_data_from_url
+from ..media import inline_data_from_url, parse_data_url
 from ..model_names import ModelSpec
 from ..schema_convert import to_gemini_parameters, to_gemini_schema
 from ..thinking import thinking_config
@@ -26,6 +26,7 @@ _GEMINI_FILES = ("https://generativelanguage.googleapis.com/", "gs://")
 _YOUTUBE = re.compile(r"^https?://(www\.|m\.)?(youtube\.com|youtu\.be)/", re.I)
 _AUDIO_TYPES = {"mp3": "audio/mp3", "wav": "audio/wav", "m4a": "audio/aac", "pcm16": "audio/pcm"}
 _CHAT_AUDIO_FORMATS = {"wav": "wav", "pcm16": "pcm", "mp3": "mp3", "flac": "flac", "opus": "opus", "aac": "aac"}
+INT32_MAX = 2**31 - 1  # Gemini's integer fields are int32
 # Models that predate `responseJsonSchema` take the converted OpenAPI-subset schema instead.
 _OLD_SCHEMA_MODELS = re.compile(r"^(gemini-1\.|gemini-2\.0|gemma-)")
 
@@ -179,14 +180,14 @@ def content_part(part, param: str, fetch: Fetch) -> dict | None:
         if data.startswith("data:"):
             return {"inlineData": fetch(data, param=f"{param}.input_audio.data")}
         fmt = (sound.get("format") or "wav").lower()
-        return {"inlineData": {"mimeType": _AUDIO_TYPES.get(fmt, f"audio/{fmt}"), "data": data}}
+        return {"inlineData": _base64(data, _AUDIO_TYPES.get(fmt, f"audio/{fmt}"), f"{param}.input_audio.data")}
     file = part["file"]  # kind == "file", checked by the schema
     data = file.get("file_data")
     if isinstance(data, str):
         if data.startswith("data:"):
             return {"inlineData": fetch(data, param=f"{param}.file.file_data")}
         mime = mimetypes.guess_type(file.get("filename") or "")[0] or "application/pdf"
-        return {"inlineData": {"mimeType": mime, "data": data}}
+        return {"inlineData": _base64(data, mime, f"{param}.file.file_data")}
     file_id = file["file_id"]
     if file_id.startswith("files/"):
         file_id = "https://generativelanguage.googleapis.com/v1beta/" + file_id
@@ -196,6 +197,11 @@ def content_part(part, param: str, fetch: Fetch) -> dict | None:
         "file_id must name a Gemini file ('files/...'); send other files inline as file_data.",
         param=f"{param}.file.file_id",
     )
+
+
+def _base64(data: str, mime: str, param: str) -> dict:
+    """Bare base64 as inlineData, checked here: Gemini's refusal would name its own field, not the client's."""
+    return parse_data_url(f"data:{mime};base64,{data}", param=param)
 
 
 def media_part(url: str, param: str, fetch: Fetch) -> dict:
@@ -409,10 +415,13 @@ def generation_config(body: dict, spec: ModelSpec, google: dict) -> dict:
     config: dict = {}
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     if max_tokens:
-        config["maxOutputTokens"] = max_tokens
+        # An upper bound: past Gemini's int32 it means "no limit" (Gemini then names the model's own cap).
+        config["maxOutputTokens"] = min(max_tokens, INT32_MAX)
     for name, key in (("temperature", "temperature"), ("top_p", "topP"), ("seed", "seed")):
         if body.get(name) is not None:
             config[key] = body[name]
+    if not -INT32_MAX - 1 <= config.get("seed", 0) <= INT32_MAX:
+        raise InvalidRequest(f"seed must be a 32-bit integer (at most {INT32_MAX} in size).", param="seed")
     if body.get("n") and body["n"] > 1:
         config["candidateCount"] = body["n"]
     # Clients send zero penalties by default; Gemini refuses any penalty on models without them.

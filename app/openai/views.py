@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import time
 
 from flask import Blueprint, Response
@@ -17,10 +18,11 @@ from ..safety import default_safety_settings
 from ..services import services
 from ..streaming import stream_response
 from . import audio, embeddings, from_gemini, images, speech, to_gemini
-from .errors import ContentFiltered
+from .errors import SHAPE_ERRORS, ContentFiltered, malformed_answer
 from .stream import CONTENT_TYPE, HEARTBEAT, ChatCompletionStream
 
 bp = Blueprint("openai", __name__)
+log = logging.getLogger(__name__)
 
 _chat = schemas.ChatCompletionRequest()
 _embeddings = schemas.EmbeddingsRequest()
@@ -67,7 +69,7 @@ def chat_completions():
         )
     answer = _call(_path(spec.model, "generateContent"), payload)
     record().set_usage(answer.get("usageMetadata"))
-    return _json(from_gemini.chat_completion(answer, model=body["model"], created=created, **options))
+    return _json(_read(from_gemini.chat_completion, answer, model=body["model"], created=created, **options))
 
 
 def list_models():
@@ -100,7 +102,7 @@ def create_embeddings():
     tokens = 0
     for batch in embeddings.batches(texts, model, body.get("dimensions")):
         answer = _call(_path(model, "batchEmbedContents"), jsonx.dumps(batch))
-        values.extend(embeddings.vectors(answer, len(batch["requests"])))
+        values.extend(_read(embeddings.vectors, answer, len(batch["requests"])))
         tokens += from_gemini.usage(answer.get("usageMetadata"))["prompt_tokens"]
     record().set_usage({"promptTokenCount": tokens})
     return _json(embeddings.embeddings_response(values, body["model"], body.get("encoding_format"), tokens))
@@ -116,7 +118,7 @@ def generate_images():
     if images.kind(model) == "imagen":
         ratio = images.aspect_ratio(body.get("size"), images.IMAGEN_RATIOS)
         answer = _call(_path(model, "predict"), jsonx.dumps(images.predict_request(body["prompt"], n, ratio)))
-        found, usage = images.from_predict(answer), None
+        found, usage = _read(images.from_predict, answer), None
     else:
         # Gemini image models draw one image per call.
         ratio = images.aspect_ratio(body.get("size"), images.GEMINI_RATIOS)
@@ -124,7 +126,7 @@ def generate_images():
         found, usage = [], {}
         for _ in range(n):
             answer = _call(_path(model, "generateContent"), payload)
-            found.extend(images.from_generate(answer))
+            found.extend(_read(images.from_generate, answer))
             meta = answer.get("usageMetadata")
             for key, value in (meta.items() if isinstance(meta, dict) else ()):
                 if isinstance(value, int):
@@ -146,7 +148,7 @@ def create_speech():
         )
     answer = _call(_path(model, "generateContent"), jsonx.dumps(_with_safety(speech.speech_request(body))))
     record().set_usage(answer.get("usageMetadata"))
-    pcm, rate = _speech_pcm(answer)
+    pcm, rate = _read(_speech_pcm, answer)
     data = audio.encode(pcm, rate, fmt)
     if body.get("stream_format") == "sse":
         usage = from_gemini.usage(answer.get("usageMetadata"))
@@ -185,6 +187,15 @@ def _speech_pcm(answer: dict) -> tuple[bytes, int]:
             raise ContentFiltered(f"Gemini returned no audio (finish reason {reason}).", param="input")
         raise UpstreamUnavailable("Gemini returned no audio.")
     return bytes(pcm), rate
+
+
+def _read(translate, answer: dict, *args, **kwargs):
+    """`translate(answer, ...)`; an answer of an unexpected shape is a clear upstream error, not a 500."""
+    try:
+        return translate(answer, *args, **kwargs)
+    except SHAPE_ERRORS:
+        log.warning("Gemini answer of an unexpected shape", exc_info=True)
+        raise malformed_answer() from None
 
 
 def _path(model: str, action: str) -> str:

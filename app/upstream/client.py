@@ -196,10 +196,10 @@ class UpstreamStream:
                 for piece in _pieces(self.response):
                     for event in decoder.feed(piece):
                         started = True
-                        yield event
+                        yield self._clean(event)
                 for event in decoder.close():
                     started = True
-                    yield event
+                    yield self._clean(event)
             except _READ_ERRORS as exc:
                 self.response.close()
                 if started or reopens <= 0:
@@ -216,6 +216,10 @@ class UpstreamStream:
 
     def close(self) -> None:
         self.response.close()
+
+    def _clean(self, event: bytes) -> bytes:
+        # An error object inside the stream is an error body like any other: no key may pass.
+        return self.client.scrub(event) if b'"error"' in event else event
 
     def _stray_error(self, lines: list[bytes]) -> GatewayError:
         # Gemini may append a plain JSON error object after the events once the status is sent.
