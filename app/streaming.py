@@ -147,9 +147,13 @@ def stream_response(
             record.error = "api_error"
             yield translator.fail(GatewayError("The gateway hit an internal error mid-stream."))
         finally:
-            on_close()
-            record.set_usage(getattr(translator, "usage", None))
-            accounting.finish(record, 200, sink)
+            # Bookkeeping after the last byte must never cut the client's stream short.
+            try:
+                on_close()
+                record.set_usage(getattr(translator, "usage", None))
+                accounting.finish(record, 200, sink)
+            except Exception:
+                log.exception("finishing a stream's record failed")
 
     record.stream = True
     response = Response(body(), content_type=content_type, direct_passthrough=True)

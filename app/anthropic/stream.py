@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from .. import jsonx
-from ..errors import GatewayError, UpstreamError, UpstreamUnavailable
+from ..errors import GatewayError
 from ..sse import event_frame
+from ..upstream.answers import stream_event
 from .errors import error_body
 from .from_gemini import ContentBuilder, usage
 from .ids import message_id
@@ -88,17 +89,7 @@ class MessageStream:
         return _frame({"type": "message_start", "message": message})
 
     def feed(self, data: bytes) -> bytes:
-        try:
-            response = jsonx.loads(data)
-        except jsonx.JSONDecodeError:
-            response = None
-        if not isinstance(response, dict):
-            raise UpstreamUnavailable("Gemini sent a stream event that is not a JSON object.")
-        error = response.get("error")
-        if isinstance(error, dict):  # Gemini's error inside the stream: the answer is cut short
-            code = error.get("code")
-            raise UpstreamError(code if isinstance(code, int) else 500, response, data)
-        self._builder.feed(response)
+        self._builder.feed(stream_event(data))
         return self._sink.take()
 
     def finish(self) -> bytes:

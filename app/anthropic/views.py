@@ -10,11 +10,12 @@ from schemas import anthropic as schemas
 from .. import jsonx
 from ..accounting import record
 from ..body import json_body
-from ..errors import InvalidRequest, UpstreamError, UpstreamUnavailable
+from ..errors import InvalidRequest, UpstreamError
 from ..model_names import parse_model_name
 from ..safety import default_safety_settings
 from ..services import services
 from ..streaming import stream_response
+from ..upstream.answers import answer_object
 from . import from_gemini, to_gemini
 from .stream import CONTENT_TYPE, PING, MessageStream
 
@@ -37,13 +38,7 @@ def _json(obj, status: int = 200) -> Response:
 
 
 def _answer(response) -> dict:
-    try:
-        answer = jsonx.loads(response.content)
-    except jsonx.JSONDecodeError:
-        answer = None
-    if not isinstance(answer, dict):
-        raise UpstreamUnavailable("Gemini sent an answer that is not a JSON object.")
-    return answer
+    return answer_object(response.content)
 
 
 @bp.post("/v1/messages")

@@ -2,20 +2,13 @@
 from __future__ import annotations
 
 from .. import jsonx
-from ..errors import GatewayError, UpstreamUnavailable
+from ..errors import GatewayError
+from ..upstream.answers import stream_event
 from .errors import error_body
 
 CRLF2 = b"\r\n\r\n"
 
 
-def parse(data: bytes) -> dict:
-    try:
-        obj = jsonx.loads(data)
-    except jsonx.JSONDecodeError:
-        obj = None
-    if not isinstance(obj, dict):
-        raise UpstreamUnavailable("Gemini sent a stream event that is not a JSON object.")
-    return obj
 
 
 class SSERelay:
@@ -28,7 +21,7 @@ class SSERelay:
 
     def feed(self, data: bytes) -> bytes:
         # Parsed to keep the usage, and so garbage from upstream becomes an error event.
-        self.usage = parse(data).get("usageMetadata", self.usage)
+        self.usage = stream_event(data).get("usageMetadata", self.usage)
         return b"data: " + data + CRLF2
 
     def finish(self) -> bytes:
@@ -55,7 +48,7 @@ class JSONArrayRelay:
         return b""
 
     def feed(self, data: bytes) -> bytes:
-        obj = parse(data)
+        obj = stream_event(data)
         self.usage = obj.get("usageMetadata", self.usage)
         return self._element(obj)
 

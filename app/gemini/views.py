@@ -8,10 +8,11 @@ from schemas import gemini as schemas
 from .. import jsonx
 from ..body import json_body
 from ..accounting import record
-from ..errors import NotFound, UpstreamUnavailable
+from ..errors import NotFound
 from ..safety import default_safety_settings
 from ..services import services
 from ..streaming import stream_response
+from ..upstream.answers import answer_object
 from ..upstream.catalog import model_id
 from .streams import JSONArrayRelay, SSERelay
 
@@ -119,13 +120,7 @@ def relay(response, with_usage: bool = False) -> Response:
     rec.served_by(response)
     body = response.content
     if with_usage:
-        try:
-            answer = jsonx.loads(body)
-        except jsonx.JSONDecodeError:
-            answer = None
-        if not isinstance(answer, dict):
-            raise UpstreamUnavailable("Gemini sent an answer that is not a JSON object.")
-        rec.set_usage(answer.get("usageMetadata"))
+        rec.set_usage(answer_object(body).get("usageMetadata"))
     return Response(body, status=200, content_type=response.headers.get("Content-Type", JSON_TYPE))
 
 

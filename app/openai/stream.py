@@ -4,7 +4,8 @@ from __future__ import annotations
 import secrets
 
 from .. import jsonx
-from ..errors import GatewayError, UpstreamError, UpstreamUnavailable
+from ..errors import GatewayError
+from ..upstream.answers import stream_event
 from .errors import SHAPE_ERRORS, error_body, malformed_answer
 from .from_gemini import Choice, finish_reason, logprobs, usage
 
@@ -62,7 +63,7 @@ class ChatCompletionStream:
         )
 
     def feed(self, data: bytes) -> bytes:
-        event = _parse(data)
+        event = stream_event(data)
         try:
             return self._feed(event)
         except SHAPE_ERRORS:
@@ -118,15 +119,3 @@ class ChatCompletionStream:
         return b"data: " + jsonx.dumps(error_body(err)) + b"\n\n"
 
 
-def _parse(data: bytes) -> dict:
-    try:
-        event = jsonx.loads(data)
-    except jsonx.JSONDecodeError:
-        event = None
-    if not isinstance(event, dict):
-        raise UpstreamUnavailable("Gemini sent a stream event that is not a JSON object.")
-    error = event.get("error")
-    if isinstance(error, dict):  # an error event inside the stream
-        code = error.get("code")
-        raise UpstreamError(code if isinstance(code, int) else 500, event, data)
-    return event

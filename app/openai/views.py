@@ -17,6 +17,7 @@ from ..model_names import apply_directives, parse_model_name
 from ..safety import default_safety_settings
 from ..services import services
 from ..streaming import stream_response
+from ..upstream.answers import answer_object
 from . import audio, embeddings, from_gemini, images, speech, to_gemini
 from .errors import SHAPE_ERRORS, ContentFiltered, malformed_answer
 from .stream import CONTENT_TYPE, HEARTBEAT, ChatCompletionStream
@@ -205,13 +206,7 @@ def _path(model: str, action: str) -> str:
 def _call(path: str, payload: bytes) -> dict:
     response = services().upstream.request("POST", path, body=payload)
     record().served_by(response)
-    try:
-        answer = jsonx.loads(response.content)
-    except jsonx.JSONDecodeError:
-        answer = None
-    if not isinstance(answer, dict):
-        raise UpstreamUnavailable("Gemini sent an answer that is not a JSON object.")
-    return answer
+    return answer_object(response.content)
 
 
 def _with_safety(request: dict) -> dict:

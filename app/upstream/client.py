@@ -16,7 +16,7 @@ from .. import jsonx
 from ..config import Config
 from ..errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from ..sse import SSEDecoder
-from .key_pool import KeyPool, UpstreamKey
+from .key_pool import KeyPool
 from .retry import Verdict, backoff, classify, retry_delay
 
 # Gemini API keys look like this; scrubbed even when they are not one of ours.
