@@ -65,6 +65,7 @@ class Config:
     models_cache_ttl: float = 60.0
     cors_origins: tuple[str, ...] = ("*",)
     force_search: bool = False  # add Google Search to every generate call that has no functions
+    model_aliases: tuple[tuple[str, str], ...] = ()  # (wildcard pattern, Gemini model), first match wins
     force_code: bool = False  # the same for code execution
     # Shared state (app/store): SQLite in data_dir, or Redis when redis_url is set
     redis_url: str | None = None
@@ -135,6 +136,7 @@ class Config:
             models_cache_ttl=reader.number("MODELS_CACHE_TTL", cls.models_cache_ttl, minimum=0),
             cors_origins=reader.origins("CORS_ORIGINS"),
             force_search=reader.flag("FORCE_GOOGLE_SEARCH"),
+            model_aliases=reader.aliases("MODEL_ALIASES"),
             force_code=reader.flag("FORCE_CODE_EXECUTION"),
             redis_url=redis_url,
             redis_prefix=reader.text("REDIS_PREFIX", cls.redis_prefix),
@@ -168,6 +170,15 @@ class _Reader:
         if len(set(keys)) != len(keys):
             raise ConfigError(f"{name} lists the same key twice")
         return keys
+
+    def aliases(self, name: str) -> tuple[tuple[str, str], ...]:
+        pairs = []
+        for entry in filter(None, (e.strip() for e in self.env.get(name, "").split(","))):
+            pattern, sep, target = (part.strip() for part in entry.partition("="))
+            if not sep or not pattern or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]*", target):
+                raise ConfigError(f"{name} entries look like claude-*=gemini-2.5-pro, got {entry!r}")
+            pairs.append((pattern, target))
+        return tuple(pairs)
 
     def flag(self, name: str) -> bool:
         raw = self.env.get(name, "").strip().lower()

@@ -1,6 +1,7 @@
 """Model-name directives: thinking-level, `-search` and `-code` suffixes on a model name, and applying them."""
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 
@@ -21,7 +22,16 @@ class ModelSpec:
     code: bool
 
 
-def parse_model_name(name: str, *, param: str = "model") -> ModelSpec:
+def resolve_alias(name: str, aliases: tuple[tuple[str, str], ...]) -> str:
+    """The Gemini model an alias (MODEL_ALIASES, e.g. `claude-*=gemini-2.5-pro`) stands for;
+    the name itself when no pattern matches. Clients built for one vendor send its model names."""
+    for pattern, target in aliases:
+        if fnmatch.fnmatchcase(name.removeprefix("models/"), pattern):
+            return target
+    return name
+
+
+def parse_model_name(name: str, *, param: str = "model", aliases: tuple[tuple[str, str], ...] = ()) -> ModelSpec:
     """Split `gemini-2.5-flash-search-high`, `gemini-3-pro-preview(low)` and the like into a ModelSpec.
 
     Only whole `-token`s at the end are directives, so real name parts (`-lite`, `-tts`, `-latest`,
@@ -29,6 +39,7 @@ def parse_model_name(name: str, *, param: str = "model") -> ModelSpec:
     """
     if not isinstance(name, str):
         model_id(name, param)  # raises the usual 400
+    name = resolve_alias(name, aliases)
     base = name.removeprefix("models/")
     effort: str | None = None
     search = code = False

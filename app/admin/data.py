@@ -125,7 +125,7 @@ ENV_NAMES = {
     "safety_threshold": "SAFETY_THRESHOLD", "https_proxy": "HTTPS_PROXY", "no_proxy": "NO_PROXY",
     "pool_size": "UPSTREAM_POOL_SIZE", "max_request_bytes": "MAX_REQUEST_BYTES",
     "models_cache_ttl": "MODELS_CACHE_TTL", "cors_origins": "CORS_ORIGINS", "force_search": "FORCE_GOOGLE_SEARCH",
-    "force_code": "FORCE_CODE_EXECUTION", "redis_url": "REDIS_URL", "redis_prefix": "REDIS_PREFIX",
+    "force_code": "FORCE_CODE_EXECUTION", "model_aliases": "MODEL_ALIASES", "redis_url": "REDIS_URL", "redis_prefix": "REDIS_PREFIX",
     "redis_tls_no_verify": "REDIS_TLS_NO_VERIFY",
     "usage_retention_days": "USAGE_RETENTION_DAYS", "client_keys": "CLIENT_KEYS_FILE",
     "admin_password": "ADMIN_PASSWORD", "session_secret": "SESSION_SECRET", "metrics_token": "METRICS_TOKEN",
@@ -156,6 +156,8 @@ def _describe(config: Config, name: str, value) -> str:
         return _labels(len(value))
     if name == "client_keys":
         return "; ".join(_client_key(k) for k in value) or "none"
+    if name == "model_aliases":
+        return ", ".join(f"{pattern}={target}" for pattern, target in value) or "none"
     if name in URLS:
         return _mask_url(value) if value else "not set"
     if isinstance(value, bool):

@@ -44,7 +44,7 @@ def _answer(response) -> dict:
 @bp.post("/v1/messages")
 def create_message():
     body = json_body(_messages)
-    spec = parse_model_name(body["model"])
+    spec = parse_model_name(body["model"], aliases=services().config.model_aliases)
     record().model = spec.model
     svc = services()
     gemini_request = to_gemini.generate_request(
@@ -114,7 +114,7 @@ def _until_done(events, translator: MessageStream):
 @bp.post("/v1/messages/count_tokens")
 def count_tokens():
     body = json_body(_count)
-    spec = parse_model_name(body["model"])
+    spec = parse_model_name(body["model"], aliases=services().config.model_aliases)
     record().model = spec.model
     gemini_request = to_gemini.count_tokens_request(body, spec)
     response = services().upstream.request(
@@ -183,6 +183,6 @@ def list_models():
 
 
 def get_model(model: str):
-    spec = parse_model_name(model)
+    spec = parse_model_name(model, aliases=services().config.model_aliases)
     found = services().catalog.get("v1beta", spec.model)
     return _json(model_info(found, model.removeprefix("models/")))

@@ -34,7 +34,7 @@ _speech = schemas.SpeechRequest()
 @bp.post("/v1/chat/completions")
 def chat_completions():
     body = json_body(_chat)
-    spec = parse_model_name(body["model"])
+    spec = parse_model_name(body["model"], aliases=services().config.model_aliases)
     record().model = spec.model
     svc = services()
     options = {
@@ -84,7 +84,7 @@ def list_models():
 
 
 def get_model(model: str):
-    spec = parse_model_name(model)
+    spec = parse_model_name(model, aliases=services().config.model_aliases)
     services().catalog.get("v1beta", spec.model)  # 404 from Gemini for an unknown model
     return _json(_model(model.removeprefix("models/")))
 
