@@ -11,6 +11,8 @@ from flask import Response
 
 from . import accounting
 from .errors import GatewayError
+from .services import services
+from .upstream.client import UpstreamStream
 
 log = logging.getLogger(__name__)
 
@@ -105,22 +107,26 @@ class _Raised:
 
 
 def stream_response(
-    events: Iterator[bytes],
+    upstream: UpstreamStream,
     translator: StreamTranslator,
     *,
     content_type: str,
     heartbeat: bytes,
-    interval: float,
-    on_close: Callable[[], None],
+    events: Iterator[bytes] | None = None,
     headers: dict | None = None,
 ) -> Response:
-    """A streamed response that feeds each upstream event through `translator` at once.
+    """A streamed response that feeds each event of `upstream` through `translator` at once.
 
-    The translator may expose `usage` (the latest Gemini usageMetadata) for the record.
-    A failure after the status is sent becomes the translator's in-stream error event.
-    Call it from a view: the request's record is finished when the body ends.
+    `events` replaces `upstream.events()` when a view filters them. The translator may expose
+    `usage` (the latest Gemini usageMetadata) for the record. A failure after the status is sent
+    becomes the translator's in-stream error event. Call it from a view: the request's record is
+    finished, and the upstream response closed, when the body ends.
     """
     record, sink = accounting.record(), accounting.current_sink()
+    record.served_by(upstream.response)
+    interval = services().config.heartbeat_interval
+    if events is None:
+        events = upstream.events()
 
     def body() -> Iterator[bytes]:
         try:
@@ -149,7 +155,7 @@ def stream_response(
         finally:
             # Bookkeeping after the last byte must never cut the client's stream short.
             try:
-                on_close()
+                upstream.close()
                 record.set_usage(getattr(translator, "usage", None))
                 accounting.finish(record, 200, sink)
             except Exception:

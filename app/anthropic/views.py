@@ -75,14 +75,12 @@ def _stream(model: str, gemini_request: dict, translator: MessageStream) -> Resp
         ),
         gemini_request,
     )
-    record().served_by(upstream.response)
     return stream_response(
-        _until_done(upstream.events(), translator),
+        upstream,
         translator,
         content_type=CONTENT_TYPE,
         heartbeat=PING,
-        interval=svc.config.heartbeat_interval,
-        on_close=upstream.close,
+        events=_until_done(upstream.events(), translator),
         headers=_headers(),
     )
 

@@ -59,21 +59,13 @@ def stream_generate_content(model: str):
     upstream = svc.upstream.open_stream(
         f"/{api_version()}/models/{model}:streamGenerateContent", body, params={"alt": "sse"}
     )
-    record().served_by(upstream.response)
     if sse:
         # A bare blank line: google-genai skips it, but fails on an SSE comment.
         translator, content_type, heartbeat = SSERelay(), "text/event-stream", b"\r\n"
     else:
         # Whitespace between array elements is valid JSON for any streaming parser.
         translator, content_type, heartbeat = JSONArrayRelay(), JSON_TYPE, b"\n"
-    return stream_response(
-        upstream.events(),
-        translator,
-        content_type=content_type,
-        heartbeat=heartbeat,
-        interval=svc.config.heartbeat_interval,
-        on_close=upstream.close,
-    )
+    return stream_response(upstream, translator, content_type=content_type, heartbeat=heartbeat)
 
 
 def count_tokens(model: str):

@@ -52,7 +52,6 @@ def chat_completions():
     created = int(time.time())
     if body.get("stream"):
         upstream = svc.upstream.open_stream(_path(spec.model, "streamGenerateContent"), payload, params={"alt": "sse"})
-        record().served_by(upstream.response)
         translator = ChatCompletionStream(
             model=body["model"],
             created=created,
@@ -60,14 +59,7 @@ def chat_completions():
             include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
             **options,
         )
-        return stream_response(
-            upstream.events(),
-            translator,
-            content_type=CONTENT_TYPE,
-            heartbeat=HEARTBEAT,
-            interval=svc.config.heartbeat_interval,
-            on_close=upstream.close,
-        )
+        return stream_response(upstream, translator, content_type=CONTENT_TYPE, heartbeat=HEARTBEAT)
     answer = _call(_path(spec.model, "generateContent"), payload)
     record().set_usage(answer.get("usageMetadata"))
     return _json(_read(from_gemini.chat_completion, answer, model=body["model"], created=created, **options))
