@@ -1,6 +1,7 @@
 """gemgate: a Gemini API gateway that speaks the Gemini, OpenAI and Anthropic dialects."""
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Mapping
 
@@ -20,6 +21,8 @@ from .store import StoreUnavailable, open_store
 from .upstream.catalog import ModelCatalog
 from .upstream.client import Scrubber
 from .usage import UsageSink
+
+log = logging.getLogger(__name__)
 
 # Routes without a client key: /metrics has its own optional token, /admin its own login.
 PUBLIC_ENDPOINTS = frozenset(("healthz", "metrics", "openapi"))
@@ -78,9 +81,12 @@ def _observed(sink, meter: Metrics, request_log: RequestLog):
     """The accounting sink: the usage record, then the metrics and the request log line."""
 
     def finish(rec: RequestRecord) -> None:
-        sink(rec)
-        meter.observe(rec)
-        request_log.record(rec)
+        # The answer is already made: a failing hook is logged, never turned into a 500.
+        for hook in (sink, meter.observe, request_log.record):
+            try:
+                hook(rec)
+            except Exception:
+                log.exception("finishing the record of %s failed in %s", rec.request_id, hook.__qualname__)
 
     return finish
 

@@ -106,3 +106,22 @@ def test_redaction_rules():
     prose = "word " * 100
     assert log.redacted(json.dumps({"t": prose, "u": "https://example.com/" + "a" * 200}).encode()) == {
         "t": prose, "u": "https://example.com/" + "a" * 200}
+
+
+def test_a_failing_log_or_metrics_hook_never_turns_an_answer_into_a_500(logged, monkeypatch, caplog):
+    client, log = logged()
+    app = client.application
+
+    def broken(rec):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(app.extensions["gemgate.request_log"], "record", broken)
+    monkeypatch.setattr(app.extensions["gemgate.metrics"], "observe", broken)
+    answer = client.post(GEN, json=BODY, headers=AUTH)
+    streamed = client.post(STREAM, json=BODY, headers=AUTH)
+    assert answer.status_code == 200 and b"candidates" in answer.get_data(), answer.headers
+    assert streamed.status_code == 200 and b'"finishReason": "STOP"' in streamed.get_data()
+    # The usage records were stored before the broken hooks ran.
+    rows = list(app.extensions["gemgate.store"].usage(0, 2**40))
+    assert [row["status"] for row in rows] == [200, 200]
+    assert sum("finishing the record" in r.getMessage() for r in caplog.records) >= 2
