@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // A fast fake Gemini upstream for the benchmark: fixed bodies, configurable latency and stream pacing.
 //
-//   node bench/fake_gemini.js --port 8790 [--latency 0] [--chunks 20] [--interval 100]
+//   node bench/fake_gemini.js --port 8790 [--latency 0] [--jitter 0] [--chunks 20] [--interval 100]
 //
 //   POST /{v1beta|v1}/models/{m}:generateContent         the recorded body of
-//        tests/fixtures/gemini/generate_text.json, after `latency` ms
+//        tests/fixtures/gemini/generate_text.json, after `latency` ms (± `jitter` %, uniform:
+//        a real upstream's latency varies, which keeps clients from moving in lockstep)
 //   POST /{v1beta|v1}/models/{m}:streamGenerateContent    `chunks` SSE events in Google's framing
 //        (`data: <json>\r\n\r\n`), the first after `latency` ms, then one every `interval` ms
 //   GET  /{v1beta|v1}/models[/{m}]                        the recorded model list / model
-//   GET  /_config, POST /_config {"latency","chunks","interval"}   read / change the pacing
+//   GET  /_config, POST /_config {"latency","jitter","chunks","interval"}   read / change the pacing
 //   GET  /_stats                                          calls served, streams open, CPU used
 //
 // Each stream chunk's text carries a marker `#<index>:<sent>#`, where <sent> is this process's
@@ -30,6 +31,7 @@ function arg(name, fallback) {
 
 const config = {
   latency: Number(arg('latency', 0)),
+  jitter: Number(arg('jitter', 0)),
   chunks: Number(arg('chunks', 20)),
   interval: Number(arg('interval', 100)),
 };
@@ -147,7 +149,8 @@ function handle(req, res, body) {
   if (req.method === 'POST') {
     if (url.includes(':generateContent')) {
       stats.generate++;
-      return after(config.latency, () => {
+      const spread = config.latency * config.jitter / 100;
+      return after(config.latency + spread * (2 * Math.random() - 1), () => {
         res.writeHead(200, JSON_HEADERS);
         res.end(GENERATE_BODY);
       });

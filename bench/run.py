@@ -104,6 +104,7 @@ class Scenario:
     streaming: bool
     title: str
     latency: int = 0
+    jitter: float = 0  # ± % of latency, uniform
     connections: int = 0
     streams: int = 0
     wave: bool = False  # streams: open `streams` once (d), rather than keep them open for the duration
@@ -422,7 +423,7 @@ class Runner:
 
     def run(self, sc: Scenario) -> dict:
         dialect = DIALECTS[sc.dialect]
-        self.fake.configure(latency=sc.latency, chunks=self.args.chunks, interval=self.args.interval)
+        self.fake.configure(latency=sc.latency, jitter=sc.jitter, chunks=self.args.chunks, interval=self.args.interval)
         direct = self.measure(sc, self.fake.url, DIRECT, None)
         gateway = self.gateway()
         try:
@@ -563,8 +564,9 @@ def scenarios(args, dialects: list[str]) -> list[Scenario]:
                             targets={"rps": 1400, "cpu": 1.0}))
         if main or everywhere:
             out.append(Scenario("b", name, False,
-                                f"non-streaming, upstream {args.latency_b} ms, {args.conns_b} connections",
-                                latency=args.latency_b, connections=args.conns_b,
+                                f"non-streaming, upstream {args.latency_b} ms"
+                                f"{f' ± {args.jitter_b:g} %' if args.jitter_b else ''}, {args.conns_b} connections",
+                                latency=args.latency_b, jitter=args.jitter_b, connections=args.conns_b,
                                 targets={"added_p50": 10, "added_p99": 40}))
         out.append(Scenario("c", name, True,
                             f"{args.streams_c} concurrent streams of {args.chunks} chunks at {args.interval} ms",
@@ -590,6 +592,8 @@ def parse_args(argv=None):
     p.add_argument("--conns-a", type=int, default=64)
     p.add_argument("--conns-b", type=int, default=256)
     p.add_argument("--latency-b", type=int, default=200, help="upstream latency in (b), ms")
+    p.add_argument("--jitter-b", type=float, default=0, metavar="PCT",
+                   help="spread the upstream latency of (b) uniformly by ± this %% (default 0: constant)")
     p.add_argument("--streams-c", type=int, default=500)
     p.add_argument("--streams-d", type=int, default=2000)
     p.add_argument("--chunks", type=int, default=20, help="chunks per stream")
