@@ -44,9 +44,9 @@ def _answer(response) -> dict:
 @bp.post("/v1/messages")
 def create_message():
     body = json_body(_messages)
-    spec = parse_model_name(body["model"], aliases=services().config.model_aliases)
-    record().model = spec.model
     svc = services()
+    spec = parse_model_name(body["model"], aliases=svc.config.model_aliases)
+    record().model = spec.model
     gemini_request = to_gemini.generate_request(
         body,
         spec,

@@ -34,9 +34,9 @@ _speech = schemas.SpeechRequest()
 @bp.post("/v1/chat/completions")
 def chat_completions():
     body = json_body(_chat)
-    spec = parse_model_name(body["model"], aliases=services().config.model_aliases)
-    record().model = spec.model
     svc = services()
+    spec = parse_model_name(body["model"], aliases=svc.config.model_aliases)
+    record().model = spec.model
     options = {
         "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
         "audio_format": to_gemini.audio_format(body, spec.model),
