@@ -30,8 +30,10 @@ control_socket_disable = True
 def _load_config_module():
     # Loaded by path: importing the `app` package here would pull Flask and requests (and
     # ssl) into the master before gevent patches the workers.
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app", "config.py")
-    spec = importlib.util.spec_from_file_location("gemgate_config", path)
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app", "config")
+    spec = importlib.util.spec_from_file_location(
+        "gemgate_config", os.path.join(folder, "__init__.py"), submodule_search_locations=[folder]
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)

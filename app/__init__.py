@@ -5,22 +5,27 @@ import logging
 import uuid
 from typing import Mapping
 
-from flask import Flask, current_app, g, jsonify, request
+from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
-from . import accounting, admin, anthropic, cors, errors, gemini, metrics, model_list, openai, openapi
-from .accounting import RequestRecord
-from .auth import ClientKeys, presented_key
+from . import admin, anthropic, errors, gemini, openai
 from .config import Config, ConfigError
-from .dialects import dialect_for
-from .logs import RequestLog
-from .metrics import MeteredKeyPool, MeteredUpstreamClient, Metrics
-from .quotas import Quotas
-from .services import Services, services
+from .http import cors, models_route, timing
+from .http.auth import ClientKeys, presented_key
+from .http.dialects import dialect_for
+from .http.routes import route_label
+from .http.streaming import StreamedResponse
+from .ops import health, metrics, openapi
+from .ops.metrics import Metrics
+from .ops.request_log import RequestLog
+from .state import AppState, state
 from .store import StoreUnavailable, open_store
-from .upstream.catalog import ModelCatalog
-from .upstream.client import Scrubber
-from .usage import UsageSink
+from .upstream.client import Scrubber, UpstreamClient
+from .upstream.key_pool import KeyPool
+from .upstream.model_catalog import ModelCatalog
+from .usage.quotas import Quotas
+from .usage.record import RequestRecord, Sink, finish
+from .usage.sink import UsageSink
 
 log = logging.getLogger(__name__)
 
@@ -35,52 +40,51 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         config = Config.from_env(config)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
-    metrics.stamp_start(app)
+    timing.stamp_start(app)
     try:
         store = open_store(config)  # shared by every worker: SQLite in DATA_DIR, or Redis
     except StoreUnavailable as exc:
         raise ConfigError(f"the state store cannot be opened ({exc.detail}); check DATA_DIR") from None
     quotas = Quotas(config.client_keys, store)
-    app.extensions["gemgate.store"] = store
-    app.extensions["gemgate.quotas"] = quotas
     meter = Metrics()
-    pool = MeteredKeyPool(
-        config.gemini_api_keys, store, default_cooldown=config.key_cooldown, recheck_after=config.key_recheck,
-        metrics=meter,
-    )
-    upstream = MeteredUpstreamClient(config, pool, meter)
-    app.extensions["gemgate"] = Services(
-        config=config,
-        client_keys=ClientKeys(config.api_keys, config.client_keys),
-        pool=pool,
-        upstream=upstream,
-        catalog=ModelCatalog(upstream, config.models_cache_ttl),
-    )
-
+    pool = KeyPool(config.gemini_api_keys, store, default_cooldown=config.key_cooldown,
+                   recheck_after=config.key_recheck)
+    upstream = UpstreamClient(config, pool, on_attempt=meter.attempt, on_wait=timing.add_upstream_wait)
     # Everything a request log line must never show, wherever it turns up in a body.
     secrets = config.gemini_api_keys + config.api_keys + tuple(
         s for s in (config.admin_password, config.metrics_token) if s)
     request_log = RequestLog(config.request_log, config.log_bodies, Scrubber(secrets))
-    app.extensions["gemgate.request_log"] = request_log
-    errors.init_app(app)
-    accounting.init_app(app, _observed(UsageSink(store, quotas, config.usage_retention_days), meter, request_log))
+    app_state = AppState(
+        config=config,
+        store=store,
+        client_keys=ClientKeys(config.api_keys, config.client_keys),
+        quotas=quotas,
+        pool=pool,
+        upstream=upstream,
+        catalog=ModelCatalog(upstream, config.models_cache_ttl),
+        metrics=meter,
+        request_log=request_log,
+        finish=_observed(UsageSink(store, quotas, config.usage_retention_days), meter, request_log),
+    )
+    app_state.install(app)
+    errors.init_app(app, app_state.renderers)
     cors.init_app(app, config.cors_origins)  # its preflight answer comes before authentication
     app.before_request(_identify)
     app.after_request(_finish)
-    app.add_url_rule("/healthz", "healthz", healthz)
-    metrics.init_app(app, meter, config.metrics_token)
+    health.init_app(app)
+    metrics.init_app(app, meter, pool, config.metrics_token)
     openapi.init_app(app)
     admin.init_app(app, config)
-    app.register_blueprint(model_list.bp)
+    models_route.init_app(app)
     for dialect in (gemini, openai, anthropic):
         dialect.init_app(app)
     return app
 
 
-def _observed(sink, meter: Metrics, request_log: RequestLog):
+def _observed(sink: Sink, meter: Metrics, request_log: RequestLog) -> Sink:
     """The accounting sink: the usage record, then the metrics and the request log line."""
 
-    def finish(rec: RequestRecord) -> None:
+    def finish_record(rec: RequestRecord) -> None:
         # The answer is already made: a failing hook is logged, never turned into a 500.
         for hook in (sink, meter.observe, request_log.record):
             try:
@@ -88,7 +92,7 @@ def _observed(sink, meter: Metrics, request_log: RequestLog):
             except Exception:
                 log.exception("finishing the record of %s failed in %s", rec.request_id, hook.__qualname__)
 
-    return finish
+    return finish_record
 
 
 def _identify():
@@ -97,34 +101,35 @@ def _identify():
     g.dialect = dialect = dialect_for(request.path, request.headers, request.args)
     if request.endpoint in PUBLIC_ENDPOINTS or admin.is_admin_path(request.path):
         return
-    g.record = RequestRecord(request_id, dialect, request.path, started=metrics.started_at())
-    g.record.client = services().client_keys.identify(presented_key(request.headers, request.args))
-    current_app.extensions["gemgate.quotas"].admit(g.record)  # allowed models, and 429 when over a limit
+    app_state = state()
+    g.record = RequestRecord(request_id, dialect, request.path, started=timing.started_at())
+    g.record.client = app_state.client_keys.identify(presented_key(request.headers, request.args))
+    app_state.quotas.admit(g.record)  # allowed models, and 429 when over a limit
 
 
 def _finish(response):
     # A preflight is answered before _identify gives the request its id.
     response.headers["x-request-id"] = request_id = g.get("request_id") or "req_" + uuid.uuid4().hex
-    total = metrics.elapsed_ms()
-    waited = metrics.upstream_ms()
+    total = timing.elapsed_ms()
+    waited = timing.upstream_ms()
     overhead = max(0.0, total - waited)  # for a stream: up to its headers, which go now
-    response.headers[metrics.OVERHEAD_HEADER] = f"{overhead:.2f}"
-    extensions = current_app.extensions
+    response.headers[timing.OVERHEAD_HEADER] = f"{overhead:.2f}"
+    app_state = state()
     rec = g.get("record")
     if rec is None:
-        extensions["gemgate.request_log"].other(metrics.started_at(), request_id, request.method, request.path,
-                                                response.status_code, total, overhead)
+        app_state.request_log.other(timing.started_at(), request_id, request.method, request.path,
+                                    response.status_code, total, overhead)
         return response
     rec.method = request.method
-    rec.route = metrics.route_label()
+    rec.route = route_label()
     rec.upstream_ms = waited
     rec.overhead_ms = overhead
-    if extensions["gemgate.request_log"].bodies:
-        _keep_bodies(rec, response, extensions["gemgate.request_log"])
-    if getattr(response, "finishes_record", False):
-        extensions["gemgate.metrics"].track_stream(response)  # the record ends with the body
+    if app_state.request_log.bodies:
+        _keep_bodies(rec, response, app_state.request_log)
+    if isinstance(response, StreamedResponse):
+        app_state.metrics.track_stream(response)  # the record ends with the body
     else:
-        accounting.finish(rec, response.status_code, accounting.current_sink())
+        finish(rec, response.status_code, app_state.finish)
     return response
 
 
@@ -137,26 +142,3 @@ def _keep_bodies(rec: RequestRecord, response, request_log: RequestLog) -> None:
     rec.bodies = {"request_body": request_log.redacted(raw)}
     if not response.is_streamed and not response.direct_passthrough:
         rec.bodies["response_body"] = request_log.redacted(response.get_data())
-
-
-def healthz():
-    svc = services()
-    store = current_app.extensions["gemgate.store"]
-    try:
-        keys = svc.pool.snapshot()
-    except StoreUnavailable:
-        return jsonify({"status": "unavailable", "store": store.backend,
-                        "message": "The state store (SQLite in DATA_DIR, or REDIS_URL) is unavailable."}), 503
-    body = {
-        "status": "ok" if svc.config.upstream_configured else "degraded",
-        "store": store.backend,
-        "upstream_keys": {
-            "total": len(keys),
-            "healthy": sum(k["status"] == "healthy" for k in keys),
-            "cooling": sum(k["status"] == "cooling" for k in keys),
-            "disabled": sum(k["status"] == "disabled" for k in keys),
-        },
-    }
-    if not svc.config.upstream_configured:
-        body["message"] = "GEMINI_API_KEYS is not set: API calls answer 503 until it is."
-    return jsonify(body)

@@ -1,7 +1,7 @@
 """The gateway's one error hierarchy, and the handler that renders it in the caller's dialect."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
@@ -109,9 +109,9 @@ def retry_after_headers(err: GatewayError) -> dict:
     return {"Retry-After": str(max(1, int(err.retry_after + 0.999)))}
 
 
-def init_app(app: Flask) -> None:
-    """Route every error (ours, werkzeug's, and unexpected ones) through the dialect's renderer."""
-    renderers: dict[str, Renderer] = app.extensions.setdefault("gemgate.renderers", {})
+def init_app(app: Flask, renderers: Mapping[str, Renderer]) -> None:
+    """Route every error (ours, werkzeug's, and unexpected ones) through the dialect's renderer
+    (`renderers`, by dialect, filled in as each dialect registers)."""
 
     def render(err: GatewayError) -> Response:
         dialect = getattr(g, "dialect", None) or "openai"
@@ -147,7 +147,3 @@ def from_http_exception(err: HTTPException) -> GatewayError:
     if 400 <= code < 500:
         return InvalidRequest(err.description or "Bad request.")
     return GatewayError(err.description or "Internal error.")
-
-
-def register_renderer(app: Flask, dialect: str, renderer: Renderer) -> None:
-    app.extensions.setdefault("gemgate.renderers", {})[dialect] = renderer

@@ -8,7 +8,7 @@ import time
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from ..quotas import Limit
+from ..usage.limits import Limit
 from ..store import Store
 
 COOKIE = "gemgate_admin"

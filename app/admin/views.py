@@ -6,10 +6,10 @@ import time
 from datetime import datetime, timezone
 from functools import wraps
 
-from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, g, redirect, render_template, request, url_for
 
 from ..config import Config
-from ..services import services
+from ..state import state, state_of
 from ..store import StoreUnavailable
 from . import data
 from .session import COOKIE, Sessions, csrf_ok
@@ -29,13 +29,15 @@ SECURITY_HEADERS = {
 
 
 def register(app: Flask, config: Config) -> None:
-    app.extensions["gemgate.admin"] = Sessions(config.session_secret, config.admin_password,
-                                               app.extensions["gemgate.store"])
+    app_state = state_of(app)
+    app_state.admin = Sessions(config.session_secret, config.admin_password, app_state.store)
     app.register_blueprint(bp)
 
 
 def _sessions() -> Sessions:
-    return current_app.extensions["gemgate.admin"]
+    sessions = state().admin
+    assert sessions is not None  # the blueprint is registered only with an admin password
+    return sessions
 
 
 @bp.after_request
@@ -119,8 +121,8 @@ def logout():
 @bp.get("")  # registered first: the URL url_for gives
 @login_required
 def dashboard():
-    svc = services()
-    store = current_app.extensions["gemgate.store"]
+    svc = state()
+    store = svc.store
     session = g.admin_session
     flash = session.get("flash")
     if flash:
@@ -163,7 +165,7 @@ def dashboard():
 @bp.post("/keys/<label>/<action>")
 @login_required
 def key_action(label: str, action: str):
-    svc = services()
+    svc = state()
     key = data.find_key(svc.pool, label)
     if key is None or action not in KEY_ACTIONS:
         return "No such key or action.\n", 404, {"Content-Type": "text/plain"}

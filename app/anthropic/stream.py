@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import jsonx
 from ..errors import GatewayError
-from ..sse import event_frame
+from ..http.sse import event_frame
 from ..upstream.answers import stream_event
 from .errors import error_body
 from .from_gemini import ContentBuilder, usage

@@ -5,10 +5,10 @@ import re
 from typing import Callable
 
 from ..errors import InvalidRequest
-from ..media import inline_data_from_url, parse_data_url
-from ..model_names import ModelSpec, apply_directives
-from ..schema_convert import to_gemini_parameters, to_gemini_schema
-from ..thinking import thinking_config
+from ..translate.media import inline_data_from_url, parse_data_url
+from ..translate.directives import ModelSpec, apply_directives
+from ..translate.json_schema import to_gemini_parameters, to_gemini_schema
+from ..translate.thinking import thinking_config
 from .ids import parse_thinking_signature, parse_tool_use_id
 
 Fetch = Callable[..., dict]  # (url, *, param) -> {"mimeType", "data"}

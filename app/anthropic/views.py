@@ -8,13 +8,13 @@ from flask import Blueprint, Response, g, request
 from schemas import anthropic as schemas
 
 from .. import jsonx
-from ..accounting import record
-from ..body import json_body
+from ..usage.record import record
+from ..http.body import json_body
 from ..errors import InvalidRequest, UpstreamError
-from ..model_names import parse_model_name
-from ..safety import default_safety_settings
-from ..services import services
-from ..streaming import stream_response
+from ..translate.directives import parse_model_name
+from ..translate.safety import default_safety_settings
+from ..state import state
+from ..http.streaming import stream_response
 from ..upstream.answers import answer_object
 from . import from_gemini, to_gemini
 from .stream import CONTENT_TYPE, PING, MessageStream
@@ -44,9 +44,9 @@ def _answer(response) -> dict:
 @bp.post("/v1/messages")
 def create_message():
     body = json_body(_messages)
-    svc = services()
+    svc = state()
     spec = parse_model_name(body["model"], aliases=svc.config.model_aliases)
-    record().model = spec.model
+    record().use_model(spec.model)
     gemini_request = to_gemini.generate_request(
         body,
         spec,
@@ -68,7 +68,7 @@ def create_message():
 
 
 def _stream(model: str, gemini_request: dict, translator: MessageStream) -> Response:
-    svc = services()
+    svc = state()
     upstream = _send(
         lambda payload: svc.upstream.open_stream(
             f"/v1beta/models/{model}:streamGenerateContent", payload, params={"alt": "sse"}
@@ -112,10 +112,10 @@ def _until_done(events, translator: MessageStream):
 @bp.post("/v1/messages/count_tokens")
 def count_tokens():
     body = json_body(_count)
-    spec = parse_model_name(body["model"], aliases=services().config.model_aliases)
-    record().model = spec.model
+    spec = parse_model_name(body["model"], aliases=state().config.model_aliases)
+    record().use_model(spec.model)
     gemini_request = to_gemini.count_tokens_request(body, spec)
-    response = services().upstream.request(
+    response = state().upstream.request(
         "POST", f"/v1beta/models/{spec.model}:countTokens", body=jsonx.dumps(gemini_request)
     )
     record().served_by(response)
@@ -156,7 +156,7 @@ def _limit() -> int:
 def list_models():
     limit = _limit()
     by_id: dict[str, dict] = {}  # keyed, so a repeated entry cannot make a cursor loop
-    for m in services().catalog.all():
+    for m in state().catalog.all():
         if "generateContent" in (m.get("supportedGenerationMethods") or ["generateContent"]):
             info = model_info(m)
             by_id.setdefault(info["id"], info)
@@ -181,6 +181,6 @@ def list_models():
 
 
 def get_model(model: str):
-    spec = parse_model_name(model, aliases=services().config.model_aliases)
-    found = services().catalog.get("v1beta", spec.model)
+    spec = parse_model_name(model, aliases=state().config.model_aliases)
+    found = state().catalog.get("v1beta", spec.model)
     return _json(model_info(found, model.removeprefix("models/")))

@@ -6,14 +6,14 @@ from flask import Blueprint, Response, g, request
 from schemas import gemini as schemas
 
 from .. import jsonx
-from ..body import json_body
-from ..accounting import record
+from ..http.body import json_body
+from ..usage.record import record
 from ..errors import NotFound
-from ..safety import default_safety_settings
-from ..services import services
-from ..streaming import stream_response
+from ..translate.safety import default_safety_settings
+from ..state import state
+from ..http.streaming import stream_response
 from ..upstream.answers import answer_object
-from ..upstream.catalog import model_id
+from ..upstream.model_catalog import model_id
 from .streams import JSONArrayRelay, SSERelay
 
 native = Blueprint("gemini", __name__)  # POST actions; registered under /v1beta and /v1
@@ -40,13 +40,14 @@ def model_action(model_action: str):
         known = ", ".join(":" + name for name in _ACTIONS)
         raise NotFound(f"Unknown method {action or model_action!r} on models/{model or model_action}; "
                        f"the gateway serves {known}.")
-    record().model = model = model_id(model)
+    model = model_id(model)
+    record().use_model(model)
     return handler(model)
 
 
 def generate_content(model: str):
     body = _generate_body()
-    response = services().upstream.request("POST", f"/{api_version()}/models/{model}:generateContent", body=body)
+    response = state().upstream.request("POST", f"/{api_version()}/models/{model}:generateContent", body=body)
     return relay(response, with_usage=True)
 
 
@@ -55,7 +56,7 @@ def stream_generate_content(model: str):
     if not sse:
         g.gemini_json_array = True
     body = _generate_body()
-    svc = services()
+    svc = state()
     upstream = svc.upstream.open_stream(
         f"/{api_version()}/models/{model}:streamGenerateContent", body, params={"alt": "sse"}
     )
@@ -96,13 +97,13 @@ _ACTIONS = {
 
 @catalog.get("/models")
 def list_models():
-    page = services().catalog.page(api_version(), request.args.get("pageSize"), request.args.get("pageToken"))
+    page = state().catalog.page(api_version(), request.args.get("pageSize"), request.args.get("pageToken"))
     return Response(jsonx.dumps_pretty(page), content_type=JSON_TYPE)
 
 
 @catalog.get("/models/<model>")
 def get_model(model: str):
-    found = services().catalog.get(api_version(), model_id(model))
+    found = state().catalog.get(api_version(), model_id(model))
     return Response(jsonx.dumps_pretty(found), content_type=JSON_TYPE)
 
 
@@ -118,7 +119,7 @@ def relay(response, with_usage: bool = False) -> Response:
 
 def _relay_validated(model: str, action: str, schema) -> Response:
     json_body(schema)
-    response = services().upstream.request(
+    response = state().upstream.request(
         "POST", f"/{api_version()}/models/{model}:{action}", body=request.get_data()
     )
     return relay(response)
@@ -129,5 +130,5 @@ def _generate_body() -> bytes:
     data = json_body(_generate)
     if "safetySettings" in data or "safety_settings" in data:
         return request.get_data()
-    data["safetySettings"] = default_safety_settings(services().config.safety_threshold)
+    data["safetySettings"] = default_safety_settings(state().config.safety_threshold)
     return jsonx.dumps(data)

@@ -5,7 +5,7 @@ import base64
 import struct
 
 from ..errors import UpstreamUnavailable
-from ..upstream.catalog import model_id
+from ..upstream.model_catalog import model_id
 
 BATCH_SIZE = 100  # Gemini's limit per batchEmbedContents call
 DEFAULT_MODEL = "gemini-embedding-001"

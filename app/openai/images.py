@@ -5,7 +5,7 @@ import math
 import re
 
 from ..errors import InvalidRequest
-from ..upstream.catalog import model_id
+from ..upstream.model_catalog import model_id
 from .errors import ContentFiltered
 
 DEFAULT_MODEL = "imagen-4.0-generate-001"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ..errors import InvalidRequest
-from ..upstream.catalog import model_id
+from ..upstream.model_catalog import model_id
 
 DEFAULT_MODEL = "gemini-2.5-flash-preview-tts"
 DEFAULT_VOICE = "Kore"

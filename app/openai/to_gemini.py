@@ -7,10 +7,10 @@ from typing import Callable, NamedTuple
 
 from .. import jsonx
 from ..errors import InvalidRequest
-from ..media import inline_data_from_url, parse_data_url
-from ..model_names import ModelSpec
-from ..schema_convert import to_gemini_parameters, to_gemini_schema
-from ..thinking import thinking_config
+from ..translate.media import inline_data_from_url, parse_data_url
+from ..translate.directives import ModelSpec
+from ..translate.json_schema import to_gemini_parameters, to_gemini_schema
+from ..translate.thinking import thinking_config
 from . import audio, speech, tool_ids
 
 # Google's documented stand-in for a thought signature we never saw (history from another model or

@@ -10,13 +10,13 @@ from flask import Blueprint, Response
 from schemas import openai as schemas
 
 from .. import jsonx
-from ..accounting import record
-from ..body import json_body
+from ..usage.record import record
+from ..http.body import json_body
 from ..errors import InvalidRequest, UpstreamUnavailable
-from ..model_names import apply_directives, parse_model_name
-from ..safety import default_safety_settings
-from ..services import services
-from ..streaming import stream_response
+from ..translate.directives import apply_directives, parse_model_name
+from ..translate.safety import default_safety_settings
+from ..state import state
+from ..http.streaming import stream_response
 from ..upstream.answers import answer_object
 from . import audio, embeddings, from_gemini, images, speech, to_gemini
 from .errors import SHAPE_ERRORS, ContentFiltered, malformed_answer
@@ -34,9 +34,9 @@ _speech = schemas.SpeechRequest()
 @bp.post("/v1/chat/completions")
 def chat_completions():
     body = json_body(_chat)
-    svc = services()
+    svc = state()
     spec = parse_model_name(body["model"], aliases=svc.config.model_aliases)
-    record().model = spec.model
+    record().use_model(spec.model)
     options = {
         "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
         "audio_format": to_gemini.audio_format(body, spec.model),
@@ -67,7 +67,7 @@ def chat_completions():
 
 def list_models():
     data, seen = [], set()
-    for model in services().catalog.all():
+    for model in state().catalog.all():
         name = str(model.get("name", "")).removeprefix("models/")
         if name and name not in seen:
             seen.add(name)
@@ -76,8 +76,8 @@ def list_models():
 
 
 def get_model(model: str):
-    spec = parse_model_name(model, aliases=services().config.model_aliases)
-    services().catalog.get("v1beta", spec.model)  # 404 from Gemini for an unknown model
+    spec = parse_model_name(model, aliases=state().config.model_aliases)
+    state().catalog.get("v1beta", spec.model)  # 404 from Gemini for an unknown model
     return _json(_model(model.removeprefix("models/")))
 
 
@@ -89,7 +89,7 @@ def _model(name: str) -> dict:
 def create_embeddings():
     body = json_body(_embeddings)
     model = embeddings.model_name(body["model"])
-    record().model = model
+    record().use_model(model)
     texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
     values: list[list[float]] = []
     tokens = 0
@@ -105,7 +105,7 @@ def create_embeddings():
 def generate_images():
     body = json_body(_images)
     model = images.model_name(body.get("model"))
-    record().model = model
+    record().use_model(model)
     n = body.get("n") or 1
     created = int(time.time())
     if images.kind(model) == "imagen":
@@ -132,7 +132,7 @@ def generate_images():
 def create_speech():
     body = json_body(_speech)
     model = speech.tts_model(body["model"])
-    record().model = model
+    record().use_model(model)
     offered = audio.formats()
     fmt = body.get("response_format") or ("mp3" if "mp3" in offered else "wav")
     if fmt not in offered:
@@ -196,7 +196,7 @@ def _path(model: str, action: str) -> str:
 
 
 def _call(path: str, payload: bytes) -> dict:
-    response = services().upstream.request("POST", path, body=payload)
+    response = state().upstream.request("POST", path, body=payload)
     record().served_by(response)
     return answer_object(response.content)
 
@@ -204,7 +204,7 @@ def _call(path: str, payload: bytes) -> dict:
 def _with_safety(request: dict) -> dict:
     """The gateway's default safety threshold, where the client set none."""
     if "safetySettings" not in request:
-        request["safetySettings"] = default_safety_settings(services().config.safety_threshold)
+        request["safetySettings"] = default_safety_settings(state().config.safety_threshold)
     return request
 
 

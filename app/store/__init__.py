@@ -7,7 +7,7 @@ from typing import Iterator, Mapping, Sequence
 
 from ..config import Config
 from ..errors import GatewayError
-from ..quotas import Limit
+from ..usage.limits import Limit
 from ..upstream.key_pool import KeyState, StateChange
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from .. import jsonx
-from ..quotas import BUCKETS, Limit
+from ..usage.limits import BUCKETS, Limit
 from ..upstream.key_pool import KeyState, StateChange
 from . import USAGE_FIELDS, Store, StoreUnavailable, typed_row
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence, TypeVar
 
-from ..quotas import Limit
+from ..usage.limits import Limit
 from ..upstream.key_pool import KeyState, StateChange
 from . import USAGE_COLUMNS, USAGE_FIELDS, Store, StoreUnavailable, typed_row
 

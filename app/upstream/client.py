@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Iterator, Mapping
+from time import perf_counter
+from typing import Callable, Iterator, Mapping
 
 import requests
 import urllib3
@@ -15,8 +16,8 @@ from urllib.request import proxy_bypass_environment
 from .. import jsonx
 from ..config import Config
 from ..errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from ..sse import SSEDecoder
-from .key_pool import KeyPool
+from ..http.sse import SSEDecoder
+from .key_pool import KeyPool, UpstreamKey
 from .retry import Verdict, backoff, classify, retry_delay
 
 # Gemini API keys look like this; scrubbed even when they are not one of ours.
@@ -35,14 +36,60 @@ class Scrubber:
         return self._pattern.sub(b"[redacted]", data)
 
 
+class Served:
+    """A 2xx answer from Gemini, with the key that served it and the attempts it took."""
+
+    __slots__ = ("response", "key", "attempts")
+
+    def __init__(self, response: requests.Response, key: UpstreamKey, attempts: int):
+        self.response = response
+        self.key = key
+        self.attempts = attempts
+
+    @property
+    def content(self) -> bytes:
+        return self.response.content
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.response.headers
+
+
+# What an upstream attempt came to (the metrics' outcome labels).
+OUTCOMES = ("ok", "rate_limited", "key_invalid", "timeout", "connection_error", "server_error", "client_error")
+_OUTCOME = {
+    Verdict.CALLER: "client_error",
+    Verdict.KEY_INVALID: "key_invalid",
+    Verdict.RATE_LIMITED: "rate_limited",
+    Verdict.TRANSIENT: "server_error",
+}
+
+
+def _ignore(_: object) -> None:
+    pass
+
+
 class UpstreamClient:
-    def __init__(self, config: Config, pool: KeyPool, session: requests.Session | None = None):
+    """Calls Gemini. `on_attempt(outcome)` hears of every attempt, `on_wait(seconds)` of the time
+    each call spent waiting for Gemini (the metrics and the overhead header use them)."""
+
+    def __init__(
+        self,
+        config: Config,
+        pool: KeyPool,
+        session: requests.Session | None = None,
+        *,
+        on_attempt: Callable[[str], None] = _ignore,
+        on_wait: Callable[[float], None] = _ignore,
+    ):
         self.config = config
         self.pool = pool
         self.base_url = config.gemini_base_url
         self.session = session or build_session(config)
         self.scrub = Scrubber(config.gemini_api_keys)
         self.max_attempts = len(pool) + config.upstream_retries + 1
+        self.on_attempt = on_attempt
+        self.on_wait = on_wait
         self._urls: dict[tuple, str] = {}
         self._url_auth = any(get_auth_from_url(self.base_url))
 
@@ -54,12 +101,19 @@ class UpstreamClient:
         body: bytes | None = None,
         params: Mapping[str, str] | None = None,
         stream: bool = False,
-    ) -> requests.Response:
-        """Send one call, rotating keys and retrying as the policy says; returns a 2xx response.
+    ) -> Served:
+        """Send one call, rotating keys and retrying as the policy says; returns a 2xx answer.
 
         Raises a GatewayError subclass once the failure is the caller's or the retry budget
         is spent. With stream=True only the status and headers have been read.
         """
+        started = perf_counter()
+        try:
+            return self._request(method, path, body, params, stream)
+        finally:
+            self.on_wait(perf_counter() - started)
+
+    def _request(self, method, path, body, params, stream) -> Served:
         read_timeout = self.config.stream_idle_timeout if stream else self.config.request_timeout
         timeout = (self.config.connect_timeout, read_timeout)
         transient = 0
@@ -78,17 +132,19 @@ class UpstreamClient:
             except requests.Timeout:
                 last_error = UpstreamTimeout("Gemini did not answer in time.")
                 reason = "timeout"
+                self.on_attempt("timeout")
             except requests.RequestException:
                 last_error = UpstreamUnavailable("Could not reach Gemini.")
                 reason = "connection error"
+                self.on_attempt("connection_error")
             else:
-                response.key_label = key.label
-                response.attempts = attempt
                 if response.status_code < 300:
+                    self.on_attempt("ok")
                     self.pool.succeeded(key)
-                    return response
+                    return Served(response, key, attempt)
                 error = self._error_from(response)
                 verdict = classify(response.status_code, error.payload)
+                self.on_attempt(_OUTCOME[verdict])
                 if verdict is Verdict.CALLER:
                     raise error
                 last_error = error
@@ -146,8 +202,8 @@ class UpstreamClient:
         return url
 
     def open_stream(self, path: str, body: bytes, params: Mapping[str, str] | None = None) -> "UpstreamStream":
-        response = self.request("POST", path, body=body, params=params, stream=True)
-        return UpstreamStream(self, path, body, params, response)
+        served = self.request("POST", path, body=body, params=params, stream=True)
+        return UpstreamStream(self, path, body, params, served)
 
     def _error_from(self, response: requests.Response) -> UpstreamError:
         try:
@@ -177,14 +233,14 @@ class UpstreamStream:
     as a GatewayError for the dialect to turn into an in-stream error event.
     """
 
-    def __init__(self, client: UpstreamClient, path: str, body: bytes, params, response: requests.Response):
+    def __init__(self, client: UpstreamClient, path: str, body: bytes, params, served: Served):
         self.client = client
         self.path = path
         self.body = body
         self.params = params
-        self.response = response
-        self.key_label = response.key_label
-        self.attempts = response.attempts
+        self.response = served.response
+        self.key = served.key
+        self.attempts = served.attempts
 
     def events(self) -> Iterator[bytes]:
         """The `data` payload of each upstream event, as bytes."""
@@ -205,10 +261,9 @@ class UpstreamStream:
                 if started or reopens <= 0:
                     raise _broken(exc) from None
                 reopens -= 1
-                self.response = self.client.request("POST", self.path, body=self.body, params=self.params,
-                                                    stream=True)
-                self.key_label = self.response.key_label
-                self.attempts += self.response.attempts
+                served = self.client.request("POST", self.path, body=self.body, params=self.params, stream=True)
+                self.response, self.key = served.response, served.key
+                self.attempts += served.attempts
                 continue
             if decoder.stray:
                 raise self._stray_error(decoder.stray)

@@ -79,7 +79,7 @@ def test_the_session_secret_is_generated_once_and_shared(tmp_path):
 
 
 def test_login_limit_names_cannot_be_client_key_names():
-    from app.config import _CLIENT_KEY_NAME
+    from app.config.client_keys import _CLIENT_KEY_NAME
 
     for name, _ in session_module.LOGIN_LIMITS:
         assert not _CLIENT_KEY_NAME.match(name.format(address="127.0.0.1"))

@@ -6,6 +6,7 @@ import pytest
 from responses import matchers
 
 from app import create_app
+from app.state import state_of
 from tests.conftest import AUTH, BASE, CLIENT_KEY, SEED_KEY, UPSTREAM_KEYS, fixture_bytes, fixture_json, make_env
 
 PASSWORD = "correct horse battery"
@@ -75,7 +76,7 @@ def test_without_a_session_every_admin_route_refuses_and_shows_nothing(admin_app
     # A forged or tampered cookie is no session either.
     admin.set_cookie("gemgate_admin", "eyJjc3JmIjoieCJ9.forged.sig", path="/admin")
     assert admin.get("/admin").status_code == 303
-    assert admin_app.extensions["gemgate.store"].key_states() == {}  # the disable above did nothing
+    assert state_of(admin_app).store.key_states() == {}  # the disable above did nothing
 
 
 def test_login_sets_a_strict_httponly_cookie_scoped_to_admin(admin):
@@ -122,7 +123,7 @@ def test_login_attempts_are_limited_across_workers(admin_env):
 def test_key_buttons_need_the_csrf_token(admin_app, admin):
     log_in(admin)
     csrf = csrf_of(admin.get("/admin").data)
-    store = admin_app.extensions["gemgate.store"]
+    store = state_of(admin_app).store
     assert admin.post("/admin/keys/key-2/disable").status_code == 403
     assert admin.post("/admin/keys/key-2/disable", data={"csrf": "x" + csrf[1:]}).status_code == 403
     assert store.key_states() == {}

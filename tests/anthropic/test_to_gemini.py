@@ -6,7 +6,7 @@ import pytest
 from app.anthropic import ids
 from app.anthropic.to_gemini import SKIP_SIGNATURE, count_tokens_request, generate_request, options
 from app.errors import InvalidRequest
-from app.model_names import parse_model_name
+from app.translate.directives import parse_model_name
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
 PDF = base64.b64encode(b"%PDF-1.7\n...").decode()

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from tests.anthropic.grammar import check_grammar, parse_events
+from app.state import state_of
 from tests.conftest import BASE, CLIENT_KEY, UPSTREAM_KEYS, fixture_bytes, fixture_json
 
 HEADERS = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
@@ -15,7 +16,7 @@ BODY = {"model": "gemini-2.5-flash", "max_tokens": 64, "messages": [{"role": "us
 @pytest.fixture
 def records(app):
     seen = []
-    app.extensions["gemgate.usage_sink"] = seen.append
+    state_of(app).finish = seen.append
     return seen
 
 

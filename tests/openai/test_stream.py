@@ -6,7 +6,7 @@ import pytest
 from app.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from app.openai import tool_ids
 from app.openai.stream import DONE, ChatCompletionStream
-from app.sse import SSEDecoder
+from app.http.sse import SSEDecoder
 from tests.conftest import fixture_bytes
 
 

@@ -2,7 +2,7 @@
 import pytest
 
 from app.errors import InvalidRequest
-from app.model_names import parse_model_name
+from app.translate.directives import parse_model_name
 from app.openai import tool_ids
 from app.openai.to_gemini import BYPASS_SIGNATURE, audio_format, chat_request
 

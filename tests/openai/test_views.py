@@ -5,6 +5,7 @@ import struct
 
 import pytest
 
+from app.state import state_of
 from tests.conftest import AUTH, BASE, CLIENT_KEY, UPSTREAM_KEYS, fixture_bytes, fixture_json
 
 CHAT = "/v1/chat/completions"
@@ -16,7 +17,7 @@ HELLO = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "
 @pytest.fixture
 def records(app):
     seen = []
-    app.extensions["gemgate.usage_sink"] = seen.append
+    state_of(app).finish = seen.append
     return seen
 
 

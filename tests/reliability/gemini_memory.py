@@ -34,7 +34,7 @@ def _gemini_answer(request: requests.PreparedRequest) -> tuple[bytes, str]:
 
 
 class InMemoryGemini(BaseAdapter):
-    """Mount on the app's upstream session: `services().upstream.session.mount(BASE, InMemoryGemini())`.
+    """Mount on the app's upstream session: `state().upstream.session.mount(BASE, InMemoryGemini())`.
     The latest requests it answered are kept in `requests`."""
 
     def __init__(self):

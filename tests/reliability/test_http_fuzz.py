@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
-from app.dialects import dialect_for
-from app.services import services
+from app.http.dialects import dialect_for
+from app.state import state
 from tests.conftest import BASE, CLIENT_KEY, make_env
 from tests.reliability.gemini_memory import InMemoryGemini
 
@@ -72,8 +72,8 @@ def _no_dns(host, port):
 def fuzz_client(tmp_path_factory):
     app = create_app(make_env(DATA_DIR=str(tmp_path_factory.mktemp("fuzz")), REQUEST_LOG="off"))
     with app.app_context():
-        services().upstream.session.mount(BASE, InMemoryGemini())
-    with mock.patch("app.media._system_resolve", _no_dns):
+        state().upstream.session.mount(BASE, InMemoryGemini())
+    with mock.patch("app.translate.media._system_resolve", _no_dns):
         yield app.test_client()
 
 

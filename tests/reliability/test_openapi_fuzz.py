@@ -12,7 +12,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
 from app import create_app
-from app.services import services
+from app.state import state
 from tests.conftest import BASE, CLIENT_KEY, make_env
 from tests.reliability.gemini_memory import InMemoryGemini
 from tests.reliability.test_http_fuzz import check
@@ -25,12 +25,12 @@ AUTH = {"Authorization": f"Bearer {CLIENT_KEY}", "x-api-key": CLIENT_KEY}
 def api_schema(tmp_path_factory):
     app = create_app(make_env(DATA_DIR=str(tmp_path_factory.mktemp("openapi")), REQUEST_LOG="off"))
     with app.app_context():
-        services().upstream.session.mount(BASE, InMemoryGemini())
+        state().upstream.session.mount(BASE, InMemoryGemini())
 
     def no_dns(host, port):
         raise OSError("no name is resolved while fuzzing")
 
-    with mock.patch("app.media._system_resolve", no_dns):
+    with mock.patch("app.translate.media._system_resolve", no_dns):
         yield schemathesis.openapi.from_wsgi("/openapi.json", app)
 
 

@@ -15,8 +15,8 @@ from app.anthropic import from_gemini as anthropic_from
 from app.anthropic import to_gemini as anthropic_to
 from app.anthropic.stream import MessageStream
 from app.errors import InvalidRequest
-from app.media import inline_data_from_url
-from app.model_names import apply_directives, parse_model_name
+from app.translate.media import inline_data_from_url
+from app.translate.directives import apply_directives, parse_model_name
 from app.openai import from_gemini as openai_from
 from app.openai import to_gemini as openai_to
 from app.openai.stream import ChatCompletionStream

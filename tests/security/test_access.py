@@ -9,7 +9,7 @@ from unittest import mock
 import pytest
 
 from app import create_app
-from app.auth import ClientKeys
+from app.http.auth import ClientKeys
 from app.config import ClientKey
 from app.errors import AuthenticationFailed
 from tests.conftest import CLIENT_KEY, make_env
@@ -33,7 +33,7 @@ def spied():
         calls.append((a, b))
         return real(a, b)
 
-    with mock.patch("app.auth.hmac.compare_digest", compare):
+    with mock.patch("app.http.auth.hmac.compare_digest", compare):
         yield keys, calls
 
 

@@ -15,7 +15,7 @@ import requests
 import urllib3.util.connection
 
 from app import create_app
-from app.services import services
+from app.state import state
 from tests.conftest import BASE, CLIENT_KEY, fixture_json, make_env
 from tests.reliability.gemini_memory import InMemoryGemini
 
@@ -166,8 +166,8 @@ def client(tmp_path, target):
     app = create_app(make_env(DATA_DIR=str(tmp_path / "data"), REQUEST_LOG="off"))
     gemini = InMemoryGemini()
     with app.app_context():
-        services().upstream.session.mount(BASE, gemini)
-    with mock.patch("app.media._system_resolve", resolve), \
+        state().upstream.session.mount(BASE, gemini)
+    with mock.patch("app.translate.media._system_resolve", resolve), \
             mock.patch("urllib3.util.connection.create_connection", connect):
         test_client = app.test_client()
         test_client.gemini = gemini

@@ -77,9 +77,9 @@ def start_redis(workdir: Path):
 
 
 def micro(n: int) -> None:
-    from app.accounting import RequestRecord
+    from app.usage.record import RequestRecord
     from app.config import ClientKey
-    from app.quotas import Quotas
+    from app.usage.quotas import Quotas
     from app.store.redis import RedisStore
     from app.store.sqlite import SQLiteStore
     from app.upstream.key_pool import KeyPool, MemoryKeyStore

@@ -2,6 +2,7 @@
 import logging
 
 from app import create_app
+from app.state import state_of
 from tests.conftest import AUTH, BASE, fixture_bytes, free_port, make_env
 
 GEN = "/v1beta/models/gemini-2.5-flash:generateContent"
@@ -28,7 +29,7 @@ def test_requests_work_again_once_redis_is_back(tmp_path, redis_server, mocked):
     mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"))
     app = create_app(make_env(DATA_DIR=str(tmp_path), REDIS_URL=redis_server.url, REDIS_PREFIX="back:"))
     client = app.test_client()
-    store = app.extensions["gemgate.store"]
+    store = state_of(app).store
     working_pool = store.r.connection_pool
     store.r.connection_pool = type(working_pool).from_url(f"redis://127.0.0.1:{free_port()}/0")
     assert client.post(GEN, json=BODY, headers=AUTH).status_code == 503

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from app import create_app
+from app.state import state_of
 from app.config import ConfigError
 from app.store import StoreUnavailable
 from app.store import sqlite as sqlite_store
@@ -93,7 +94,7 @@ def test_an_older_database_gains_new_columns(tmp_path):
 
 def test_healthz_says_503_when_the_store_is_away(tmp_path):
     app = create_app(make_env(DATA_DIR=str(tmp_path / "data")))
-    app.extensions["gemgate.store"].close()
+    state_of(app).store.close()
     (tmp_path / "data" / "gemgate.db").unlink()
     (tmp_path / "data").rmdir()
     (tmp_path / "data").write_text("")  # the directory is gone and a file sits in its place

@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.quotas import Limit
+from app.usage.limits import Limit
 from app.store import USAGE_FIELDS, StoreUnavailable
 from app.store.redis import RedisStore
 from app.store.sqlite import SQLiteStore

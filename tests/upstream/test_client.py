@@ -30,7 +30,7 @@ def test_key_travels_only_in_the_header(tmp_path, mocked):
     mocked.post(URL, body=OK)
     up = client(tmp_path)
     response = up.request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}")
-    assert response.status_code == 200 and response.key_label == "key-1"
+    assert response.response.status_code == 200 and response.key.label == "key-1"
     sent = mocked.calls[0].request
     assert sent.headers["x-goog-api-key"] == UPSTREAM_KEYS[0]
     assert all(k not in sent.url for k in UPSTREAM_KEYS) and "key=" not in sent.url
@@ -41,7 +41,7 @@ def test_429_moves_to_the_next_key_at_once_and_cools_the_first(tmp_path, mocked)
     mocked.post(URL, body=OK)
     up = client(tmp_path)
     path = "/v1beta/models/gemini-2.5-flash:generateContent"
-    assert up.request("POST", path, body=b"{}").status_code == 200
+    assert up.request("POST", path, body=b"{}").response.status_code == 200
     assert sent_keys(mocked) == list(UPSTREAM_KEYS[:2])
     state = up.pool.snapshot()[0]
     assert state["status"] == "cooling" and state["last_error"] == "HTTP 429 RESOURCE_EXHAUSTED"
@@ -78,7 +78,7 @@ def test_invalid_key_is_disabled_and_the_next_serves(tmp_path, mocked):
     mocked.post(URL, **err("error_400_api_key_invalid_with_debuginfo.json", 400))
     mocked.post(URL, body=OK)
     up = client(tmp_path)
-    assert up.request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}").status_code == 200
+    assert up.request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}").response.status_code == 200
     assert [k["status"] for k in up.pool.snapshot()] == ["disabled", "healthy", "healthy"]
 
 
@@ -102,7 +102,7 @@ def test_5xx_storm_retries_with_backoff_then_gives_up(tmp_path, mocked):
 def test_5xx_then_success(tmp_path, mocked):
     mocked.post(URL, **err("error_500_internal.json", 500))
     mocked.post(URL, body=OK)
-    assert client(tmp_path).request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}").ok
+    assert client(tmp_path).request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}").response.ok
 
 
 @pytest.mark.parametrize(
@@ -121,7 +121,7 @@ def test_network_failures_retry_then_map(tmp_path, mocked, exc, expected):
 def test_network_failure_then_success(tmp_path, mocked):
     mocked.post(URL, body=requests.ConnectionError("reset"))
     mocked.post(URL, body=OK)
-    assert client(tmp_path).request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}").ok
+    assert client(tmp_path).request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}").response.ok
 
 
 def test_keys_are_scrubbed_from_upstream_errors(tmp_path, mocked):

@@ -1,0 +1,208 @@
+"""The gateway's settings, read once from the environment into a typed object."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from .client_keys import ClientKey, check_distinct, load_client_keys
+from .errors import ConfigError
+from .generated import load_or_create_client_key, session_secret
+
+SAFETY_THRESHOLDS = (
+    "OFF",
+    "BLOCK_NONE",
+    "BLOCK_ONLY_HIGH",
+    "BLOCK_MEDIUM_AND_ABOVE",
+    "BLOCK_LOW_AND_ABOVE",
+    "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    api_keys: tuple[str, ...] = ()
+    gemini_api_keys: tuple[str, ...] = ()
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    data_dir: Path = Path("data")
+    # Upstream behaviour
+    upstream_retries: int = 2
+    connect_timeout: float = 10.0
+    request_timeout: float = 600.0
+    stream_idle_timeout: float = 300.0
+    backoff_base: float = 0.25
+    backoff_max: float = 4.0
+    key_cooldown: float = 60.0
+    key_recheck: float = 600.0
+    heartbeat_interval: float = 15.0
+    safety_threshold: str = "OFF"
+    https_proxy: str | None = None
+    no_proxy: str | None = None
+    pool_size: int = 1000
+    # Requests
+    max_request_bytes: int = 50 * 1024 * 1024
+    models_cache_ttl: float = 60.0
+    cors_origins: tuple[str, ...] = ("*",)
+    force_search: bool = False  # add Google Search to every generate call that has no functions
+    model_aliases: tuple[tuple[str, str], ...] = ()  # (wildcard pattern, Gemini model), first match wins
+    force_code: bool = False  # the same for code execution
+    # Shared state (app/store): SQLite in data_dir, or Redis when redis_url is set
+    redis_url: str | None = None
+    redis_prefix: str = "gemgate:"
+    redis_tls_no_verify: bool = False  # Heroku Redis: rediss:// with a self-signed certificate
+    usage_retention_days: float = 90.0  # 0 keeps usage records forever
+    client_keys: tuple[ClientKey, ...] = ()
+    # The operator's view (app/admin, app/metrics, app/logs). The admin page exists only with a
+    # password; its sessions are signed with session_secret (SESSION_SECRET, or generated in data_dir).
+    admin_password: str | None = field(default=None, repr=False)
+    session_secret: bytes | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)  # None: /metrics needs no token
+    request_log: str | None = "-"  # JSON request log: "-" for stdout, a file path, or None for none
+    log_bodies: bool = False  # debug: request and response bodies in the request log, redacted
+    # Where the API key came from when the gateway generated it
+    generated_api_key: bool = field(default=False, compare=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
+        """Build and validate the config; a bad value raises ConfigError naming the variable."""
+        env = os.environ if env is None else env
+        reader = _Reader(env)
+        data_dir = Path(reader.text("DATA_DIR", "data"))
+        api_keys = reader.key_list("API_KEYS")
+        client_keys = load_client_keys(reader.text("CLIENT_KEYS_FILE", ""))
+        generated = False
+        if not api_keys and not client_keys:
+            api_keys = (load_or_create_client_key(data_dir),)
+            generated = True
+        check_distinct(api_keys, client_keys)
+        redis_url = reader.text("REDIS_URL", "") or None
+        if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+        base_url = reader.text("GEMINI_BASE_URL", cls.gemini_base_url).rstrip("/")
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"GEMINI_BASE_URL must be an http(s) URL, got {base_url!r}")
+        threshold = reader.text("SAFETY_THRESHOLD", "OFF").upper()
+        if threshold not in SAFETY_THRESHOLDS:
+            raise ConfigError(
+                f"SAFETY_THRESHOLD must be one of {', '.join(SAFETY_THRESHOLDS)}, got {threshold!r}"
+            )
+        proxy = env.get("HTTPS_PROXY") or env.get("https_proxy") or None
+        admin_password = reader.text("ADMIN_PASSWORD", "") or None
+        if admin_password is not None and len(admin_password) < 8:
+            raise ConfigError("ADMIN_PASSWORD must be at least 8 characters (or unset, for no admin page)")
+        request_log = reader.text("REQUEST_LOG", "-")
+        no_proxy = env.get("NO_PROXY") or env.get("no_proxy") or None
+        return cls(
+            api_keys=api_keys,
+            gemini_api_keys=reader.key_list("GEMINI_API_KEYS"),
+            gemini_base_url=base_url,
+            data_dir=data_dir,
+            upstream_retries=reader.integer("UPSTREAM_RETRIES", cls.upstream_retries, 0, 20),
+            connect_timeout=reader.number("UPSTREAM_CONNECT_TIMEOUT", cls.connect_timeout),
+            request_timeout=reader.number("UPSTREAM_TIMEOUT", cls.request_timeout),
+            stream_idle_timeout=reader.number("STREAM_IDLE_TIMEOUT", cls.stream_idle_timeout),
+            backoff_base=reader.number("UPSTREAM_BACKOFF", cls.backoff_base, minimum=0),
+            backoff_max=reader.number("UPSTREAM_BACKOFF_MAX", cls.backoff_max, minimum=0),
+            key_cooldown=reader.number("KEY_COOLDOWN", cls.key_cooldown, minimum=0),
+            key_recheck=reader.number("KEY_RECHECK_INTERVAL", cls.key_recheck, minimum=0),
+            heartbeat_interval=reader.number("HEARTBEAT_INTERVAL", cls.heartbeat_interval, minimum=0),
+            safety_threshold=threshold,
+            https_proxy=proxy,
+            no_proxy=no_proxy,
+            pool_size=reader.integer("UPSTREAM_POOL_SIZE", cls.pool_size, 1, 100000),
+            max_request_bytes=reader.integer("MAX_REQUEST_BYTES", cls.max_request_bytes, 1024, 2**40),
+            models_cache_ttl=reader.number("MODELS_CACHE_TTL", cls.models_cache_ttl, minimum=0),
+            cors_origins=reader.origins("CORS_ORIGINS"),
+            force_search=reader.flag("FORCE_GOOGLE_SEARCH"),
+            model_aliases=reader.aliases("MODEL_ALIASES"),
+            force_code=reader.flag("FORCE_CODE_EXECUTION"),
+            redis_url=redis_url,
+            redis_prefix=reader.text("REDIS_PREFIX", cls.redis_prefix),
+            redis_tls_no_verify=reader.flag("REDIS_TLS_NO_VERIFY"),
+            usage_retention_days=reader.number("USAGE_RETENTION_DAYS", cls.usage_retention_days, minimum=0),
+            client_keys=client_keys,
+            admin_password=admin_password,
+            session_secret=session_secret(reader.text("SESSION_SECRET", ""), data_dir) if admin_password else None,
+            metrics_token=reader.text("METRICS_TOKEN", "") or None,
+            request_log=None if request_log.lower() in ("off", "none") else request_log,
+            log_bodies=reader.flag("LOG_BODIES"),
+            generated_api_key=generated,
+        )
+
+    @property
+    def upstream_configured(self) -> bool:
+        return bool(self.gemini_api_keys)
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+
+    def text(self, name: str, default: str) -> str:
+        value = self.env.get(name, "").strip()
+        return value or default
+
+    def key_list(self, name: str) -> tuple[str, ...]:
+        raw = self.env.get(name, "")
+        keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+        if len(set(keys)) != len(keys):
+            raise ConfigError(f"{name} lists the same key twice")
+        return keys
+
+    def aliases(self, name: str) -> tuple[tuple[str, str], ...]:
+        pairs = []
+        for entry in filter(None, (e.strip() for e in self.env.get(name, "").split(","))):
+            pattern, sep, target = (part.strip() for part in entry.partition("="))
+            if not sep or not pattern or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]*", target):
+                raise ConfigError(f"{name} entries look like claude-*=gemini-2.5-pro, got {entry!r}")
+            pairs.append((pattern, target))
+        return tuple(pairs)
+
+    def flag(self, name: str) -> bool:
+        raw = self.env.get(name, "").strip().lower()
+        if raw in ("", "0", "false", "no", "off"):
+            return False
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+    def origins(self, name: str) -> tuple[str, ...]:
+        raw = self.env.get(name)
+        if raw is None or not raw.strip():
+            return ("*",)
+        if raw.strip().lower() == "none":
+            return ()
+        origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+        for origin in origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ConfigError(f"{name} must list origins such as https://chat.example.com, got {origin!r}")
+        return origins
+
+    def number(self, name: str, default: float, minimum: float = 0.001) -> float:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+        if not value >= minimum or value == float("inf"):
+            raise ConfigError(f"{name} must be a finite number >= {minimum}, got {raw!r}")
+        return value
+
+    def integer(self, name: str, default: int, minimum: int, maximum: int) -> int:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
+        return value
+

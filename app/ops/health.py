@@ -1,0 +1,34 @@
+"""`GET /healthz`: whether the gateway can serve, and its upstream keys' health, with no key needed."""
+from __future__ import annotations
+
+from flask import Flask, jsonify
+
+from ..state import state
+from ..store import StoreUnavailable
+
+
+def healthz():
+    app_state = state()
+    try:
+        keys = app_state.pool.snapshot()
+    except StoreUnavailable:
+        return jsonify({"status": "unavailable", "store": app_state.store.backend,
+                        "message": "The state store (SQLite in DATA_DIR, or REDIS_URL) is unavailable."}), 503
+    configured = app_state.config.upstream_configured
+    body = {
+        "status": "ok" if configured else "degraded",
+        "store": app_state.store.backend,
+        "upstream_keys": {
+            "total": len(keys),
+            "healthy": sum(k["status"] == "healthy" for k in keys),
+            "cooling": sum(k["status"] == "cooling" for k in keys),
+            "disabled": sum(k["status"] == "disabled" for k in keys),
+        },
+    }
+    if not configured:
+        body["message"] = "GEMINI_API_KEYS is not set: API calls answer 503 until it is."
+    return jsonify(body)
+
+
+def init_app(app: Flask) -> None:
+    app.add_url_rule("/healthz", "healthz", healthz)

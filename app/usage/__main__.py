@@ -1,0 +1,6 @@
+"""`python -m app.usage`: export or prune usage records (see app/usage/export.py)."""
+import sys
+
+from .export import main
+
+sys.exit(main())

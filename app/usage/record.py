@@ -1,0 +1,85 @@
+"""What each request did: the record the dialects fill in and the sink it goes to when it ends."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from flask import g
+
+from .limits import check_model
+
+if TYPE_CHECKING:
+    from ..upstream.client import Served, UpstreamStream
+
+
+@dataclass
+class RequestRecord:
+    request_id: str
+    dialect: str
+    endpoint: str
+    started: float = field(default_factory=time.time)
+    client: str | None = None  # the client key's name, never the key
+    model: str | None = None
+    stream: bool = False
+    status: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0  # candidates, not counting thoughts
+    thought_tokens: int = 0
+    first_byte_ms: float | None = None
+    total_ms: float | None = None
+    attempts: int = 0
+    key_label: str | None = None
+    error: str | None = None  # the error kind when the call failed, mid-stream included
+    # For the request log and metrics (app.logs, app.metrics); not usage columns.
+    method: str = ""
+    route: str | None = None  # the route rule, e.g. /v1beta/models/{model}:generateContent
+    upstream_ms: float = 0.0  # waiting for Gemini, up to the response headers
+    overhead_ms: float | None = None  # the gateway's own time, up to the response headers
+    bodies: dict | None = None  # LOG_BODIES: the redacted request and answer, for the request log
+    # The client key's allowed model patterns (None: any), bound at admission (usage.quotas).
+    allowed_models: Sequence[str] | None = field(default=None, repr=False)
+
+    def use_model(self, model: str) -> None:
+        """The model this request calls: each view names it as soon as it knows it, and this is
+        where the client key's allowed models are enforced (403, param 'model'). A refused model
+        is kept, so the usage record says what was refused."""
+        self.model = model
+        if self.allowed_models is not None:
+            check_model(self.allowed_models, model)
+
+    def served_by(self, served: Served | UpstreamStream) -> None:
+        """Note which upstream key served the call and how many attempts it took."""
+        self.key_label = served.key.label
+        self.attempts += served.attempts
+
+    def set_usage(self, usage: dict | None) -> None:
+        """Take token counts from Gemini's usageMetadata (cumulative: the latest one wins)."""
+        if isinstance(usage, dict):
+            self.prompt_tokens = _int(usage.get("promptTokenCount"))
+            self.completion_tokens = _int(usage.get("candidatesTokenCount"))
+            self.thought_tokens = _int(usage.get("thoughtsTokenCount"))
+
+    def first_byte(self) -> None:
+        if self.first_byte_ms is None:
+            self.first_byte_ms = (time.time() - self.started) * 1000
+
+
+def _int(value) -> int:
+    return value if isinstance(value, int) else 0
+
+
+Sink = Callable[[RequestRecord], None]
+
+
+def record() -> RequestRecord:
+    """The current request's record."""
+    return g.record
+
+
+def finish(rec: RequestRecord, status: int, sink: Sink) -> None:
+    rec.status = status
+    rec.total_ms = (time.time() - rec.started) * 1000
+    if rec.first_byte_ms is None:
+        rec.first_byte_ms = rec.total_ms
+    sink(rec)
