@@ -1,4 +1,5 @@
 """gunicorn settings for gemgate: gevent workers that can hold thousands of long streams."""
+
 import glob
 import importlib.util
 import os
@@ -63,8 +64,11 @@ def on_starting(server):
             file=sys.stderr,
             flush=True,
         )
-    print(f"gemgate: shared state (key health, rate limits, usage) in {_store_name(config)}", file=sys.stderr,
-          flush=True)
+    print(
+        f"gemgate: shared state (key health, rate limits, usage) in {_store_name(config)}",
+        file=sys.stderr,
+        flush=True,
+    )
     _prepare_metrics_dir()
 
 

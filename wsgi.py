@@ -1,4 +1,5 @@
 """The WSGI entry point: builds the gateway from the environment."""
+
 import sys
 
 from app import create_app

@@ -1,9 +1,10 @@
 """gemgate: a Gemini API gateway that speaks the Gemini, OpenAI and Anthropic dialects."""
+
 from __future__ import annotations
 
 import logging
 import uuid
-from typing import Mapping
+from collections.abc import Mapping
 
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
@@ -47,12 +48,16 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         raise ConfigError(f"the state store cannot be opened ({exc.detail}); check DATA_DIR") from None
     quotas = Quotas(config.client_keys, store)
     meter = Metrics()
-    pool = KeyPool(config.gemini_api_keys, store, default_cooldown=config.key_cooldown,
-                   recheck_after=config.key_recheck)
+    pool = KeyPool(
+        config.gemini_api_keys, store, default_cooldown=config.key_cooldown, recheck_after=config.key_recheck
+    )
     upstream = UpstreamClient(config, pool, on_attempt=meter.attempt, on_wait=timing.add_upstream_wait)
     # Everything a request log line must never show, wherever it turns up in a body.
-    secrets = config.gemini_api_keys + config.api_keys + tuple(
-        s for s in (config.admin_password, config.metrics_token) if s)
+    secrets = (
+        config.gemini_api_keys
+        + config.api_keys
+        + tuple(s for s in (config.admin_password, config.metrics_token) if s)
+    )
     request_log = RequestLog(config.request_log, config.log_bodies, Scrubber(secrets))
     app_state = AppState(
         config=config,
@@ -117,8 +122,15 @@ def _finish(response):
     app_state = state()
     rec = g.get("record")
     if rec is None:
-        app_state.request_log.other(timing.started_at(), request_id, request.method, request.path,
-                                    response.status_code, total, overhead)
+        app_state.request_log.other(
+            timing.started_at(),
+            request_id,
+            request.method,
+            request.path,
+            response.status_code,
+            total,
+            overhead,
+        )
         return response
     rec.method = request.method
     rec.route = route_label()

@@ -1,7 +1,9 @@
 """The gateway's one error hierarchy, and the handler that renders it in the caller's dialect."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException

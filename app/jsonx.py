@@ -1,4 +1,5 @@
 """JSON encoding and decoding for the hot path (orjson), in one place."""
+
 from __future__ import annotations
 
 from typing import Any

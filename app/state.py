@@ -1,8 +1,10 @@
 """The per-app state: every service the gateway's parts share, built once by the factory, in one typed home."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
@@ -36,7 +38,9 @@ class AppState:
     request_log: RequestLog
     finish: Sink  # where each request's record goes when it ends (usage, metrics, request log)
     renderers: dict[str, Renderer] = field(default_factory=dict)  # error shape per dialect
-    model_views: dict[str, tuple[Callable, Callable]] = field(default_factory=dict)  # GET /v1/models per dialect
+    model_views: dict[str, tuple[Callable, Callable]] = field(
+        default_factory=dict
+    )  # GET /v1/models per dialect
     admin: Sessions | None = None  # admin logins, when there is an admin page
 
     def install(self, app: Flask) -> None:

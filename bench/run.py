@@ -12,6 +12,7 @@ gevent workers, GEMINI_BASE_URL pointing at the fake) and straight at the fake (
   (e) (a) and (c) again for the Anthropic and the native dialects.
 A dialect whose routes the gateway does not serve yet is skipped, and the report says so.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,7 +60,10 @@ class Dialect:
     done_marker: str | None  # what the last frame of a stream contains
 
 
-GEMINI_BODY = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}], "generationConfig": {"temperature": 0}}
+GEMINI_BODY = {
+    "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+    "generationConfig": {"temperature": 0},
+}
 MESSAGES = [{"role": "user", "content": PROMPT}]
 DIALECTS = {
     "openai": Dialect(
@@ -146,7 +150,9 @@ def wait_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30) ->
             return
         except OSError:
             time.sleep(0.05)
-    raise SystemExit(f"bench: {url} did not come up in {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
+    raise SystemExit(
+        f"bench: {url} did not come up in {timeout}s:\n{log.read_text(errors='replace')[-3000:]}"
+    )
 
 
 def stop(proc: subprocess.Popen | None) -> None:
@@ -172,7 +178,9 @@ class Fake:
         self.log = workdir / "fake.log"
         self.proc = subprocess.Popen(
             ["node", str(BENCH / "fake_gemini.js"), "--port", str(self.port)],
-            stdout=open(self.log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=open(self.log, "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_up(self.url + "/_config", self.proc, self.log)
 
@@ -204,7 +212,11 @@ class Gateway:
         env.update(extra_env)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=app_dir, env=env, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=app_dir,
+            env=env,
+            stdout=open(self.log, "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_up(self.url + "/healthz", self.proc, self.log)
         deadline = time.monotonic() + 20
@@ -216,7 +228,11 @@ class Gateway:
             text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
             return [int(p) for p in text.split()]
         except OSError:
-            return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(int(p.name)) == self.proc.pid]
+            return [
+                int(p.name)
+                for p in Path("/proc").iterdir()
+                if p.name.isdigit() and _ppid(int(p.name)) == self.proc.pid
+            ]
 
     def pids(self) -> list[int]:
         return [self.proc.pid, *self.workers()]
@@ -287,18 +303,33 @@ class PeakRSS:
 def run_wrk(url: str, dialect: Dialect, connections: int, duration: float, workdir: Path) -> dict:
     body = workdir / f"body-{dialect.name}.json"
     body.write_bytes(json.dumps(dialect.body).encode())
-    env = dict(os.environ, BENCH_BODY_FILE=str(body),
-               BENCH_HEADERS="\n".join(f"{k}: {v}" for k, v in dialect.headers.items()))
+    env = dict(
+        os.environ,
+        BENCH_BODY_FILE=str(body),
+        BENCH_HEADERS="\n".join(f"{k}: {v}" for k, v in dialect.headers.items()),
+    )
     threads = max(1, min(2, connections))
-    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(duration))}s",
-           "--timeout", "10s", "-s", str(BENCH / "post.lua"), url]
+    cmd = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH / "post.lua"),
+        url,
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
-    raw = json.loads(line[len("BENCH_JSON "):])
+    raw = json.loads(line[len("BENCH_JSON ") :])
     seconds = raw["duration_us"] / 1e6
     errors = sum(raw[k] for k in ("connect", "read", "write", "status", "timeout"))
     return {
@@ -315,13 +346,35 @@ def run_wrk(url: str, dialect: Dialect, connections: int, duration: float, workd
     }
 
 
-def run_streams(url: str, dialect: Dialect, concurrency: int, chunks: int, interval: int,
-                duration: float | None, total: int | None, ramp: float, workdir: Path) -> dict:
+def run_streams(
+    url: str,
+    dialect: Dialect,
+    concurrency: int,
+    chunks: int,
+    interval: int,
+    duration: float | None,
+    total: int | None,
+    ramp: float,
+    workdir: Path,
+) -> dict:
     body = workdir / f"stream-body-{dialect.name}.json"
     body.write_bytes(json.dumps(dialect.stream_body).encode())
-    cmd = ["node", str(BENCH / "sse_load.js"), "--url", url, "--body-file", str(body),
-           "--concurrency", str(concurrency), "--chunks", str(chunks), "--ramp", str(ramp),
-           "--timeout", str(max(30, chunks * interval / 1000 * 5))]
+    cmd = [
+        "node",
+        str(BENCH / "sse_load.js"),
+        "--url",
+        url,
+        "--body-file",
+        str(body),
+        "--concurrency",
+        str(concurrency),
+        "--chunks",
+        str(chunks),
+        "--ramp",
+        str(ramp),
+        "--timeout",
+        str(max(30, chunks * interval / 1000 * 5)),
+    ]
     for k, v in dialect.headers.items():
         cmd += ["--header", f"{k}: {v}"]
     if dialect.done_marker:
@@ -344,8 +397,12 @@ def run_streams(url: str, dialect: Dialect, concurrency: int, chunks: int, inter
 
 def probe(gateway: Gateway, dialect: Dialect) -> str | None:
     """None when the dialect answers properly; else why it is skipped."""
-    status, body = http("POST", gateway.url + dialect.path, json.dumps(dialect.body).encode(),
-                        {"Content-Type": "application/json", **dialect.headers})
+    status, body = http(
+        "POST",
+        gateway.url + dialect.path,
+        json.dumps(dialect.body).encode(),
+        {"Content-Type": "application/json", **dialect.headers},
+    )
     if status in (404, 405):
         return f"POST {dialect.path} answers {status}: the {dialect.name} dialect is not served yet"
     if status != 200:
@@ -356,8 +413,12 @@ def probe(gateway: Gateway, dialect: Dialect) -> str | None:
         return f"POST {dialect.path} answers non-JSON: {body[:200]!r}"
     if dialect.answer_key not in answer:
         return f"POST {dialect.path} answers without {dialect.answer_key!r}: {body[:300]!r}"
-    status, body = http("POST", gateway.url + dialect.stream_path, json.dumps(dialect.stream_body).encode(),
-                        {"Content-Type": "application/json", **dialect.headers})
+    status, body = http(
+        "POST",
+        gateway.url + dialect.stream_path,
+        json.dumps(dialect.stream_body).encode(),
+        {"Content-Type": "application/json", **dialect.headers},
+    )
     text = body.decode(errors="replace")
     if status != 200:
         return f"POST {dialect.stream_path} (stream) answers {status}: {text[:300]!r}"
@@ -387,8 +448,15 @@ class Runner:
         if not sc.streaming:
             return run_wrk(base + dialect.path, dialect, sc.connections, duration, self.workdir)
         return run_streams(
-            base + dialect.stream_path, dialect, sc.streams, a.chunks, a.interval,
-            None if sc.wave else duration, sc.streams if sc.wave else None, a.ramp, self.workdir,
+            base + dialect.stream_path,
+            dialect,
+            sc.streams,
+            a.chunks,
+            a.interval,
+            None if sc.wave else duration,
+            sc.streams if sc.wave else None,
+            a.ramp,
+            self.workdir,
         )
 
     def measure(self, sc: Scenario, base: str, dialect: Dialect, gateway: Gateway | None) -> dict:
@@ -423,7 +491,9 @@ class Runner:
 
     def run(self, sc: Scenario) -> dict:
         dialect = DIALECTS[sc.dialect]
-        self.fake.configure(latency=sc.latency, jitter=sc.jitter, chunks=self.args.chunks, interval=self.args.interval)
+        self.fake.configure(
+            latency=sc.latency, jitter=sc.jitter, chunks=self.args.chunks, interval=self.args.interval
+        )
         direct = self.measure(sc, self.fake.url, DIRECT, None)
         gateway = self.gateway()
         try:
@@ -480,15 +550,19 @@ def report(sc: Scenario, result: dict) -> tuple[list[str], list[dict]]:
         for side, out in (("gateway", gw), ("direct", direct)):
             if out.get("error_detail"):
                 lines.append(f"  {side} errors: {out['error_detail']}")
-        lines.append(f"  gateway CPU per request: {fmt(gw.get('gateway_cpu_ms_per'), 3)} ms; "
-                     f"peak RSS {fmt(gw.get('peak_rss_mb'))} MB")
+        lines.append(
+            f"  gateway CPU per request: {fmt(gw.get('gateway_cpu_ms_per'), 3)} ms; "
+            f"peak RSS {fmt(gw.get('peak_rss_mb'))} MB"
+        )
         added_p50 = gw["p50_ms"] - direct["p50_ms"]
         added_p99 = gw["p99_ms"] - direct["p99_ms"]
         t = sc.targets
         if "rps" in t:
             checks.append(check(f"req/s >= {t['rps']:,}", gw["rps"], t["rps"], True))
         if "cpu" in t:
-            checks.append(check(f"CPU <= {t['cpu']} ms/request", gw.get("gateway_cpu_ms_per"), t["cpu"], unit=" ms"))
+            checks.append(
+                check(f"CPU <= {t['cpu']} ms/request", gw.get("gateway_cpu_ms_per"), t["cpu"], unit=" ms")
+            )
         if "added_p50" in t:
             checks.append(check(f"added p50 <= {t['added_p50']} ms", added_p50, t["added_p50"], unit=" ms"))
         if "added_p99" in t:
@@ -506,31 +580,53 @@ def report(sc: Scenario, result: dict) -> tuple[list[str], list[dict]]:
         for side, out in (("gateway", gw), ("direct", direct)):
             if out.get("errors"):
                 lines.append(f"  {side} stream errors: {out['errors']}")
-        lines.append(f"  gateway CPU per stream: {fmt(gw.get('gateway_cpu_ms_per'), 2)} ms; "
-                     f"peak RSS {fmt(gw.get('peak_rss_mb'))} MB")
+        lines.append(
+            f"  gateway CPU per stream: {fmt(gw.get('gateway_cpu_ms_per'), 2)} ms; "
+            f"peak RSS {fmt(gw.get('peak_rss_mb'))} MB"
+        )
         added_lag = _sub(_get(gw, "lag_ms.p99"), _get(direct, "lag_ms.p99"))
         t = sc.targets
         if "ttfb_p99" in t:
-            checks.append(check(f"TTFB p99 <= {t['ttfb_p99']} ms", _get(gw, "ttfb_ms.p99"), t["ttfb_p99"], unit=" ms"))
+            checks.append(
+                check(f"TTFB p99 <= {t['ttfb_p99']} ms", _get(gw, "ttfb_ms.p99"), t["ttfb_p99"], unit=" ms")
+            )
         if "added_lag_p99" in t:
-            checks.append(check(f"added chunk lag p99 <= {t['added_lag_p99']} ms", added_lag, t["added_lag_p99"],
-                                unit=" ms"))
+            checks.append(
+                check(
+                    f"added chunk lag p99 <= {t['added_lag_p99']} ms",
+                    added_lag,
+                    t["added_lag_p99"],
+                    unit=" ms",
+                )
+            )
         if "lag_p99" in t:
-            checks.append(check(f"chunk lag p99 <= {t['lag_p99']} ms", _get(gw, "lag_ms.p99"), t["lag_p99"], unit=" ms"))
+            checks.append(
+                check(f"chunk lag p99 <= {t['lag_p99']} ms", _get(gw, "lag_ms.p99"), t["lag_p99"], unit=" ms")
+            )
         if "rss" in t:
             checks.append(check(f"peak RSS <= {t['rss']} MB", gw.get("peak_rss_mb"), t["rss"], unit=" MB"))
         if "cpu_stream" in t:
-            checks.append(check(f"CPU <= {t['cpu_stream']} ms/stream", gw.get("gateway_cpu_ms_per"),
-                                t["cpu_stream"], unit=" ms"))
+            checks.append(
+                check(
+                    f"CPU <= {t['cpu_stream']} ms/stream",
+                    gw.get("gateway_cpu_ms_per"),
+                    t["cpu_stream"],
+                    unit=" ms",
+                )
+            )
         checks.append(check(f"all {fmt(gw['streams'])} streams complete", gw["failed"], 0))
-    lines.append(f"  fake upstream CPU: {fmt(gw['fake_cpu_pct'], 0)}% of a core through the gateway, "
-                 f"{fmt(direct['fake_cpu_pct'], 0)}% direct; load tool {fmt(gw['load_cpu_pct'], 0)}% / "
-                 f"{fmt(direct['load_cpu_pct'], 0)}%; other processes {fmt(gw['other_cpu_pct'], 0)}% / "
-                 f"{fmt(direct['other_cpu_pct'], 0)}%")
+    lines.append(
+        f"  fake upstream CPU: {fmt(gw['fake_cpu_pct'], 0)}% of a core through the gateway, "
+        f"{fmt(direct['fake_cpu_pct'], 0)}% direct; load tool {fmt(gw['load_cpu_pct'], 0)}% / "
+        f"{fmt(direct['load_cpu_pct'], 0)}%; other processes {fmt(gw['other_cpu_pct'], 0)}% / "
+        f"{fmt(direct['other_cpu_pct'], 0)}%"
+    )
     noisy = max(gw["other_cpu_pct"], direct["other_cpu_pct"])
     if noisy > NOISY_PCT:
-        lines.append(f"  NOISY: other processes used up to {noisy:.0f}% of a core during this scenario; "
-                     "its latencies say more about them than about the gateway (rerun when the machine is quiet)")
+        lines.append(
+            f"  NOISY: other processes used up to {noisy:.0f}% of a core during this scenario; "
+            "its latencies say more about them than about the gateway (rerun when the machine is quiet)"
+        )
     for side in ("gateway", "direct"):
         if result[side].get("warning"):
             lines.append(f"  warning ({side}): {result[side]['warning']}")
@@ -559,25 +655,59 @@ def scenarios(args, dialects: list[str]) -> list[Scenario]:
     everywhere = args.all_dialects
     for name in dialects:
         main = name == "openai"
-        out.append(Scenario("a", name, False, f"non-streaming, upstream 0 ms, {args.conns_a} connections",
-                            latency=0, connections=args.conns_a,
-                            targets={"rps": 1400, "cpu": 1.0}))
+        out.append(
+            Scenario(
+                "a",
+                name,
+                False,
+                f"non-streaming, upstream 0 ms, {args.conns_a} connections",
+                latency=0,
+                connections=args.conns_a,
+                targets={"rps": 1400, "cpu": 1.0},
+            )
+        )
         if main or everywhere:
-            out.append(Scenario("b", name, False,
-                                f"non-streaming, upstream {args.latency_b} ms"
-                                f"{f' ± {args.jitter_b:g} %' if args.jitter_b else ''}, {args.conns_b} connections",
-                                latency=args.latency_b, jitter=args.jitter_b, connections=args.conns_b,
-                                targets={"added_p50": 10, "added_p99": 40}))
-        out.append(Scenario("c", name, True,
-                            f"{args.streams_c} concurrent streams of {args.chunks} chunks at {args.interval} ms",
-                            streams=args.streams_c, targets={"ttfb_p99": 25, "added_lag_p99": 10, "rss": 160}))
+            out.append(
+                Scenario(
+                    "b",
+                    name,
+                    False,
+                    f"non-streaming, upstream {args.latency_b} ms"
+                    f"{f' ± {args.jitter_b:g} %' if args.jitter_b else ''}, {args.conns_b} connections",
+                    latency=args.latency_b,
+                    jitter=args.jitter_b,
+                    connections=args.conns_b,
+                    targets={"added_p50": 10, "added_p99": 40},
+                )
+            )
+        out.append(
+            Scenario(
+                "c",
+                name,
+                True,
+                f"{args.streams_c} concurrent streams of {args.chunks} chunks at {args.interval} ms",
+                streams=args.streams_c,
+                targets={"ttfb_p99": 25, "added_lag_p99": 10, "rss": 160},
+            )
+        )
         if main or everywhere:
-            out.append(Scenario("d", name, True,
-                                f"{args.streams_d} streams at once, {args.chunks} chunks at {args.interval} ms",
-                                streams=args.streams_d, wave=True, targets={"lag_p99": 100, "cpu_stream": 2.0}))
+            out.append(
+                Scenario(
+                    "d",
+                    name,
+                    True,
+                    f"{args.streams_d} streams at once, {args.chunks} chunks at {args.interval} ms",
+                    streams=args.streams_d,
+                    wave=True,
+                    targets={"lag_p99": 100, "cpu_stream": 2.0},
+                )
+            )
     only = set(args.only.split(",")) if args.only else None
-    return [s for s in out if only is None or s.letter in only or (s.letter in "ac" and "e" in only
-                                                                      and s.dialect != "openai")]
+    return [
+        s
+        for s in out
+        if only is None or s.letter in only or (s.letter in "ac" and "e" in only and s.dialect != "openai")
+    ]
 
 
 def parse_args(argv=None):
@@ -587,23 +717,39 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before each (default 5)")
     p.add_argument("--only", default="", help="scenario letters to run, e.g. a,c (default: all)")
     p.add_argument("--dialects", default="openai,anthropic,gemini", help="dialects to try, in order")
-    p.add_argument("--all-dialects", action="store_true", help="run (b) and (d) for every dialect, not only OpenAI")
+    p.add_argument(
+        "--all-dialects", action="store_true", help="run (b) and (d) for every dialect, not only OpenAI"
+    )
     p.add_argument("--workers", type=int, default=2, help="gunicorn gevent workers (default 2)")
     p.add_argument("--conns-a", type=int, default=64)
     p.add_argument("--conns-b", type=int, default=256)
     p.add_argument("--latency-b", type=int, default=200, help="upstream latency in (b), ms")
-    p.add_argument("--jitter-b", type=float, default=0, metavar="PCT",
-                   help="spread the upstream latency of (b) uniformly by ± this %% (default 0: constant)")
+    p.add_argument(
+        "--jitter-b",
+        type=float,
+        default=0,
+        metavar="PCT",
+        help="spread the upstream latency of (b) uniformly by ± this %% (default 0: constant)",
+    )
     p.add_argument("--streams-c", type=int, default=500)
     p.add_argument("--streams-d", type=int, default=2000)
     p.add_argument("--chunks", type=int, default=20, help="chunks per stream")
     p.add_argument("--interval", type=int, default=100, help="ms between chunks")
     p.add_argument("--ramp", type=float, default=1.0, help="seconds over which the first streams open")
-    p.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
-                   help="extra environment for the gateway (repeatable)")
+    p.add_argument(
+        "--gateway-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the gateway (repeatable)",
+    )
     p.add_argument("--json", type=Path, help="also write every figure to this file")
-    p.add_argument("--app-dir", type=Path, default=ROOT,
-                   help="the gemgate checkout to start (default: this one); compare two trees with it")
+    p.add_argument(
+        "--app-dir",
+        type=Path,
+        default=ROOT,
+        help="the gemgate checkout to start (default: this one); compare two trees with it",
+    )
     args = p.parse_args(argv)
     if args.duration is None:
         args.duration = 5.0 if args.quick else 20.0
@@ -632,8 +778,10 @@ def main(argv=None) -> int:
         finally:
             probe_gw.stop()
         served = [name for name, why in skipped.items() if why is None]
-        print(f"gemgate benchmark: {args.workers} gevent workers, {args.duration:g} s per measurement after "
-              f"{args.warmup:g} s warm-up, {os.cpu_count()} CPUs; fake upstream: bench/fake_gemini.js")
+        print(
+            f"gemgate benchmark: {args.workers} gevent workers, {args.duration:g} s per measurement after "
+            f"{args.warmup:g} s warm-up, {os.cpu_count()} CPUs; fake upstream: bench/fake_gemini.js"
+        )
         for name, why in skipped.items():
             if why:
                 print(f"SKIPPED {name}: {why}")
@@ -649,16 +797,31 @@ def main(argv=None) -> int:
             for c in checks:
                 c["scenario"] = sc.label
             all_checks += checks
-            results.append({"scenario": sc.label, "letter": sc.letter, "dialect": sc.dialect,
-                            "title": sc.title, **result, "checks": checks})
+            results.append(
+                {
+                    "scenario": sc.label,
+                    "letter": sc.letter,
+                    "dialect": sc.dialect,
+                    "title": sc.title,
+                    **result,
+                    "checks": checks,
+                }
+            )
         missed = [c for c in all_checks if not c["met"]]
         print(f"targets: {len(all_checks) - len(missed)} met, {len(missed)} missed")
         for c in missed:
             print(f"  {c['scenario']}: {c['target']}: {c['note']}")
         if args.json:
-            args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                             "skipped": {k: v for k, v in skipped.items() if v},
-                                             "results": results}, indent=2))
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "args": {k: str(v) for k, v in vars(args).items()},
+                        "skipped": {k: v for k, v in skipped.items() if v},
+                        "results": results,
+                    },
+                    indent=2,
+                )
+            )
     finally:
         stop(fake.proc)
         shutil.rmtree(workdir, ignore_errors=True)

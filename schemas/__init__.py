@@ -1,7 +1,8 @@
 """Marshmallow schemas for the request bodies of each dialect (validation only)."""
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from marshmallow import INCLUDE, Schema
 

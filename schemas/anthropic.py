@@ -1,4 +1,5 @@
 """Schemas for Anthropic Messages request bodies (`/v1/messages`, `/v1/messages/count_tokens`)."""
+
 from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate

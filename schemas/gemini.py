@@ -1,4 +1,5 @@
 """Schemas for Gemini-native request bodies (camelCase, as Google documents them)."""
+
 from __future__ import annotations
 
 from marshmallow import fields, validate

@@ -1,4 +1,5 @@
 """Schemas for OpenAI-style request bodies: chat completions, embeddings, images and speech."""
+
 from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate
@@ -132,7 +133,7 @@ class Tool(OpenSchema):
 
 
 class ToolChoice(fields.Field):
-    """"none" | "auto" | "required" | {"type": "function", "function": {"name"}} | allowed_tools."""
+    """ "none" | "auto" | "required" | {"type": "function", "function": {"name"}} | allowed_tools."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):

@@ -17,6 +17,7 @@ whole and streamed, plus some bad requests. Then it checks, and exits 1 if any c
     the warm-up, and no worker died or was replaced;
   - the gateway logged no traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,32 +68,88 @@ class Kind:
 
 KINDS = (
     Kind("gemini", 14, "POST", f"/v1beta/models/{MODEL}:generateContent", GOOGLE, TEXT),
-    Kind("gemini-sse", 10, "POST", f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse", GOOGLE, TEXT, "gemini"),
+    Kind(
+        "gemini-sse",
+        10,
+        "POST",
+        f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse",
+        GOOGLE,
+        TEXT,
+        "gemini",
+    ),
     Kind("openai", 14, "POST", "/v1/chat/completions", OPENAI, CHAT),
-    Kind("openai-stream", 14, "POST", "/v1/chat/completions", OPENAI,
-         {**CHAT, "stream": True, "stream_options": {"include_usage": True}}, "openai"),
+    Kind(
+        "openai-stream",
+        14,
+        "POST",
+        "/v1/chat/completions",
+        OPENAI,
+        {**CHAT, "stream": True, "stream_options": {"include_usage": True}},
+        "openai",
+    ),
     Kind("anthropic", 10, "POST", "/v1/messages", ANTHROPIC, MESSAGE),
     Kind("anthropic-stream", 10, "POST", "/v1/messages", ANTHROPIC, {**MESSAGE, "stream": True}, "anthropic"),
-    Kind("embeddings", 5, "POST", "/v1/embeddings", OPENAI, {"model": "gemini-embedding-001", "input": ["a", "b"]}),
+    Kind(
+        "embeddings",
+        5,
+        "POST",
+        "/v1/embeddings",
+        OPENAI,
+        {"model": "gemini-embedding-001", "input": ["a", "b"]},
+    ),
     Kind("count-tokens", 4, "POST", f"/v1beta/models/{MODEL}:countTokens", GOOGLE, TEXT),
-    Kind("anthropic-count", 3, "POST", "/v1/messages/count_tokens", ANTHROPIC,
-         {"model": MODEL, "messages": CHAT["messages"]}),
+    Kind(
+        "anthropic-count",
+        3,
+        "POST",
+        "/v1/messages/count_tokens",
+        ANTHROPIC,
+        {"model": MODEL, "messages": CHAT["messages"]},
+    ),
     Kind("models", 4, "GET", "/v1/models", OPENAI),
     Kind("bad-json", 3, "POST", "/v1/chat/completions", OPENAI, b'{"model": ', expect=400),
     Kind("wrong-key", 2, "POST", "/v1/messages", {**ANTHROPIC, "x-api-key": "wrong"}, MESSAGE, expect=401),
-    Kind("unknown-model", 2, "POST", "/v1beta/models/unknown-model:generateContent", GOOGLE, TEXT, expect=404),
+    Kind(
+        "unknown-model", 2, "POST", "/v1beta/models/unknown-model:generateContent", GOOGLE, TEXT, expect=404
+    ),
 )
 
 
 def fault_script(rate: float) -> list[dict]:
     """Scripted answers for the fake: each call fails with probability `rate`, streams in mid-flight too."""
     before = [  # (share, answer): before the first byte, retried on another key
-        (0.25, {"status": 503, "body": {"error": {"code": 503, "message": "The model is overloaded.",
-                                                  "status": "UNAVAILABLE"}}}),
-        (0.15, {"status": 429, "body": {"error": {"code": 429, "message": "Quota exceeded.", "status":
-                "RESOURCE_EXHAUSTED", "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
-                                                   "retryDelay": "0.2s"}]}}}),
-        (0.10, {"status": 500, "body": {"error": {"code": 500, "message": "Internal error.", "status": "INTERNAL"}}}),
+        (
+            0.25,
+            {
+                "status": 503,
+                "body": {
+                    "error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}
+                },
+            },
+        ),
+        (
+            0.15,
+            {
+                "status": 429,
+                "body": {
+                    "error": {
+                        "code": 429,
+                        "message": "Quota exceeded.",
+                        "status": "RESOURCE_EXHAUSTED",
+                        "details": [
+                            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.2s"}
+                        ],
+                    }
+                },
+            },
+        ),
+        (
+            0.10,
+            {
+                "status": 500,
+                "body": {"error": {"code": 500, "message": "Internal error.", "status": "INTERNAL"}},
+            },
+        ),
         (0.15, {"fault": "reset"}),
         (0.05, {"fault": "stall"}),
     ]
@@ -100,12 +157,19 @@ def fault_script(rate: float) -> list[dict]:
         (0.20, {"fault": "reset_after", "after": 2}),
         (0.10, {"fault": "stall_after", "after": 2}),
     ]
-    stream_events = [json.loads(line[6:]) for line in (ROOT / "tests/fixtures/gemini/stream_text.sse").read_text()
-                     .splitlines() if line.startswith("data: ")]
+    stream_events = [
+        json.loads(line[6:])
+        for line in (ROOT / "tests/fixtures/gemini/stream_text.sse").read_text().splitlines()
+        if line.startswith("data: ")
+    ]
     script: list[dict] = []
     # Stream calls: their own faults, then the normal stream, so they never fall through to the others.
-    script += _chances([(rate * share, {"match": ":streamGenerateContent", "events": stream_events, **answer})
-                        for share, answer in before + during])
+    script += _chances(
+        [
+            (rate * share, {"match": ":streamGenerateContent", "events": stream_events, **answer})
+            for share, answer in before + during
+        ]
+    )
     script.append({"match": ":streamGenerateContent", "events": stream_events, "repeat": -1})
     scale = 1 / sum(share for share, _ in before)  # the other calls get the whole rate from `before`
     script += _chances([(rate * share * scale, answer) for share, answer in before])
@@ -144,8 +208,9 @@ def wait_up(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
 
 
 def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -212,11 +277,19 @@ def client_loop(base: str, deadline: float, tally: Tally, seed: int) -> None:
     with requests.Session() as session:
         while time.monotonic() < deadline:
             kind = rng.choices(kinds, weights)[0]
-            data = kind.body if isinstance(kind.body, bytes) else (json.dumps(kind.body).encode() if kind.body else None)
-            headers = {**kind.headers, "Content-Type": "application/json"} if data is not None else kind.headers
+            data = (
+                kind.body
+                if isinstance(kind.body, bytes)
+                else (json.dumps(kind.body).encode() if kind.body else None)
+            )
+            headers = (
+                {**kind.headers, "Content-Type": "application/json"} if data is not None else kind.headers
+            )
             started = time.monotonic()
             try:
-                response = session.request(kind.method, base + kind.path, data=data, headers=headers, timeout=60)
+                response = session.request(
+                    kind.method, base + kind.path, data=data, headers=headers, timeout=60
+                )
                 body = response.content
             except requests.RequestException as exc:
                 with tally.lock:
@@ -260,12 +333,24 @@ def client_loop(base: str, deadline: float, tally: Tally, seed: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=600, help="seconds of traffic (default 600)")
-    parser.add_argument("--concurrency", type=int, default=64, help="clients at once (default 64, as the benchmark)")
-    parser.add_argument("--fault-rate", type=float, default=0.05, help="share of upstream calls that fail (0.05)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, WEB_CONCURRENCY (default 2)")
-    parser.add_argument("--stream-interval", type=float, default=0.02, help="seconds between the fake's events")
-    parser.add_argument("--warmup", type=float, default=None, help="seconds before the memory baseline "
-                                                                   "(default: a fifth of the run, at most 60)")
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="clients at once (default 64, as the benchmark)"
+    )
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.05, help="share of upstream calls that fail (0.05)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn workers, WEB_CONCURRENCY (default 2)"
+    )
+    parser.add_argument(
+        "--stream-interval", type=float, default=0.02, help="seconds between the fake's events"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="seconds before the memory baseline (default: a fifth of the run, at most 60)",
+    )
     parser.add_argument("--max-growth-mib", type=float, default=24, help="allowed RSS growth per worker (24)")
     parser.add_argument("--report", help="also write the figures as JSON to this file")
     args = parser.parse_args(argv)
@@ -274,26 +359,59 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="gemgate-soak-"))
     fake_port, port = free_port(), free_port()
     # Only what a Python process needs: none of the caller's gateway settings leak into the run.
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH",
-                                                         "VIRTUAL_ENV", "SSL_CERT_FILE")}
-    fake = start([sys.executable, "-m", "tests.fake_upstream", "--port", str(fake_port), "--stream-interval",
-                  str(args.stream_interval), "--max-calls", "2000"], env, workdir / "fake.log")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "SSL_CERT_FILE")
+    }
+    fake = start(
+        [
+            sys.executable,
+            "-m",
+            "tests.fake_upstream",
+            "--port",
+            str(fake_port),
+            "--stream-interval",
+            str(args.stream_interval),
+            "--max-calls",
+            "2000",
+        ],
+        env,
+        workdir / "fake.log",
+    )
     gateway_env = {
-        **env, "PORT": str(port), "WEB_CONCURRENCY": str(args.workers), "DATA_DIR": str(workdir / "data"),
-        "API_KEYS": CLIENT_KEY, "GEMINI_API_KEYS": UPSTREAM_KEYS, "GEMINI_BASE_URL": f"http://127.0.0.1:{fake_port}",
-        "UPSTREAM_TIMEOUT": "3", "STREAM_IDLE_TIMEOUT": "3", "UPSTREAM_CONNECT_TIMEOUT": "2",
-        "UPSTREAM_BACKOFF": "0.05", "UPSTREAM_BACKOFF_MAX": "0.5", "KEY_COOLDOWN": "1", "HEARTBEAT_INTERVAL": "1",
+        **env,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(args.workers),
+        "DATA_DIR": str(workdir / "data"),
+        "API_KEYS": CLIENT_KEY,
+        "GEMINI_API_KEYS": UPSTREAM_KEYS,
+        "GEMINI_BASE_URL": f"http://127.0.0.1:{fake_port}",
+        "UPSTREAM_TIMEOUT": "3",
+        "STREAM_IDLE_TIMEOUT": "3",
+        "UPSTREAM_CONNECT_TIMEOUT": "2",
+        "UPSTREAM_BACKOFF": "0.05",
+        "UPSTREAM_BACKOFF_MAX": "0.5",
+        "KEY_COOLDOWN": "1",
+        "HEARTBEAT_INTERVAL": "1",
         "REQUEST_LOG": "off",
     }
-    gateway = start([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], gateway_env,
-                    workdir / "gateway.log")
+    gateway = start(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+        gateway_env,
+        workdir / "gateway.log",
+    )
     try:
         wait_up(f"http://127.0.0.1:{fake_port}/_calls", fake)
         wait_up(f"http://127.0.0.1:{port}/healthz", gateway)
-        requests.post(f"http://127.0.0.1:{fake_port}/_script", json=fault_script(args.fault_rate),
-                      timeout=5).raise_for_status()
-        print(f"soak: {args.duration:g} s, {args.concurrency} clients, {args.fault_rate:.0%} upstream faults, "
-              f"{args.workers} workers; logs in {workdir}", flush=True)
+        requests.post(
+            f"http://127.0.0.1:{fake_port}/_script", json=fault_script(args.fault_rate), timeout=5
+        ).raise_for_status()
+        print(
+            f"soak: {args.duration:g} s, {args.concurrency} clients, {args.fault_rate:.0%} upstream faults, "
+            f"{args.workers} workers; logs in {workdir}",
+            flush=True,
+        )
         report = run(args, warmup, f"http://127.0.0.1:{port}", gateway, gateway_env)
     finally:
         stop(gateway)
@@ -312,8 +430,10 @@ def run(args, warmup: float, base: str, gateway: subprocess.Popen, gateway_env: 
     started = time.monotonic()
     deadline = started + args.duration
     workers = children(gateway.pid)
-    threads = [threading.Thread(target=client_loop, args=(base, deadline, tally, i), daemon=True)
-               for i in range(args.concurrency)]
+    threads = [
+        threading.Thread(target=client_loop, args=(base, deadline, tally, i), daemon=True)
+        for i in range(args.concurrency)
+    ]
     for thread in threads:
         thread.start()
     samples: list[tuple[float, dict[int, float]]] = []
@@ -332,8 +452,10 @@ def run(args, warmup: float, base: str, gateway: subprocess.Popen, gateway_env: 
     memory = memory_figures(samples, warmup)
     for pid, figures in memory.items():
         if figures["growth_mib"] > args.max_growth_mib:
-            failures.append(f"worker {pid} grew {figures['growth_mib']:.1f} MiB after the warm-up "
-                            f"(more than {args.max_growth_mib:g})")
+            failures.append(
+                f"worker {pid} grew {figures['growth_mib']:.1f} MiB after the warm-up "
+                f"(more than {args.max_growth_mib:g})"
+            )
     exported = export_ids(gateway_env)
     seen = set(tally.seen_ids)
     lost = seen - set(exported)
@@ -343,21 +465,32 @@ def run(args, warmup: float, base: str, gateway: subprocess.Popen, gateway_env: 
     if duplicates:
         failures.append(f"{duplicates} usage records stored twice")
     total = sum(tally.statuses.values())
-    streams = sum(n for (kind, status), n in tally.statuses.items() if status == 200 and kind.endswith(("-sse", "-stream")))
+    streams = sum(
+        n
+        for (kind, status), n in tally.statuses.items()
+        if status == 200 and kind.endswith(("-sse", "-stream"))
+    )
     return {
         "duration_s": round(time.monotonic() - started, 1),
         "requests": total,
         "requests_per_s": round(total / args.duration, 1),
         "latency_p50_ms": round(1000 * statistics.median(tally.latencies), 1) if tally.latencies else None,
         "latency_p99_ms": round(1000 * statistics.quantiles(tally.latencies, n=100)[98], 1)
-        if len(tally.latencies) > 100 else None,
+        if len(tally.latencies) > 100
+        else None,
         "statuses": {f"{kind} {status}": n for (kind, status), n in sorted(tally.statuses.items())},
-        "mapped_upstream_5xx": {f"{kind} {status}": n for (kind, status), n in sorted(tally.mapped_5xx.items())},
+        "mapped_upstream_5xx": {
+            f"{kind} {status}": n for (kind, status), n in sorted(tally.mapped_5xx.items())
+        },
         "streams_ok": streams,
         "in_stream_errors": dict(tally.stream_errors),
         "client_connection_errors": dict(tally.client_errors),
-        "usage_records": {"seen_by_clients": len(seen), "exported": len(exported), "lost": len(lost),
-                          "duplicates": duplicates},
+        "usage_records": {
+            "seen_by_clients": len(seen),
+            "exported": len(exported),
+            "lost": len(lost),
+            "duplicates": duplicates,
+        },
         "memory_mib": memory,
         "failures": failures,
     }
@@ -373,14 +506,24 @@ def memory_figures(samples: list[tuple[float, dict[int, float]]], warmup: float)
             continue
         head = statistics.median(v for _, v in series[:3])
         tail = statistics.median(v for _, v in series[-3:])
-        out[pid] = {"after_warmup": round(head, 1), "end": round(tail, 1), "peak": round(max(v for _, v in series), 1),
-                    "growth_mib": round(tail - head, 1)}
+        out[pid] = {
+            "after_warmup": round(head, 1),
+            "end": round(tail, 1),
+            "peak": round(max(v for _, v in series), 1),
+            "growth_mib": round(tail - head, 1),
+        }
     return out
 
 
 def export_ids(gateway_env: dict) -> list[str]:
-    done = subprocess.run([sys.executable, "-m", "app.usage", "export", "--format", "jsonl"], cwd=ROOT,
-                          env=gateway_env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "app.usage", "export", "--format", "jsonl"],
+        cwd=ROOT,
+        env=gateway_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if done.returncode != 0:
         raise SystemExit(f"soak: usage export failed: {done.stderr}")
     return [json.loads(line)["request_id"] for line in done.stdout.splitlines() if line.strip()]

@@ -1,4 +1,5 @@
 """Shared fixtures: the app for unit tests, and real processes (gunicorn + fake Gemini) for e2e."""
+
 from __future__ import annotations
 
 import gc
@@ -201,7 +202,9 @@ def start_gateway(fake_upstream, tmp_path_factory):
         env.update(make_env(**settings))
         env = {k: v for k, v in env.items() if v != ""}
         proc = Process(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env, workdir / "gateway.log"
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            env,
+            workdir / "gateway.log",
         )
         gateway = Gateway(port, proc)
         gateway.env = env  # what it was started with: DATA_DIR for `app.usage export`, the keys

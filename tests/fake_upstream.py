@@ -32,6 +32,7 @@ A scripted answer is an object with any of:
   repeat        serve this answer this many times (default 1; -1 for always)
   stamp         put the send time (`"sentAt": unix seconds`) into each event, to measure lag
 """
+
 from __future__ import annotations
 
 import argparse
@@ -283,8 +284,6 @@ def _close_socket():
             pass
         sock.close()
     raise ConnectionAbortedError("fault injected")
-
-
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """The deployment samples: deploy/nginx.conf checked by nginx and proven not to buffer streams through a
 real nginx; deploy/gemgate.service checked by systemd-analyze; the Procfile runs what the unit runs."""
+
 import configparser
 import os
 import re
@@ -19,8 +20,10 @@ SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "Hello"}]}]}
 TICK = {"candidates": [{"content": {"parts": [{"text": "tick"}], "role": "model"}, "index": 0}]}
-needs_nginx = pytest.mark.skipif(not os.access(NGINX, os.X_OK),
-                                 reason="nginx is not installed (apt-get install -y nginx; .ci/run installs it)")
+needs_nginx = pytest.mark.skipif(
+    not os.access(NGINX, os.X_OK),
+    reason="nginx is not installed (apt-get install -y nginx; .ci/run installs it)",
+)
 
 
 class Nginx:
@@ -47,8 +50,10 @@ class Nginx:
             assert site.count(old) == 1, f"the sample changed: {old!r}"  # keep this test in step with it
             site = site.replace(old, new)
         (self.dir / "site.conf").write_text(site)
-        temp = "\n".join(f"  {kind}_temp_path {self.dir / kind};" for kind in
-                         ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        temp = "\n".join(
+            f"  {kind}_temp_path {self.dir / kind};"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
         self.conf = self.dir / "nginx.conf"
         self.conf.write_text(
             f"daemon off;\nworker_processes 1;\npid {self.dir / 'nginx.pid'};\nerror_log stderr;\n"
@@ -90,8 +95,9 @@ def test_streams_pass_through_nginx_event_by_event(start_gateway, upstream, tmp_
         upstream.script({"match": ":streamGenerateContent", "events": [TICK] * 4, "interval": 0.6})
         started = time.monotonic()
         arrivals = []
-        with requests.post(nginx.url(STREAM), json=BODY, headers=AUTH, stream=True, verify=str(nginx.ca_file),
-                           timeout=10) as r:
+        with requests.post(
+            nginx.url(STREAM), json=BODY, headers=AUTH, stream=True, verify=str(nginx.ca_file), timeout=10
+        ) as r:
             assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
             assert "x-gemgate-overhead-ms" in r.headers
             for piece in r.iter_content(chunk_size=None):
@@ -104,8 +110,13 @@ def test_streams_pass_through_nginx_event_by_event(start_gateway, upstream, tmp_
         # Plain http is sent to https; the proxy's X-Forwarded-Proto makes the admin cookie Secure.
         plain = requests.get(f"http://127.0.0.1:{nginx.http_port}/healthz", allow_redirects=False, timeout=5)
         assert plain.status_code == 301 and plain.headers["Location"].startswith("https://")
-        login = requests.post(nginx.url("/admin/login"), data={"password": "nginx test password"},
-                              allow_redirects=False, verify=str(nginx.ca_file), timeout=5)
+        login = requests.post(
+            nginx.url("/admin/login"),
+            data={"password": "nginx test password"},
+            allow_redirects=False,
+            verify=str(nginx.ca_file),
+            timeout=5,
+        )
         assert login.status_code == 303 and "Secure" in login.headers["Set-Cookie"]
         metrics = requests.get(nginx.url("/metrics"), verify=str(nginx.ca_file), timeout=5)
         assert metrics.status_code == 200 and "gemgate_active_streams" in metrics.text  # from 127.0.0.1
@@ -120,7 +131,9 @@ def test_the_systemd_unit_runs_what_the_procfile_runs(tmp_path):
     unit.read_string(unit_text)
     service = unit["Service"]
     exec_start = shlex.split(service["ExecStart"])
-    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
+    procfile = dict(
+        line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
+    )
     assert exec_start[0].endswith("/gunicorn") and exec_start[1:] == shlex.split(procfile["web"])[1:]
     assert (ROOT / "gunicorn.conf.py").exists() and (ROOT / "wsgi.py").exists()
     assert service["Type"] == "notify"  # gunicorn tells systemd when it is ready
@@ -129,12 +142,17 @@ def test_the_systemd_unit_runs_what_the_procfile_runs(tmp_path):
         pytest.skip("systemd-analyze is not installed: the unit was only parsed")
     # systemd-analyze checks that the command exists: point the unit at this checkout.
     (tmp_path / "gemgate.env").write_text("GEMINI_API_KEYS=x\n")
-    local = (unit_text.replace("/opt/gemgate", str(ROOT))
-             .replace("/etc/gemgate/gemgate.env", str(tmp_path / "gemgate.env")))
+    local = unit_text.replace("/opt/gemgate", str(ROOT)).replace(
+        "/etc/gemgate/gemgate.env", str(tmp_path / "gemgate.env")
+    )
     local = re.sub(r"^(User|Group)=.*$", r"\1=root", local, flags=re.M)
     (tmp_path / "gemgate.service").write_text(local)
-    done = subprocess.run([SYSTEMD_ANALYZE, "verify", str(tmp_path / "gemgate.service")], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [SYSTEMD_ANALYZE, "verify", str(tmp_path / "gemgate.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and done.stderr == "", done.stderr
 
 

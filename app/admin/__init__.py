@@ -1,4 +1,5 @@
 """The operator's page at /admin: key health and steering, usage charts, latest requests, settings."""
+
 from __future__ import annotations
 
 from flask import Flask

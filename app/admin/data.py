@@ -1,11 +1,12 @@
 """What the admin page shows, as plain data: usage summaries, the masked settings, and the key actions."""
+
 from __future__ import annotations
 
 import dataclasses
 import time
 from collections import Counter, deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Iterable, Mapping
 from urllib.parse import urlsplit
 
 import requests
@@ -21,7 +22,13 @@ BUCKETS = 48  # bars per chart
 TOP = 8  # series per chart; the rest are summed as "other"
 LATEST = 50  # rows in the latest-requests table
 MAX_ROWS = 200_000  # usage rows read for one page view, at most
-STATUS_FILTERS = {"2xx": (200, 300), "4xx": (400, 500), "429": (429, 430), "5xx": (500, 600), "errors": (400, 600)}
+STATUS_FILTERS = {
+    "2xx": (200, 300),
+    "4xx": (400, 500),
+    "429": (429, 430),
+    "5xx": (500, 600),
+    "errors": (400, 600),
+}
 DIALECTS = ("gemini", "openai", "anthropic")
 OPERATOR_DISABLED = "disabled by the operator"
 _FOREVER = 10 * 365 * 86400
@@ -39,7 +46,7 @@ class Filters:
     status: str = ""
 
     @classmethod
-    def from_args(cls, args: Mapping[str, str]) -> "Filters":
+    def from_args(cls, args: Mapping[str, str]) -> Filters:
         status = args.get("status", "")
         dialect = args.get("dialect", "")
         return cls(
@@ -65,8 +72,9 @@ class Filters:
 def summarize(rows: Iterable[dict], since: float, until: float, filters: Filters) -> dict:
     """Charts of requests and tokens over time per model and per client, and the latest requests."""
     step = (until - since) / BUCKETS
-    series: dict[str, dict[str, list[int]]] = {name: {} for name in
-                                               ("model_requests", "model_tokens", "client_requests", "client_tokens")}
+    series: dict[str, dict[str, list[int]]] = {
+        name: {} for name in ("model_requests", "model_tokens", "client_requests", "client_tokens")
+    }
     latest: deque = deque(maxlen=LATEST)
     models: set[str] = set()
     totals = Counter()
@@ -82,10 +90,18 @@ def summarize(rows: Iterable[dict], since: float, until: float, filters: Filters
         if not filters.matches(row):
             continue
         i = min(BUCKETS - 1, max(0, int((row["time"] - since) // step)))
-        tokens = (row.get("prompt_tokens") or 0) + (row.get("completion_tokens") or 0) + (row.get("thought_tokens") or 0)
+        tokens = (
+            (row.get("prompt_tokens") or 0)
+            + (row.get("completion_tokens") or 0)
+            + (row.get("thought_tokens") or 0)
+        )
         model, client = row.get("model") or "(none)", row.get("client") or "(none)"
-        for chart, name, amount in (("model_requests", model, 1), ("model_tokens", model, tokens),
-                                    ("client_requests", client, 1), ("client_tokens", client, tokens)):
+        for chart, name, amount in (
+            ("model_requests", model, 1),
+            ("model_tokens", model, tokens),
+            ("client_requests", client, 1),
+            ("client_tokens", client, tokens),
+        ):
             if amount:
                 series[chart].setdefault(name, [0] * BUCKETS)[i] += amount
         totals["requests"] += 1
@@ -109,7 +125,9 @@ def _top(by_name: dict[str, list[int]]) -> list[dict]:
     out = [{"name": name, "values": values} for name, values in ranked[:TOP]]
     rest = ranked[TOP:]
     if rest:
-        out.append({"name": "other", "values": [sum(values[i] for _, values in rest) for i in range(BUCKETS)]})
+        out.append(
+            {"name": "other", "values": [sum(values[i] for _, values in rest) for i in range(BUCKETS)]}
+        )
     return out
 
 
@@ -117,22 +135,44 @@ def _top(by_name: dict[str, list[int]]) -> list[dict]:
 
 # The variable each Config field comes from. A field not listed is shown by its name.
 ENV_NAMES = {
-    "api_keys": "API_KEYS", "gemini_api_keys": "GEMINI_API_KEYS", "gemini_base_url": "GEMINI_BASE_URL",
-    "data_dir": "DATA_DIR", "upstream_retries": "UPSTREAM_RETRIES", "connect_timeout": "UPSTREAM_CONNECT_TIMEOUT",
-    "request_timeout": "UPSTREAM_TIMEOUT", "stream_idle_timeout": "STREAM_IDLE_TIMEOUT",
-    "backoff_base": "UPSTREAM_BACKOFF", "backoff_max": "UPSTREAM_BACKOFF_MAX", "key_cooldown": "KEY_COOLDOWN",
-    "key_recheck": "KEY_RECHECK_INTERVAL", "heartbeat_interval": "HEARTBEAT_INTERVAL",
-    "safety_threshold": "SAFETY_THRESHOLD", "https_proxy": "HTTPS_PROXY", "no_proxy": "NO_PROXY",
-    "pool_size": "UPSTREAM_POOL_SIZE", "max_request_bytes": "MAX_REQUEST_BYTES",
-    "models_cache_ttl": "MODELS_CACHE_TTL", "cors_origins": "CORS_ORIGINS", "force_search": "FORCE_GOOGLE_SEARCH",
-    "force_code": "FORCE_CODE_EXECUTION", "model_aliases": "MODEL_ALIASES", "redis_url": "REDIS_URL", "redis_prefix": "REDIS_PREFIX",
+    "api_keys": "API_KEYS",
+    "gemini_api_keys": "GEMINI_API_KEYS",
+    "gemini_base_url": "GEMINI_BASE_URL",
+    "data_dir": "DATA_DIR",
+    "upstream_retries": "UPSTREAM_RETRIES",
+    "connect_timeout": "UPSTREAM_CONNECT_TIMEOUT",
+    "request_timeout": "UPSTREAM_TIMEOUT",
+    "stream_idle_timeout": "STREAM_IDLE_TIMEOUT",
+    "backoff_base": "UPSTREAM_BACKOFF",
+    "backoff_max": "UPSTREAM_BACKOFF_MAX",
+    "key_cooldown": "KEY_COOLDOWN",
+    "key_recheck": "KEY_RECHECK_INTERVAL",
+    "heartbeat_interval": "HEARTBEAT_INTERVAL",
+    "safety_threshold": "SAFETY_THRESHOLD",
+    "https_proxy": "HTTPS_PROXY",
+    "no_proxy": "NO_PROXY",
+    "pool_size": "UPSTREAM_POOL_SIZE",
+    "max_request_bytes": "MAX_REQUEST_BYTES",
+    "models_cache_ttl": "MODELS_CACHE_TTL",
+    "cors_origins": "CORS_ORIGINS",
+    "force_search": "FORCE_GOOGLE_SEARCH",
+    "force_code": "FORCE_CODE_EXECUTION",
+    "model_aliases": "MODEL_ALIASES",
+    "redis_url": "REDIS_URL",
+    "redis_prefix": "REDIS_PREFIX",
     "redis_tls_no_verify": "REDIS_TLS_NO_VERIFY",
-    "usage_retention_days": "USAGE_RETENTION_DAYS", "client_keys": "CLIENT_KEYS_FILE",
-    "admin_password": "ADMIN_PASSWORD", "session_secret": "SESSION_SECRET", "metrics_token": "METRICS_TOKEN",
-    "request_log": "REQUEST_LOG", "log_bodies": "LOG_BODIES",
+    "usage_retention_days": "USAGE_RETENTION_DAYS",
+    "client_keys": "CLIENT_KEYS_FILE",
+    "admin_password": "ADMIN_PASSWORD",
+    "session_secret": "SESSION_SECRET",
+    "metrics_token": "METRICS_TOKEN",
+    "request_log": "REQUEST_LOG",
+    "log_bodies": "LOG_BODIES",
 }
 # Text settings that never hold a secret, shown as they are. Any other text is masked.
-PLAIN_TEXT = frozenset(("data_dir", "safety_threshold", "no_proxy", "redis_prefix", "request_log", "cors_origins"))
+PLAIN_TEXT = frozenset(
+    ("data_dir", "safety_threshold", "no_proxy", "redis_prefix", "request_log", "cors_origins")
+)
 URLS = frozenset(("gemini_base_url", "https_proxy", "redis_url"))  # shown without credentials or query
 _HIDDEN = frozenset(("generated_api_key",))  # folded into API_KEYS
 
@@ -180,9 +220,15 @@ def _labels(count: int) -> str:
 
 
 def _client_key(key) -> str:
-    limits = [f"{v} {what}" for v, what in ((key.requests_per_minute, "requests/min"),
-                                            (key.tokens_per_minute, "tokens/min"),
-                                            (key.tokens_per_day, "tokens/day")) if v]
+    limits = [
+        f"{v} {what}"
+        for v, what in (
+            (key.requests_per_minute, "requests/min"),
+            (key.tokens_per_minute, "tokens/min"),
+            (key.tokens_per_day, "tokens/day"),
+        )
+        if v
+    ]
     if key.models is not None:
         limits.append("models " + ", ".join(key.models))
     return key.name + (f" ({'; '.join(limits)})" if limits else "")
@@ -211,8 +257,9 @@ def find_key(pool: KeyPool, label: str) -> UpstreamKey | None:
 def disable(pool: KeyPool, key: UpstreamKey) -> None:
     """Take the key out of rotation until the operator enables it again."""
     until = pool.clock() + _FOREVER
-    pool.store.update_key_state(key.id, lambda state: replace(state, disabled_until=until,
-                                                              last_error=OPERATOR_DISABLED))
+    pool.store.update_key_state(
+        key.id, lambda state: replace(state, disabled_until=until, last_error=OPERATOR_DISABLED)
+    )
 
 
 def enable(pool: KeyPool, key: UpstreamKey) -> None:
@@ -225,9 +272,12 @@ def recheck(pool: KeyPool, session: requests.Session, config: Config, key: Upstr
     the answer as it would for an API call. Returns what happened, for the operator."""
     started = time.perf_counter()
     try:
-        response = session.get(f"{config.gemini_base_url}/v1beta/models", params={"pageSize": "1"},
-                               headers={"x-goog-api-key": key.secret},
-                               timeout=(config.connect_timeout, RECHECK_TIMEOUT))
+        response = session.get(
+            f"{config.gemini_base_url}/v1beta/models",
+            params={"pageSize": "1"},
+            headers={"x-goog-api-key": key.secret},
+            timeout=(config.connect_timeout, RECHECK_TIMEOUT),
+        )
     except requests.Timeout:
         pool.failed(key, "timeout")
         return f"{key.label}: Gemini did not answer within {RECHECK_TIMEOUT:g} s."

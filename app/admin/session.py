@@ -1,4 +1,5 @@
 """The admin session: a signed cookie scoped to /admin, its CSRF token, and the login rate limit."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,8 +9,8 @@ import time
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from ..usage.limits import Limit
 from ..store import Store
+from ..usage.limits import Limit
 
 COOKIE = "gemgate_admin"
 PATH = "/admin"
@@ -29,7 +30,9 @@ class Sessions:
     def __init__(self, secret: bytes, password: str, store: Store):
         self._serializer = URLSafeTimedSerializer(secret, salt="gemgate.admin.session")
         self._password = _digest(password)
-        self._fingerprint = hmac.new(secret, b"admin-password\0" + password.encode(), hashlib.sha256).hexdigest()[:32]
+        self._fingerprint = hmac.new(
+            secret, b"admin-password\0" + password.encode(), hashlib.sha256
+        ).hexdigest()[:32]
         self.store = store
 
     def password_ok(self, given: str) -> bool:
@@ -63,8 +66,15 @@ class Sessions:
         return data
 
     def save(self, response, session: dict, secure: bool) -> None:
-        response.set_cookie(COOKIE, self._serializer.dumps(session), max_age=LIFETIME, path=PATH, httponly=True,
-                            samesite="Strict", secure=secure)
+        response.set_cookie(
+            COOKIE,
+            self._serializer.dumps(session),
+            max_age=LIFETIME,
+            path=PATH,
+            httponly=True,
+            samesite="Strict",
+            secure=secure,
+        )
 
     def clear(self, response, secure: bool) -> None:
         response.delete_cookie(COOKIE, path=PATH, httponly=True, samesite="Strict", secure=secure)

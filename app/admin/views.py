@@ -1,9 +1,10 @@
 """The admin routes: login, the dashboard, and the key buttons (POST, with a CSRF token)."""
+
 from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import wraps
 
 from flask import Blueprint, Flask, g, redirect, render_template, request, url_for
@@ -20,7 +21,7 @@ KEY_ACTIONS = ("recheck", "disable", "enable")
 # Pages are served from this origin only, run only its own script, and are never framed or cached.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -62,10 +63,17 @@ def login_required(view):
         if session is None:
             if request.method == "GET":
                 return redirect(url_for("admin.login"), 303)
-            return "Log in first: your admin session is missing or expired.\n", 401, {"Content-Type": "text/plain"}
+            return (
+                "Log in first: your admin session is missing or expired.\n",
+                401,
+                {"Content-Type": "text/plain"},
+            )
         if request.method == "POST" and not csrf_ok(session, request.form.get("csrf")):
-            return "The form's CSRF token is missing or wrong; reload the page and try again.\n", 403, {
-                "Content-Type": "text/plain"}
+            return (
+                "The form's CSRF token is missing or wrong; reload the page and try again.\n",
+                403,
+                {"Content-Type": "text/plain"},
+            )
         g.admin_session = session
         return view(*args, **kwargs)
 
@@ -201,7 +209,7 @@ def _when(at: float, now: float) -> str:
 
 
 def _utc(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _duration(seconds: float) -> str:

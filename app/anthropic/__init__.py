@@ -1,4 +1,5 @@
 """The Anthropic-compatible dialect: the Messages API (with tools, thinking and streaming) over Gemini."""
+
 from flask import Flask
 
 from ..state import state_of

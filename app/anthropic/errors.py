@@ -1,4 +1,5 @@
 """Anthropic's error shape: {"type": "error", "error": {"type", "message"}, "request_id"}."""
+
 from __future__ import annotations
 
 from flask import g

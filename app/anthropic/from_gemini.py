@@ -1,4 +1,5 @@
 """Gemini GenerateContentResponse (whole or streamed) -> Anthropic Message content, stop reason and usage."""
+
 from __future__ import annotations
 
 from typing import Protocol
@@ -102,8 +103,14 @@ class ContentBuilder:
     tool_use blocks whose id carries the call's own signature. Shared by whole and streamed answers.
     """
 
-    def __init__(self, sink: Sink, *, thinking: bool = False, single_tool: bool = False,
-                 stop_sequences: list[str] | None = None):
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        thinking: bool = False,
+        single_tool: bool = False,
+        stop_sequences: list[str] | None = None,
+    ):
         self.sink = sink
         self.thinking = thinking  # the client asked for thinking blocks
         self.single_tool = single_tool  # disable_parallel_tool_use
@@ -134,7 +141,9 @@ class ContentBuilder:
         content = candidate.get("content")
         parts = content.get("parts") if isinstance(content, dict) else None
         parts = [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
-        signature = next((p["thoughtSignature"] for p in parts if isinstance(p.get("thoughtSignature"), str)), None)
+        signature = next(
+            (p["thoughtSignature"] for p in parts if isinstance(p.get("thoughtSignature"), str)), None
+        )
         for part in parts:
             self._part(part, signature)
             if self.done:
@@ -145,8 +154,12 @@ class ContentBuilder:
     def finish(self) -> str:
         """Close what is open; the stop reason."""
         self._close()
-        return stop_reason(self.finish_reason, tool_use=self.tools > 0, blocked=self.blocked,
-                           stop_sequence=self.stop_sequence)
+        return stop_reason(
+            self.finish_reason,
+            tool_use=self.tools > 0,
+            blocked=self.blocked,
+            stop_sequence=self.stop_sequence,
+        )
 
     # -- parts ------------------------------------------------------------------------
     def _part(self, part: dict, chunk_signature: str | None) -> None:
@@ -278,7 +291,9 @@ class MessageSink:
 
     def image(self, media_type: str, data: str) -> None:
         if self.images:
-            self.content.append({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}})
+            self.content.append(
+                {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+            )
 
 
 def message(
@@ -309,4 +324,3 @@ def message(
 def count_tokens(answer: dict) -> dict:
     total = answer.get("totalTokens") if isinstance(answer, dict) else None
     return {"input_tokens": _int(total)}
-

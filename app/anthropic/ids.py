@@ -1,4 +1,5 @@
 """Anthropic message and tool_use ids, and thinking signatures, that carry Gemini's state through a client."""
+
 from __future__ import annotations
 
 import base64
@@ -73,6 +74,10 @@ def thinking_signature(signature: str | None) -> str:
 
 def parse_thinking_signature(signature: object) -> str | None:
     """Gemini's signature back from a thinking block, or None for an empty or foreign one."""
-    if isinstance(signature, str) and signature.startswith(SIGNATURE_PREFIX) and len(signature) > len(SIGNATURE_PREFIX):
-        return signature[len(SIGNATURE_PREFIX):]
+    if (
+        isinstance(signature, str)
+        and signature.startswith(SIGNATURE_PREFIX)
+        and len(signature) > len(SIGNATURE_PREFIX)
+    ):
+        return signature[len(SIGNATURE_PREFIX) :]
     return None

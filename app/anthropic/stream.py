@@ -1,4 +1,5 @@
 """Gemini's SSE stream -> Anthropic's Messages stream events (`event:` lines, strict block order)."""
+
 from __future__ import annotations
 
 from .. import jsonx

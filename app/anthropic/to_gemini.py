@@ -1,13 +1,14 @@
 """Anthropic Messages requests -> Gemini GenerateContentRequest and countTokens bodies (plain dicts)."""
+
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import InvalidRequest
-from ..translate.media import inline_data_from_url, parse_data_url
 from ..translate.directives import ModelSpec, apply_directives
 from ..translate.json_schema import to_gemini_parameters, to_gemini_schema
+from ..translate.media import inline_data_from_url, parse_data_url
 from ..translate.thinking import thinking_config
 from .ids import parse_thinking_signature, parse_tool_use_id
 
@@ -15,8 +16,11 @@ Fetch = Callable[..., dict]  # (url, *, param) -> {"mimeType", "data"}
 
 # Google's documented value for function calls whose signature was lost (history from another model).
 SKIP_SIGNATURE = "skip_thought_signature_validator"
-_SERVER_TOOLS = (("web_search_", {"googleSearch": {}}), ("web_fetch_", {"urlContext": {}}),
-                 ("code_execution_", {"codeExecution": {}}))
+_SERVER_TOOLS = (
+    ("web_search_", {"googleSearch": {}}),
+    ("web_fetch_", {"urlContext": {}}),
+    ("code_execution_", {"codeExecution": {}}),
+)
 _TOOL_MODES = {"auto": "AUTO", "any": "ANY", "tool": "ANY", "none": "NONE"}
 # Anthropic's output_config.effort -> the shared effort scale.
 _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "xhigh"}
@@ -36,9 +40,15 @@ def options(body: dict) -> dict:
     }
 
 
-def generate_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_from_url,
-                     safety_settings: list | None = None, force_search: bool = False,
-                     force_code: bool = False) -> dict:
+def generate_request(
+    body: dict,
+    spec: ModelSpec,
+    *,
+    fetch: Fetch = inline_data_from_url,
+    safety_settings: list | None = None,
+    force_search: bool = False,
+    force_code: bool = False,
+) -> dict:
     """The Gemini request for a validated Messages body and its parsed model name."""
     request = _prompt(body, spec.model, fetch)
     # An upper bound: past Gemini's int32 it means "no limit", and `views._send` retries with the model's cap.
@@ -194,7 +204,9 @@ def _model_parts(content, param: str, fetch: Fetch) -> list[dict]:
     if isinstance(content, str):
         return [{"text": content}] if content else []
     parts: list[dict] = []
-    carried = {sig for b in content if b.get("type") == "tool_use" for sig in [parse_tool_use_id(b["id"])[1]] if sig}
+    carried = {
+        sig for b in content if b.get("type") == "tool_use" for sig in [parse_tool_use_id(b["id"])[1]] if sig
+    }
     pending: str | None = None  # a thinking block's signature, for the part that followed it
     for j, block in enumerate(content):
         kind = block.get("type")
@@ -287,7 +299,9 @@ def _source_data(source: dict, where: str, fetch: Fetch, default_type: str) -> d
             raise InvalidRequest("A url source needs its url.", param=f"{where}.url")
         return fetch(source["url"], param=f"{where}.url")
     if kind == "file":
-        raise InvalidRequest("Files API sources (file_id) are not supported; send base64 or url.", param=f"{where}.type")
+        raise InvalidRequest(
+            "Files API sources (file_id) are not supported; send base64 or url.", param=f"{where}.type"
+        )
     raise InvalidRequest(f"Source type {kind!r} is not supported here.", param=f"{where}.type")
 
 
@@ -336,7 +350,9 @@ def _tool_config(choice: dict | None, declared: bool) -> dict | None:
     config: dict = {"mode": _TOOL_MODES[kind]}
     if kind == "tool":
         if not choice.get("name"):
-            raise InvalidRequest("tool_choice of type 'tool' needs the tool's name.", param="tool_choice.name")
+            raise InvalidRequest(
+                "tool_choice of type 'tool' needs the tool's name.", param="tool_choice.name"
+            )
         config["allowedFunctionNames"] = [choice["name"]]
     return {"functionCallingConfig": config}
 
@@ -350,8 +366,9 @@ def _thinking_config(body: dict, model: str) -> dict | None:
     if kind == "enabled":
         budget = thinking.get("budget_tokens")
         if budget is None:
-            raise InvalidRequest("thinking.budget_tokens is required when thinking is enabled.",
-                                 param="thinking.budget_tokens")
+            raise InvalidRequest(
+                "thinking.budget_tokens is required when thinking is enabled.", param="thinking.budget_tokens"
+            )
         return thinking_config(model, budget=budget, include_thoughts=show, param="thinking.budget_tokens")
     if kind == "adaptive":
         return thinking_config(model, effort=effort, include_thoughts=show, param="output_config.effort")

@@ -1,4 +1,5 @@
 """Anthropic routes: `/v1/messages` (whole and streamed), `count_tokens`, and the model list in Anthropic's shape."""
+
 from __future__ import annotations
 
 import re
@@ -8,14 +9,14 @@ from flask import Blueprint, Response, g, request
 from schemas import anthropic as schemas
 
 from .. import jsonx
-from ..usage.record import record
-from ..http.body import json_body
 from ..errors import InvalidRequest, UpstreamError
+from ..http.body import json_body
+from ..http.streaming import stream_response
+from ..state import state
 from ..translate.directives import parse_model_name
 from ..translate.safety import default_safety_settings
-from ..state import state
-from ..http.streaming import stream_response
 from ..upstream.answers import answer_object
+from ..usage.record import record
 from . import from_gemini, to_gemini
 from .stream import CONTENT_TYPE, PING, MessageStream
 
@@ -25,7 +26,9 @@ JSON_TYPE = "application/json"
 _messages = schemas.MessagesRequest()
 _count = schemas.CountTokensRequest()
 # Gemini's answer to a maxOutputTokens above the model's cap (the upper bound is exclusive).
-_OUTPUT_RANGE = re.compile(r"maxOutputTokens value of \d+ but the supported range is from 1 \(inclusive\) to (\d+)")
+_OUTPUT_RANGE = re.compile(
+    r"maxOutputTokens value of \d+ but the supported range is from 1 \(inclusive\) to (\d+)"
+)
 EPOCH = "1970-01-01T00:00:00Z"  # Gemini does not publish release dates; Anthropic allows the epoch
 
 
@@ -58,7 +61,9 @@ def create_message():
     if body.get("stream"):
         return _stream(spec.model, gemini_request, MessageStream(model=body["model"], **options))
     response = _send(
-        lambda payload: svc.upstream.request("POST", f"/v1beta/models/{spec.model}:generateContent", body=payload),
+        lambda payload: svc.upstream.request(
+            "POST", f"/v1beta/models/{spec.model}:generateContent", body=payload
+        ),
         gemini_request,
     )
     record().served_by(response)

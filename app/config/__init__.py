@@ -3,6 +3,7 @@
 Loaded by gunicorn.conf.py by path, before gevent patches the workers: nothing here may import
 Flask, requests or anything outside this package.
 """
+
 from .client_keys import ClientKey, load_client_keys
 from .errors import ConfigError
 from .generated import CLIENT_KEY_FILE, SESSION_SECRET_FILE, load_or_create_client_key

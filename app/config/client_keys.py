@@ -1,4 +1,5 @@
 """Named client keys with limits, from CLIENT_KEYS_FILE (YAML or JSON)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,9 +23,15 @@ class ClientKey:
     tokens_per_day: int | None = None
 
 
-
-_CLIENT_KEY_FIELDS = ("name", "key", "key_sha256", "models", "requests_per_minute", "tokens_per_minute",
-                      "tokens_per_day")
+_CLIENT_KEY_FIELDS = (
+    "name",
+    "key",
+    "key_sha256",
+    "models",
+    "requests_per_minute",
+    "tokens_per_minute",
+    "tokens_per_day",
+)
 _CLIENT_KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@\-]{0,63}$")
 
 
@@ -65,7 +72,9 @@ def _parse_keys_file(path: str, text: str, where: str):
         # Only the position: the error's own text quotes the line, which may hold a key.
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{where} is not valid YAML{at}: {getattr(exc, 'problem', None) or 'syntax error'}") from None
+        raise ConfigError(
+            f"{where} is not valid YAML{at}: {getattr(exc, 'problem', None) or 'syntax error'}"
+        ) from None
 
 
 def _client_key(entry, where: str) -> ClientKey:
@@ -73,11 +82,14 @@ def _client_key(entry, where: str) -> ClientKey:
         raise ConfigError(f"{where} must be a mapping with name, key and limits")
     unknown = sorted(str(k) for k in entry if k not in _CLIENT_KEY_FIELDS)
     if unknown:
-        raise ConfigError(f"{where} has unknown field(s) {', '.join(unknown)}; "
-                          f"allowed: {', '.join(_CLIENT_KEY_FIELDS)}")
+        raise ConfigError(
+            f"{where} has unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_CLIENT_KEY_FIELDS)}"
+        )
     name = entry.get("name")
     if not isinstance(name, str) or not _CLIENT_KEY_NAME.match(name):
-        raise ConfigError(f"{where}: 'name' must be 1-64 letters, digits or . _ @ - (it goes into usage records)")
+        raise ConfigError(
+            f"{where}: 'name' must be 1-64 letters, digits or . _ @ - (it goes into usage records)"
+        )
     where = f"{where} ({name})"
     key, hashed = entry.get("key"), entry.get("key_sha256")
     if (key is None) == (hashed is None):
@@ -94,8 +106,14 @@ def _client_key(entry, where: str) -> ClientKey:
     if models is not None:
         if isinstance(models, str):
             models = [models]
-        if not isinstance(models, list) or not models or not all(isinstance(m, str) and m.strip() for m in models):
-            raise ConfigError(f"{where}: 'models' must be a list of model names or wildcards such as 'gemini-2.5-*'")
+        if (
+            not isinstance(models, list)
+            or not models
+            or not all(isinstance(m, str) and m.strip() for m in models)
+        ):
+            raise ConfigError(
+                f"{where}: 'models' must be a list of model names or wildcards such as 'gemini-2.5-*'"
+            )
         models = tuple(m.strip().removeprefix("models/") for m in models)
     limits = {}
     for limit in _CLIENT_KEY_FIELDS[4:]:

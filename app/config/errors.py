@@ -1,4 +1,5 @@
 """A setting is missing or malformed."""
+
 from __future__ import annotations
 
 

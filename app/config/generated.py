@@ -1,4 +1,5 @@
 """Secrets the gateway generates once and keeps in DATA_DIR, so every worker and restart agree."""
+
 from __future__ import annotations
 
 import os
@@ -36,7 +37,9 @@ def _load_or_create(data_dir: Path, name: str, key: str, setting: str) -> str:
     except FileExistsError:
         pass
     except OSError as exc:
-        raise ConfigError(f"{setting} is unset and DATA_DIR {str(data_dir)!r} is not writable: {exc.strerror}")
+        raise ConfigError(
+            f"{setting} is unset and DATA_DIR {str(data_dir)!r} is not writable: {exc.strerror}"
+        )
     else:
         with os.fdopen(fd, "w") as fh:
             fh.write(key + "\n")
@@ -46,4 +49,3 @@ def _load_or_create(data_dir: Path, name: str, key: str, setting: str) -> str:
             return key
         time.sleep(0.01)
     raise ConfigError(f"{setting} is unset and {path} is empty; delete it or set {setting}")
-

@@ -1,11 +1,12 @@
 """The gateway's settings, read once from the environment into a typed object."""
+
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from .client_keys import ClientKey, check_distinct, load_client_keys
@@ -66,7 +67,7 @@ class Config:
     generated_api_key: bool = field(default=False, compare=False)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         """Build and validate the config; a bad value raises ConfigError naming the variable."""
         env = os.environ if env is None else env
         reader = _Reader(env)
@@ -126,7 +127,9 @@ class Config:
             usage_retention_days=reader.number("USAGE_RETENTION_DAYS", cls.usage_retention_days, minimum=0),
             client_keys=client_keys,
             admin_password=admin_password,
-            session_secret=session_secret(reader.text("SESSION_SECRET", ""), data_dir) if admin_password else None,
+            session_secret=session_secret(reader.text("SESSION_SECRET", ""), data_dir)
+            if admin_password
+            else None,
             metrics_token=reader.text("METRICS_TOKEN", "") or None,
             request_log=None if request_log.lower() in ("off", "none") else request_log,
             log_bodies=reader.flag("LOG_BODIES"),
@@ -179,7 +182,9 @@ class _Reader:
         origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
         for origin in origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
-                raise ConfigError(f"{name} must list origins such as https://chat.example.com, got {origin!r}")
+                raise ConfigError(
+                    f"{name} must list origins such as https://chat.example.com, got {origin!r}"
+                )
         return origins
 
     def number(self, name: str, default: float, minimum: float = 0.001) -> float:
@@ -205,4 +210,3 @@ class _Reader:
         if not minimum <= value <= maximum:
             raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
         return value
-

@@ -1,4 +1,5 @@
 """The Gemini-native dialect: validate, relay to Gemini, relay back."""
+
 from flask import Flask
 
 from ..state import state_of

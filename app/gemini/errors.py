@@ -1,4 +1,5 @@
 """Gemini's error shape: {"error": {"code", "message", "status", "details"}}."""
+
 from __future__ import annotations
 
 from flask import g
@@ -26,7 +27,11 @@ def error_body(err: GatewayError) -> dict:
     """The error as Gemini would send it; Gemini's own answers are kept as they came."""
     if isinstance(err, UpstreamError) and isinstance(err.payload, dict) and "error" in err.payload:
         return err.payload
-    error: dict = {"code": err.status, "message": err.message, "status": STATUS_NAMES.get(err.status, "UNKNOWN")}
+    error: dict = {
+        "code": err.status,
+        "message": err.message,
+        "status": STATUS_NAMES.get(err.status, "UNKNOWN"),
+    }
     details = []
     if err.param:
         details.append(
@@ -37,7 +42,10 @@ def error_body(err: GatewayError) -> dict:
         )
     if err.retry_after is not None:
         details.append(
-            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{max(1, round(err.retry_after))}s"}
+            {
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": f"{max(1, round(err.retry_after))}s",
+            }
         )
     if details:
         error["details"] = details

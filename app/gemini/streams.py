@@ -1,4 +1,5 @@
 """Relaying Gemini's own stream to a native client, as SSE or as the streamed JSON array."""
+
 from __future__ import annotations
 
 from .. import jsonx
@@ -7,8 +8,6 @@ from ..upstream.answers import stream_event
 from .errors import error_body
 
 CRLF2 = b"\r\n\r\n"
-
-
 
 
 class SSERelay:

@@ -1,4 +1,5 @@
 """Gemini-native routes (`/v1beta/...`, also under `/v1/`): validate, relay, relay back."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, request
@@ -6,14 +7,14 @@ from flask import Blueprint, Response, g, request
 from schemas import gemini as schemas
 
 from .. import jsonx
-from ..http.body import json_body
-from ..usage.record import record
 from ..errors import NotFound
-from ..translate.safety import default_safety_settings
-from ..state import state
+from ..http.body import json_body
 from ..http.streaming import stream_response
+from ..state import state
+from ..translate.safety import default_safety_settings
 from ..upstream.answers import answer_object
 from ..upstream.model_catalog import model_id
+from ..usage.record import record
 from .streams import JSONArrayRelay, SSERelay
 
 native = Blueprint("gemini", __name__)  # POST actions; registered under /v1beta and /v1
@@ -38,8 +39,10 @@ def model_action(model_action: str):
     handler = _ACTIONS.get(action) if sep else None
     if handler is None:
         known = ", ".join(":" + name for name in _ACTIONS)
-        raise NotFound(f"Unknown method {action or model_action!r} on models/{model or model_action}; "
-                       f"the gateway serves {known}.")
+        raise NotFound(
+            f"Unknown method {action or model_action!r} on models/{model or model_action}; "
+            f"the gateway serves {known}."
+        )
     model = model_id(model)
     record().use_model(model)
     return handler(model)

@@ -1,9 +1,10 @@
 """Client authentication for every dialect: where the key may come from, and a constant-time check."""
+
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Mapping
+from collections.abc import Mapping
 
 from ..config import ClientKey
 from ..errors import AuthenticationFailed

@@ -1,4 +1,5 @@
 """Reading a request's JSON body and validating it against a schema, with errors that name the field."""
+
 from __future__ import annotations
 
 from flask import current_app, request

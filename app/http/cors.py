@@ -1,4 +1,5 @@
 """CORS for the API routes: browser clients of these APIs call them cross-origin; /admin gets none."""
+
 from __future__ import annotations
 
 from flask import Flask, Response, request

@@ -1,7 +1,8 @@
 """Which client dialect a request speaks, decided once per request from its path and headers."""
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 GEMINI, OPENAI, ANTHROPIC = "gemini", "openai", "anthropic"
 

@@ -1,4 +1,5 @@
 """`GET /v1/models`, shared by three dialects: one route that hands off to the caller's dialect."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Flask, g

@@ -1,4 +1,5 @@
 """Route labels: the matched route of a request as a bounded name, for metrics and usage records."""
+
 from __future__ import annotations
 
 import re
@@ -6,7 +7,14 @@ import re
 from flask import request
 
 GEMINI_METHODS = frozenset(
-    ("generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents", "predict")
+    (
+        "generateContent",
+        "streamGenerateContent",
+        "countTokens",
+        "embedContent",
+        "batchEmbedContents",
+        "predict",
+    )
 )
 _RULE_ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 _ROUTES: dict[tuple, str] = {}

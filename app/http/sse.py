@@ -1,7 +1,8 @@
 """Server-sent events: encoding frames, and a buffered parser for upstream bytes."""
+
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 _LINE_ENDS = (b"\r\n", b"\n", b"\r")
 

@@ -1,11 +1,13 @@
 """Streaming responses: heartbeats while Gemini is silent, and the loop that drives a translator."""
+
 from __future__ import annotations
 
 import logging
 import queue
 import sys
 import threading
-from typing import Callable, Iterator, Protocol
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from flask import Response
 

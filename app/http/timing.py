@@ -1,4 +1,5 @@
 """Per-request timing: when a request reached the app, how long it waited for Gemini, and the overhead header."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """The OpenAI-compatible dialect: chat completions, models, embeddings, images and speech."""
+
 from flask import Flask
 
 from ..state import state_of

@@ -1,4 +1,5 @@
 """Gemini's raw speech (16-bit little-endian mono PCM) as the audio files OpenAI clients ask for."""
+
 from __future__ import annotations
 
 import functools
@@ -16,7 +17,12 @@ CONTENT_TYPES = {
     "pcm": "audio/pcm",
 }
 # format -> (PyAV container, codec)
-_ENCODED = {"mp3": ("mp3", "libmp3lame"), "opus": ("ogg", "libopus"), "aac": ("adts", "aac"), "flac": ("flac", "flac")}
+_ENCODED = {
+    "mp3": ("mp3", "libmp3lame"),
+    "opus": ("ogg", "libopus"),
+    "aac": ("adts", "aac"),
+    "flac": ("flac", "flac"),
+}
 _RATE = re.compile(r"rate=(\d+)", re.I)
 
 
@@ -33,9 +39,19 @@ def wav(pcm: bytes, rate: int) -> bytes:
     """A RIFF/WAVE file around mono 16-bit PCM."""
     header = struct.pack(
         "<4sI4s4sIHHIIHH4sI",
-        b"RIFF", 36 + len(pcm), b"WAVE",
-        b"fmt ", 16, 1, 1, rate, rate * 2, 2, 16,
-        b"data", len(pcm),
+        b"RIFF",
+        36 + len(pcm),
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,
+        1,
+        rate,
+        rate * 2,
+        2,
+        16,
+        b"data",
+        len(pcm),
     )  # fmt: format, size, PCM, mono, rate, byte rate, block align, bits
     return header + pcm
 

@@ -1,4 +1,5 @@
 """OpenAI `/v1/embeddings` as Gemini `batchEmbedContents` calls (at most 100 texts each), and back."""
+
 from __future__ import annotations
 
 import base64
@@ -47,7 +48,9 @@ def encode_base64(values: list[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode("ascii")
 
 
-def embeddings_response(values: list[list[float]], model: str, encoding_format: str | None, prompt_tokens: int) -> dict:
+def embeddings_response(
+    values: list[list[float]], model: str, encoding_format: str | None, prompt_tokens: int
+) -> dict:
     encode = encode_base64 if encoding_format == "base64" else list
     return {
         "object": "list",

@@ -1,4 +1,5 @@
 """OpenAI's error shape: {"error": {"message", "type", "param", "code"}}, with the statuses its SDK maps."""
+
 from __future__ import annotations
 
 from ..errors import GatewayError, InvalidRequest, UpstreamError, UpstreamUnavailable, retry_after_headers

@@ -1,4 +1,5 @@
 """Gemini `generateContent` answers as OpenAI `chat.completion` objects (plain dicts in, plain dicts out)."""
+
 from __future__ import annotations
 
 import base64
@@ -8,16 +9,25 @@ from .. import jsonx
 from . import audio, tool_ids
 
 _CONTENT_FILTER = (
-    "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII",
-    "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION",
+    "SAFETY",
+    "RECITATION",
+    "BLOCKLIST",
+    "PROHIBITED_CONTENT",
+    "SPII",
+    "IMAGE_SAFETY",
+    "IMAGE_PROHIBITED_CONTENT",
+    "IMAGE_RECITATION",
 )
 # A failed tool call must not pass for a normal end: these keep Gemini's own name, lowercased.
 _SURFACED = (
-    "MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS",
-    "MISSING_THOUGHT_SIGNATURE", "MALFORMED_RESPONSE",
+    "MALFORMED_FUNCTION_CALL",
+    "UNEXPECTED_TOOL_CALL",
+    "TOO_MANY_TOOL_CALLS",
+    "MISSING_THOUGHT_SIGNATURE",
+    "MALFORMED_RESPONSE",
 )
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
-FINISH_REASONS.update({r: "content_filter" for r in _CONTENT_FILTER})
+FINISH_REASONS.update(dict.fromkeys(_CONTENT_FILTER, "content_filter"))
 FINISH_REASONS.update({r: r.lower() for r in _SURFACED})
 AUDIO_TTL = 3600  # `message.audio.expires_at`: nothing is stored, so it is only advisory
 
@@ -59,7 +69,9 @@ def _count(meta: dict, key: str) -> int:
 def _modality(details, modality: str) -> int:
     if not isinstance(details, list):
         return 0
-    return sum(d.get("tokenCount", 0) for d in details if isinstance(d, dict) and d.get("modality") == modality)
+    return sum(
+        d.get("tokenCount", 0) for d in details if isinstance(d, dict) and d.get("modality") == modality
+    )
 
 
 def logprobs(result: dict | None) -> dict | None:
@@ -127,7 +139,9 @@ class Choice:
                 if mime.startswith("image/"):
                     url = f"data:{mime};base64,{data}"
                     self._block(content, f"![image]({url})")
-                    out.setdefault("images", []).append({"type": "image_url", "image_url": {"url": url}, "index": self.images})
+                    out.setdefault("images", []).append(
+                        {"type": "image_url", "image_url": {"url": url}, "index": self.images}
+                    )
                     self.images += 1
                 elif mime.startswith("audio/"):
                     found = audio.pcm_rate(mime)
@@ -212,10 +226,17 @@ def annotations(candidate: dict) -> list[dict]:
             if key in seen:
                 continue
             seen.add(key)
-            out.append({
-                "type": "url_citation",
-                "url_citation": {"start_index": key[0], "end_index": key[1], "url": web["uri"], "title": web.get("title", "")},
-            })
+            out.append(
+                {
+                    "type": "url_citation",
+                    "url_citation": {
+                        "start_index": key[0],
+                        "end_index": key[1],
+                        "url": web["uri"],
+                        "title": web.get("title", ""),
+                    },
+                }
+            )
     return out
 
 
@@ -249,12 +270,14 @@ def chat_completion(
             del call["index"]
         for image in message.get("images", ()):
             del image["index"]
-        choices.append({
-            "index": index,
-            "message": message,
-            "logprobs": logprobs(candidate.get("logprobsResult")),
-            "finish_reason": finish_reason(candidate.get("finishReason"), choice.tool_calls > 0),
-        })
+        choices.append(
+            {
+                "index": index,
+                "message": message,
+                "logprobs": logprobs(candidate.get("logprobsResult")),
+                "finish_reason": finish_reason(candidate.get("finishReason"), choice.tool_calls > 0),
+            }
+        )
     if not choices:
         choices.append(blocked_choice(answer))
     choices.sort(key=lambda c: c["index"])
@@ -282,4 +305,6 @@ def blocked_choice(answer: dict) -> dict:
 
 def completion_id(answer: dict) -> str:
     response_id = answer.get("responseId")
-    return "chatcmpl-" + (response_id if isinstance(response_id, str) and response_id else secrets.token_hex(12))
+    return "chatcmpl-" + (
+        response_id if isinstance(response_id, str) and response_id else secrets.token_hex(12)
+    )

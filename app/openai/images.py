@@ -1,4 +1,5 @@
 """OpenAI `/v1/images/generations` as Imagen `:predict` or Gemini image-model `generateContent`, and back."""
+
 from __future__ import annotations
 
 import math
@@ -94,14 +95,22 @@ def from_generate(answer: dict) -> list[tuple[str, str]]:
         reason = candidate.get("finishReason") or reason
         for part in (candidate.get("content") or {}).get("parts") or []:
             blob = part.get("inlineData") if isinstance(part, dict) else None
-            if isinstance(blob, dict) and str(blob.get("mimeType", "")).startswith("image/") and blob.get("data"):
+            if (
+                isinstance(blob, dict)
+                and str(blob.get("mimeType", "")).startswith("image/")
+                and blob.get("data")
+            ):
                 images.append((blob["mimeType"], blob["data"]))
     if not images:
-        raise ContentFiltered(f"Gemini returned no image (finish reason {reason or 'unknown'}).", param="prompt")
+        raise ContentFiltered(
+            f"Gemini returned no image (finish reason {reason or 'unknown'}).", param="prompt"
+        )
     return images
 
 
-def images_response(images: list[tuple[str, str]], created: int, response_format: str | None, usage: dict | None) -> dict:
+def images_response(
+    images: list[tuple[str, str]], created: int, response_format: str | None, usage: dict | None
+) -> dict:
     """OpenAI's ImagesResponse; `url` answers carry data URLs (the gateway keeps no files to link to)."""
     data = []
     for mime, b64 in images:

@@ -1,4 +1,5 @@
 """OpenAI `/v1/audio/speech` requests as Gemini TTS requests: models, voices, and the spoken prompt."""
+
 from __future__ import annotations
 
 import re
@@ -10,10 +11,36 @@ DEFAULT_MODEL = "gemini-2.5-flash-preview-tts"
 DEFAULT_VOICE = "Kore"
 # Gemini's prebuilt voices, from the speech-generation guide.
 GEMINI_VOICES = (
-    "Zephyr", "Puck", "Charon", "Kore", "Fenrir", "Leda", "Orus", "Aoede", "Callirrhoe", "Autonoe",
-    "Enceladus", "Iapetus", "Umbriel", "Algieba", "Despina", "Erinome", "Algenib", "Rasalgethi",
-    "Laomedeia", "Achernar", "Alnilam", "Schedar", "Gacrux", "Pulcherrima", "Achird", "Zubenelgenubi",
-    "Vindemiatrix", "Sadachbia", "Sadaltager", "Sulafat",
+    "Zephyr",
+    "Puck",
+    "Charon",
+    "Kore",
+    "Fenrir",
+    "Leda",
+    "Orus",
+    "Aoede",
+    "Callirrhoe",
+    "Autonoe",
+    "Enceladus",
+    "Iapetus",
+    "Umbriel",
+    "Algieba",
+    "Despina",
+    "Erinome",
+    "Algenib",
+    "Rasalgethi",
+    "Laomedeia",
+    "Achernar",
+    "Alnilam",
+    "Schedar",
+    "Gacrux",
+    "Pulcherrima",
+    "Achird",
+    "Zubenelgenubi",
+    "Vindemiatrix",
+    "Sadachbia",
+    "Sadaltager",
+    "Sulafat",
 )
 # OpenAI's voices, each given the Gemini voice closest in character (Google's own descriptions).
 OPENAI_VOICES = {
@@ -91,6 +118,14 @@ def _pace(speed: float) -> str:
 
 def speech_request(body: dict) -> dict:
     return {
-        "contents": [{"role": "user", "parts": [{"text": prompt(body["input"], body.get("instructions"), body.get("speed"))}]}],
-        "generationConfig": {"responseModalities": ["AUDIO"], "speechConfig": speech_config(body.get("voice"))},
+        "contents": [
+            {
+                "role": "user",
+                "parts": [{"text": prompt(body["input"], body.get("instructions"), body.get("speed"))}],
+            }
+        ],
+        "generationConfig": {
+            "responseModalities": ["AUDIO"],
+            "speechConfig": speech_config(body.get("voice")),
+        },
     }

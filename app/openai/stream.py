@@ -1,4 +1,5 @@
 """Gemini's SSE events as OpenAI `chat.completion.chunk` events, translated one event at a time."""
+
 from __future__ import annotations
 
 import secrets
@@ -58,7 +59,16 @@ class ChatCompletionStream:
     def start(self) -> bytes:
         # Sent before Gemini says anything, so the client sees the stream open at once.
         return b"".join(
-            self._frame([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}])
+            self._frame(
+                [
+                    {
+                        "index": i,
+                        "delta": {"role": "assistant", "content": ""},
+                        "logprobs": None,
+                        "finish_reason": None,
+                    }
+                ]
+            )
             for i in self._choices
         )
 
@@ -94,7 +104,18 @@ class ChatCompletionStream:
                 delta["audio"]["expires_at"] = self.created + 3600
             result = candidate.get("logprobsResult")
             if delta or result:
-                out.append(self._frame([{"index": choice.index, "delta": delta, "logprobs": logprobs(result), "finish_reason": None}]))
+                out.append(
+                    self._frame(
+                        [
+                            {
+                                "index": choice.index,
+                                "delta": delta,
+                                "logprobs": logprobs(result),
+                                "finish_reason": None,
+                            }
+                        ]
+                    )
+                )
             reason = candidate.get("finishReason")
             if reason:
                 out.append(self._finish(choice, finish_reason(reason, choice.tool_calls > 0)))
@@ -102,7 +123,9 @@ class ChatCompletionStream:
 
     def _finish(self, choice: Choice, reason: str, delta: dict | None = None) -> bytes:
         choice.finished = True
-        return self._frame([{"index": choice.index, "delta": delta or {}, "logprobs": None, "finish_reason": reason}])
+        return self._frame(
+            [{"index": choice.index, "delta": delta or {}, "logprobs": None, "finish_reason": reason}]
+        )
 
     def finish(self) -> bytes:
         out = [
@@ -117,5 +140,3 @@ class ChatCompletionStream:
 
     def fail(self, err: GatewayError) -> bytes:
         return b"data: " + jsonx.dumps(error_body(err)) + b"\n\n"
-
-

@@ -1,15 +1,17 @@
 """OpenAI chat completion requests as Gemini `generateContent` requests (plain dicts in, plain dicts out)."""
+
 from __future__ import annotations
 
 import mimetypes
 import re
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from .. import jsonx
 from ..errors import InvalidRequest
-from ..translate.media import inline_data_from_url, parse_data_url
 from ..translate.directives import ModelSpec
 from ..translate.json_schema import to_gemini_parameters, to_gemini_schema
+from ..translate.media import inline_data_from_url, parse_data_url
 from ..translate.thinking import thinking_config
 from . import audio, speech, tool_ids
 
@@ -25,7 +27,14 @@ _MARKDOWN_IMAGE = re.compile(r"!\[[^\]\n]*\]\((data:image/[A-Za-z0-9.+-]+;base64
 _GEMINI_FILES = ("https://generativelanguage.googleapis.com/", "gs://")
 _YOUTUBE = re.compile(r"^https?://(www\.|m\.)?(youtube\.com|youtu\.be)/", re.I)
 _AUDIO_TYPES = {"mp3": "audio/mp3", "wav": "audio/wav", "m4a": "audio/aac", "pcm16": "audio/pcm"}
-_CHAT_AUDIO_FORMATS = {"wav": "wav", "pcm16": "pcm", "mp3": "mp3", "flac": "flac", "opus": "opus", "aac": "aac"}
+_CHAT_AUDIO_FORMATS = {
+    "wav": "wav",
+    "pcm16": "pcm",
+    "mp3": "mp3",
+    "flac": "flac",
+    "opus": "opus",
+    "aac": "aac",
+}
 INT32_MAX = 2**31 - 1  # Gemini's integer fields are int32
 # Models that predate `responseJsonSchema` take the converted OpenAPI-subset schema instead.
 _OLD_SCHEMA_MODELS = re.compile(r"^(gemini-1\.|gemini-2\.0|gemma-)")
@@ -76,7 +85,8 @@ def audio_format(body: dict, model: str) -> str | None:
     if fmt not in audio.formats():
         offered = [name for name, ours in _CHAT_AUDIO_FORMATS.items() if ours in audio.formats()]
         raise InvalidRequest(
-            f"Audio format {requested!r} is not offered here; choose one of {', '.join(offered)}.", param="audio.format"
+            f"Audio format {requested!r} is not offered here; choose one of {', '.join(offered)}.",
+            param="audio.format",
         )
     return fmt
 
@@ -141,7 +151,9 @@ def _text_only(content, param: str) -> list[dict]:
     for j, part in enumerate(content):
         text = part if isinstance(part, str) else part.get("text")
         if not isinstance(text, str) or part_type(part) != "text":
-            raise InvalidRequest("System and developer messages may only hold text parts.", param=f"{param}.content[{j}]")
+            raise InvalidRequest(
+                "System and developer messages may only hold text parts.", param=f"{param}.content[{j}]"
+            )
         if text:
             parts.append({"text": text})
     return parts
@@ -180,7 +192,9 @@ def content_part(part, param: str, fetch: Fetch) -> dict | None:
         if data.startswith("data:"):
             return {"inlineData": fetch(data, param=f"{param}.input_audio.data")}
         fmt = (sound.get("format") or "wav").lower()
-        return {"inlineData": _base64(data, _AUDIO_TYPES.get(fmt, f"audio/{fmt}"), f"{param}.input_audio.data")}
+        return {
+            "inlineData": _base64(data, _AUDIO_TYPES.get(fmt, f"audio/{fmt}"), f"{param}.input_audio.data")
+        }
     file = part["file"]  # kind == "file", checked by the schema
     data = file.get("file_data")
     if isinstance(data, str):
@@ -227,13 +241,17 @@ def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]
     elif isinstance(content, list):
         for j, part in enumerate(content):
             if part_type(part) not in ("text", "refusal"):
-                raise InvalidRequest("Assistant messages may only hold text parts.", param=f"{param}.content[{j}]")
+                raise InvalidRequest(
+                    "Assistant messages may only hold text parts.", param=f"{param}.content[{j}]"
+                )
             parts.extend(_with_images(part if isinstance(part, str) else part[part_type(part)]))
     function_calls = []
     for j, call in enumerate(msg.get("tool_calls") or []):
         call_param = f"{param}.tool_calls[{j}]"
         if call.get("type") not in (None, "function"):
-            raise InvalidRequest(f"Tool call type {call['type']!r} is not supported.", param=f"{call_param}.type")
+            raise InvalidRequest(
+                f"Tool call type {call['type']!r} is not supported.", param=f"{call_param}.type"
+            )
         ref = tool_ids.decode(call["id"])
         name = call["function"]["name"]
         function_call = {"name": name, "args": _arguments(call["function"].get("arguments"), call_param)}
@@ -248,7 +266,12 @@ def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]
     legacy = msg.get("function_call")
     if legacy and not function_calls:
         function_calls.append(
-            {"functionCall": {"name": legacy["name"], "args": _arguments(legacy.get("arguments"), f"{param}.function_call")}}
+            {
+                "functionCall": {
+                    "name": legacy["name"],
+                    "args": _arguments(legacy.get("arguments"), f"{param}.function_call"),
+                }
+            }
         )
     if function_calls and not any("thoughtSignature" in p for p in function_calls):
         function_calls[0]["thoughtSignature"] = BYPASS_SIGNATURE
@@ -287,13 +310,19 @@ def _arguments(raw, param: str) -> dict:
     try:
         args = jsonx.loads(raw)
     except jsonx.JSONDecodeError:
-        raise InvalidRequest("Tool call arguments are not valid JSON.", param=f"{param}.function.arguments") from None
+        raise InvalidRequest(
+            "Tool call arguments are not valid JSON.", param=f"{param}.function.arguments"
+        ) from None
     if not isinstance(args, dict):
-        raise InvalidRequest("Tool call arguments must be a JSON object.", param=f"{param}.function.arguments")
+        raise InvalidRequest(
+            "Tool call arguments must be a JSON object.", param=f"{param}.function.arguments"
+        )
     return args
 
 
-def function_response(msg: dict, param: str, calls: dict[str, Call], fetch: Fetch) -> tuple[int, dict, list[dict]]:
+def function_response(
+    msg: dict, param: str, calls: dict[str, Call], fetch: Fetch
+) -> tuple[int, dict, list[dict]]:
     """(position of the call it answers, the functionResponse part, extra media parts) for a tool message."""
     if msg["role"] == "function":  # the deprecated form: answers by name
         name = msg.get("name")
@@ -303,7 +332,9 @@ def function_response(msg: dict, param: str, calls: dict[str, Call], fetch: Fetc
     else:
         call_id = msg.get("tool_call_id")
         if not call_id:
-            raise InvalidRequest("A tool message needs the tool_call_id it answers.", param=f"{param}.tool_call_id")
+            raise InvalidRequest(
+                "A tool message needs the tool_call_id it answers.", param=f"{param}.tool_call_id"
+            )
         call = calls.get(call_id)
         if call is None:
             if not msg.get("name"):
@@ -357,9 +388,13 @@ def function_declarations(body: dict) -> list[dict]:
     for i, tool in enumerate(body.get("tools") or []):
         kind = tool.get("type") or "function"
         if kind != "function":
-            raise InvalidRequest(f"Tool type {kind!r} is not supported; only function tools are.", param=f"tools[{i}].type")
+            raise InvalidRequest(
+                f"Tool type {kind!r} is not supported; only function tools are.", param=f"tools[{i}].type"
+            )
         if not isinstance(tool.get("function"), dict):
-            raise InvalidRequest("A function tool needs its function definition.", param=f"tools[{i}].function")
+            raise InvalidRequest(
+                "A function tool needs its function definition.", param=f"tools[{i}].function"
+            )
         declarations.append(_declaration(tool["function"], f"tools[{i}].function"))
     for i, function in enumerate(body.get("functions") or []):
         declarations.append(_declaration(function, f"functions[{i}]"))
@@ -397,11 +432,17 @@ def tool_choice(body: dict, declarations: list[dict]) -> tuple[list[dict], dict 
         mode = "required"
     else:
         allowed = choice["allowed_tools"]
-        names = [t["function"]["name"] for t in allowed["tools"] if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+        names = [
+            t["function"]["name"]
+            for t in allowed["tools"]
+            if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        ]
         mode = allowed["mode"]
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise InvalidRequest(f"tool_choice names {unknown[0]!r}, which is not among the tools.", param="tool_choice")
+        raise InvalidRequest(
+            f"tool_choice names {unknown[0]!r}, which is not among the tools.", param="tool_choice"
+        )
     if mode == "required":
         return declarations, {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": names}}
     # "auto" among some tools: Gemini restricts names only in ANY mode, so offer just those tools.

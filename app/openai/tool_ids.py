@@ -1,4 +1,5 @@
 """Tool call ids that carry Gemini's function call id and thought signature through a client's history."""
+
 from __future__ import annotations
 
 import base64

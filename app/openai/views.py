@@ -1,4 +1,5 @@
 """OpenAI-compatible routes: validate, translate to Gemini, call upstream, translate back."""
+
 from __future__ import annotations
 
 import base64
@@ -10,14 +11,14 @@ from flask import Blueprint, Response
 from schemas import openai as schemas
 
 from .. import jsonx
-from ..usage.record import record
-from ..http.body import json_body
 from ..errors import InvalidRequest, UpstreamUnavailable
+from ..http.body import json_body
+from ..http.streaming import stream_response
+from ..state import state
 from ..translate.directives import apply_directives, parse_model_name
 from ..translate.safety import default_safety_settings
-from ..state import state
-from ..http.streaming import stream_response
 from ..upstream.answers import answer_object
+from ..usage.record import record
 from . import audio, embeddings, from_gemini, images, speech, to_gemini
 from .errors import SHAPE_ERRORS, ContentFiltered, malformed_answer
 from .stream import CONTENT_TYPE, HEARTBEAT, ChatCompletionStream
@@ -51,7 +52,9 @@ def chat_completions():
     payload = jsonx.dumps(_with_safety(request))
     created = int(time.time())
     if body.get("stream"):
-        upstream = svc.upstream.open_stream(_path(spec.model, "streamGenerateContent"), payload, params={"alt": "sse"})
+        upstream = svc.upstream.open_stream(
+            _path(spec.model, "streamGenerateContent"), payload, params={"alt": "sse"}
+        )
         translator = ChatCompletionStream(
             model=body["model"],
             created=created,
@@ -121,7 +124,7 @@ def generate_images():
             answer = _call(_path(model, "generateContent"), payload)
             found.extend(_read(images.from_generate, answer))
             meta = answer.get("usageMetadata")
-            for key, value in (meta.items() if isinstance(meta, dict) else ()):
+            for key, value in meta.items() if isinstance(meta, dict) else ():
                 if isinstance(value, int):
                     usage[key] = usage.get(key, 0) + value
         record().set_usage(usage)
@@ -137,7 +140,8 @@ def create_speech():
     fmt = body.get("response_format") or ("mp3" if "mp3" in offered else "wav")
     if fmt not in offered:
         raise InvalidRequest(
-            f"response_format {fmt!r} is not offered here; choose one of {', '.join(offered)}.", param="response_format"
+            f"response_format {fmt!r} is not offered here; choose one of {', '.join(offered)}.",
+            param="response_format",
         )
     answer = _call(_path(model, "generateContent"), jsonx.dumps(_with_safety(speech.speech_request(body))))
     record().set_usage(answer.get("usageMetadata"))
@@ -156,7 +160,9 @@ def create_speech():
                 },
             },
         )
-        return Response(b"".join(b"data: " + jsonx.dumps(e) + b"\n\n" for e in events), content_type=CONTENT_TYPE)
+        return Response(
+            b"".join(b"data: " + jsonx.dumps(e) + b"\n\n" for e in events), content_type=CONTENT_TYPE
+        )
     return Response(data, content_type=audio.CONTENT_TYPES[fmt])
 
 

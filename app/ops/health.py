@@ -1,4 +1,5 @@
 """`GET /healthz`: whether the gateway can serve, and its upstream keys' health, with no key needed."""
+
 from __future__ import annotations
 
 from flask import Flask, jsonify
@@ -12,8 +13,13 @@ def healthz():
     try:
         keys = app_state.pool.snapshot()
     except StoreUnavailable:
-        return jsonify({"status": "unavailable", "store": app_state.store.backend,
-                        "message": "The state store (SQLite in DATA_DIR, or REDIS_URL) is unavailable."}), 503
+        return jsonify(
+            {
+                "status": "unavailable",
+                "store": app_state.store.backend,
+                "message": "The state store (SQLite in DATA_DIR, or REDIS_URL) is unavailable.",
+            }
+        ), 503
     configured = app_state.config.upstream_configured
     body = {
         "status": "ok" if configured else "degraded",

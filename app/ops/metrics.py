@@ -1,11 +1,12 @@
 """Prometheus metrics: what requests, upstream attempts and streams did, summed across workers, at /metrics."""
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import os
 import re
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from flask import Flask, Response, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -38,25 +39,51 @@ class Metrics:
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
         self.registry = None if self.multiprocess else CollectorRegistry(auto_describe=True)
         reg = {"registry": self.registry}
-        self.requests = Counter("gemgate_requests", "API requests answered, by route and final status",
-                                ("dialect", "endpoint", "model", "status"), **reg)
-        self.duration = Histogram("gemgate_request_duration_seconds",
-                                  "Whole request time, to the last byte of a stream", ("dialect", "endpoint"),
-                                  buckets=LATENCY_BUCKETS, **reg)
-        self.first_byte = Histogram("gemgate_first_byte_seconds",
-                                    "Time to the first byte of the answer (a stream's first event)",
-                                    ("dialect", "endpoint"), buckets=LATENCY_BUCKETS, **reg)
-        self.overhead = Histogram("gemgate_overhead_seconds",
-                                  "Time spent in the gateway itself up to the response headers, upstream excluded",
-                                  ("dialect", "endpoint"), buckets=OVERHEAD_BUCKETS, **reg)
-        self.tokens = Counter("gemgate_tokens", "Tokens by model and client key name",
-                              ("dialect", "model", "client", "type"), **reg)
-        self.errors = Counter("gemgate_request_errors", "Requests that failed, mid-stream included, by error kind",
-                              ("dialect", "kind"), **reg)
-        self.attempts = Counter("gemgate_upstream_attempts", "Calls to Gemini by outcome (retries included)",
-                                ("outcome",), **reg)
-        self.active_streams = Gauge("gemgate_active_streams", "Streams being answered now",
-                                    multiprocess_mode="livesum", **reg)
+        self.requests = Counter(
+            "gemgate_requests",
+            "API requests answered, by route and final status",
+            ("dialect", "endpoint", "model", "status"),
+            **reg,
+        )
+        self.duration = Histogram(
+            "gemgate_request_duration_seconds",
+            "Whole request time, to the last byte of a stream",
+            ("dialect", "endpoint"),
+            buckets=LATENCY_BUCKETS,
+            **reg,
+        )
+        self.first_byte = Histogram(
+            "gemgate_first_byte_seconds",
+            "Time to the first byte of the answer (a stream's first event)",
+            ("dialect", "endpoint"),
+            buckets=LATENCY_BUCKETS,
+            **reg,
+        )
+        self.overhead = Histogram(
+            "gemgate_overhead_seconds",
+            "Time spent in the gateway itself up to the response headers, upstream excluded",
+            ("dialect", "endpoint"),
+            buckets=OVERHEAD_BUCKETS,
+            **reg,
+        )
+        self.tokens = Counter(
+            "gemgate_tokens",
+            "Tokens by model and client key name",
+            ("dialect", "model", "client", "type"),
+            **reg,
+        )
+        self.errors = Counter(
+            "gemgate_request_errors",
+            "Requests that failed, mid-stream included, by error kind",
+            ("dialect", "kind"),
+            **reg,
+        )
+        self.attempts = Counter(
+            "gemgate_upstream_attempts", "Calls to Gemini by outcome (retries included)", ("outcome",), **reg
+        )
+        self.active_streams = Gauge(
+            "gemgate_active_streams", "Streams being answered now", multiprocess_mode="livesum", **reg
+        )
         self._attempt = {outcome: self.attempts.labels(outcome) for outcome in OUTCOMES}
         self._children: dict[tuple, tuple] = {}
         self._token_children: dict[tuple, tuple] = {}
@@ -86,7 +113,9 @@ class Metrics:
             key = (rec.dialect, model, rec.client or "")
             tokens = self._token_children.get(key)
             if tokens is None:
-                tokens = self._token_children[key] = tuple(self.tokens.labels(*key, kind) for kind in TOKEN_TYPES)
+                tokens = self._token_children[key] = tuple(
+                    self.tokens.labels(*key, kind) for kind in TOKEN_TYPES
+                )
             for child, count in zip(tokens, (rec.prompt_tokens, rec.completion_tokens, rec.thought_tokens)):
                 if count:
                     child.inc(count)
@@ -168,8 +197,9 @@ class _KeyStates:
         except StoreUnavailable:
             return  # the scrape still answers; the missing series say the store is away
         counts = GaugeMetricFamily("gemgate_upstream_keys", "Upstream keys by state", labels=("state",))
-        each = GaugeMetricFamily("gemgate_upstream_key_state", "1 for each upstream key's current state",
-                                 labels=("key", "state"))
+        each = GaugeMetricFamily(
+            "gemgate_upstream_key_state", "1 for each upstream key's current state", labels=("key", "state")
+        )
         for state in KEY_STATES:
             counts.add_metric((state,), sum(k["status"] == state for k in keys))
         for key in keys:
@@ -191,8 +221,12 @@ def init_app(app: Flask, metrics: Metrics, pool: KeyPool, token: str | None) -> 
             scheme, _, given = request.headers.get("Authorization", "").partition(" ")
             digest = hashlib.sha256(given.strip().encode("utf-8", "surrogatepass")).digest()
             if scheme.lower() != "bearer" or not hmac.compare_digest(digest, expected):
-                return Response("Send the metrics token: Authorization: Bearer <METRICS_TOKEN>\n", 401,
-                                {"WWW-Authenticate": 'Bearer realm="metrics"'}, mimetype="text/plain")
+                return Response(
+                    "Send the metrics token: Authorization: Bearer <METRICS_TOKEN>\n",
+                    401,
+                    {"WWW-Authenticate": 'Bearer realm="metrics"'},
+                    mimetype="text/plain",
+                )
         body, content_type = metrics.exposition(pool, request.headers.get("Accept"))
         return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 

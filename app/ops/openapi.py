@@ -1,4 +1,5 @@
 """`GET /openapi.json`: the OpenAPI 3 description of every route, built from the marshmallow request schemas."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -23,7 +24,12 @@ CLIENT_AUTH = [{"bearerAuth": []}, {"xApiKey": []}, {"xGoogApiKey": []}, {"keyQu
 SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <client key>`"},
     "xApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key", "description": "Anthropic SDK style"},
-    "xGoogApiKey": {"type": "apiKey", "in": "header", "name": "x-goog-api-key", "description": "Google SDK style"},
+    "xGoogApiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-goog-api-key",
+        "description": "Google SDK style",
+    },
     "keyQuery": {"type": "apiKey", "in": "query", "name": "key", "description": "`?key=<client key>`"},
     "metricsToken": {"type": "http", "scheme": "bearer", "description": "METRICS_TOKEN, when it is set"},
 }
@@ -48,36 +54,58 @@ RESPONSE_SCHEMAS: dict[str, dict] = {
     "GeminiCountTokensResponse": {"type": "object", "properties": {"totalTokens": {"type": "integer"}}},
     "GeminiEmbedContentResponse": {
         "type": "object",
-        "properties": {"embedding": {"type": "object", "properties": {"values": {"type": "array",
-                                                                               "items": {"type": "number"}}}}},
+        "properties": {
+            "embedding": {
+                "type": "object",
+                "properties": {"values": {"type": "array", "items": {"type": "number"}}},
+            }
+        },
     },
     "GeminiBatchEmbedContentsResponse": {
         "type": "object",
         "properties": {"embeddings": {"type": "array", "items": _ANY_OBJECT}},
     },
-    "GeminiPredictResponse": {"type": "object", "properties": {"predictions": {"type": "array", "items": _ANY_OBJECT}}},
+    "GeminiPredictResponse": {
+        "type": "object",
+        "properties": {"predictions": {"type": "array", "items": _ANY_OBJECT}},
+    },
     "GeminiModel": {
         "type": "object",
-        "properties": {"name": {"type": "string"}, "displayName": {"type": "string"},
-                       "inputTokenLimit": {"type": "integer"}, "outputTokenLimit": {"type": "integer"},
-                       "supportedGenerationMethods": _STRINGS},
+        "properties": {
+            "name": {"type": "string"},
+            "displayName": {"type": "string"},
+            "inputTokenLimit": {"type": "integer"},
+            "outputTokenLimit": {"type": "integer"},
+            "supportedGenerationMethods": _STRINGS,
+        },
     },
     "GeminiModelList": {
         "type": "object",
-        "properties": {"models": {"type": "array", "items": {"$ref": "#/components/schemas/GeminiModel"}},
-                       "nextPageToken": {"type": "string"}},
+        "properties": {
+            "models": {"type": "array", "items": {"$ref": "#/components/schemas/GeminiModel"}},
+            "nextPageToken": {"type": "string"},
+        },
     },
     "OpenAIChatCompletion": {
         "type": "object",
         "required": ["id", "object", "choices"],
-        "properties": {"id": {"type": "string"}, "object": {"type": "string", "enum": ["chat.completion"]},
-                       "created": {"type": "integer"}, "model": {"type": "string"},
-                       "choices": {"type": "array", "items": _ANY_OBJECT}, "usage": _ANY_OBJECT},
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["chat.completion"]},
+            "created": {"type": "integer"},
+            "model": {"type": "string"},
+            "choices": {"type": "array", "items": _ANY_OBJECT},
+            "usage": _ANY_OBJECT,
+        },
     },
     "OpenAIEmbeddingList": {
         "type": "object",
-        "properties": {"object": {"type": "string"}, "model": {"type": "string"}, "usage": _ANY_OBJECT,
-                       "data": {"type": "array", "items": _ANY_OBJECT}},
+        "properties": {
+            "object": {"type": "string"},
+            "model": {"type": "string"},
+            "usage": _ANY_OBJECT,
+            "data": {"type": "array", "items": _ANY_OBJECT},
+        },
     },
     "OpenAIImagesResponse": {
         "type": "object",
@@ -85,74 +113,121 @@ RESPONSE_SCHEMAS: dict[str, dict] = {
     },
     "OpenAIModel": {
         "type": "object",
-        "properties": {"id": {"type": "string"}, "object": {"type": "string"}, "created": {"type": "integer"},
-                       "owned_by": {"type": "string"}},
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string"},
+            "created": {"type": "integer"},
+            "owned_by": {"type": "string"},
+        },
     },
     "OpenAIModelList": {
         "type": "object",
-        "properties": {"object": {"type": "string"},
-                       "data": {"type": "array", "items": {"$ref": "#/components/schemas/OpenAIModel"}}},
+        "properties": {
+            "object": {"type": "string"},
+            "data": {"type": "array", "items": {"$ref": "#/components/schemas/OpenAIModel"}},
+        },
     },
     "AnthropicMessageResponse": {
         "type": "object",
         "required": ["id", "type", "role", "content"],
-        "properties": {"id": {"type": "string"}, "type": {"type": "string", "enum": ["message"]},
-                       "role": {"type": "string"}, "model": {"type": "string"},
-                       "content": {"type": "array", "items": _ANY_OBJECT},
-                       "stop_reason": {"type": "string", "nullable": True},
-                       "stop_sequence": {"type": "string", "nullable": True}, "usage": _ANY_OBJECT},
+        "properties": {
+            "id": {"type": "string"},
+            "type": {"type": "string", "enum": ["message"]},
+            "role": {"type": "string"},
+            "model": {"type": "string"},
+            "content": {"type": "array", "items": _ANY_OBJECT},
+            "stop_reason": {"type": "string", "nullable": True},
+            "stop_sequence": {"type": "string", "nullable": True},
+            "usage": _ANY_OBJECT,
+        },
     },
     "AnthropicTokenCount": {"type": "object", "properties": {"input_tokens": {"type": "integer"}}},
     "AnthropicModel": {
         "type": "object",
-        "properties": {"type": {"type": "string"}, "id": {"type": "string"}, "display_name": {"type": "string"},
-                       "created_at": {"type": "string"}},
+        "properties": {
+            "type": {"type": "string"},
+            "id": {"type": "string"},
+            "display_name": {"type": "string"},
+            "created_at": {"type": "string"},
+        },
     },
     "AnthropicModelList": {
         "type": "object",
-        "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/AnthropicModel"}},
-                       "has_more": {"type": "boolean"}, "first_id": {"type": "string", "nullable": True},
-                       "last_id": {"type": "string", "nullable": True}},
+        "properties": {
+            "data": {"type": "array", "items": {"$ref": "#/components/schemas/AnthropicModel"}},
+            "has_more": {"type": "boolean"},
+            "first_id": {"type": "string", "nullable": True},
+            "last_id": {"type": "string", "nullable": True},
+        },
     },
     # The three error shapes, as each dialect's SDK reads them.
     "GeminiError": {
         "type": "object",
         "required": ["error"],
-        "properties": {"error": {"type": "object", "required": ["code", "message", "status"],
-                                 "properties": {"code": {"type": "integer"}, "message": {"type": "string"},
-                                                "status": {"type": "string"},
-                                                "details": {"type": "array", "items": _ANY_OBJECT}}}},
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "status"],
+                "properties": {
+                    "code": {"type": "integer"},
+                    "message": {"type": "string"},
+                    "status": {"type": "string"},
+                    "details": {"type": "array", "items": _ANY_OBJECT},
+                },
+            }
+        },
     },
     "OpenAIError": {
         "type": "object",
         "required": ["error"],
-        "properties": {"error": {"type": "object", "required": ["message", "type"],
-                                 "properties": {"message": {"type": "string"}, "type": {"type": "string"},
-                                                "param": {"type": "string", "nullable": True},
-                                                "code": {"type": "string", "nullable": True}}}},
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["message", "type"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                    "param": {"type": "string", "nullable": True},
+                    "code": {"type": "string", "nullable": True},
+                },
+            }
+        },
     },
     "AnthropicError": {
         "type": "object",
         "required": ["type", "error"],
-        "properties": {"type": {"type": "string", "enum": ["error"]},
-                       "error": {"type": "object", "required": ["type", "message"],
-                                 "properties": {"type": {"type": "string"}, "message": {"type": "string"}}},
-                       "request_id": {"type": "string"}},
+        "properties": {
+            "type": {"type": "string", "enum": ["error"]},
+            "error": {
+                "type": "object",
+                "required": ["type", "message"],
+                "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+            },
+            "request_id": {"type": "string"},
+        },
     },
     "Health": {
         "type": "object",
         "required": ["status"],
-        "properties": {"status": {"type": "string", "enum": ["ok", "degraded", "unavailable"]},
-                       "store": {"type": "string"}, "message": {"type": "string"},
-                       "upstream_keys": {"type": "object", "additionalProperties": {"type": "integer"}}},
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded", "unavailable"]},
+            "store": {"type": "string"},
+            "message": {"type": "string"},
+            "upstream_keys": {"type": "object", "additionalProperties": {"type": "integer"}},
+        },
     },
 }
 
 _HEADERS = {
-    "x-request-id": {"description": "The gateway's id for this request (also in its logs and usage records)",
-                     "schema": {"type": "string"}},
-    OVERHEAD_HEADER: {"description": "Milliseconds spent in the gateway itself, waiting for Gemini excluded "
-                                     "(for a stream: up to its headers)", "schema": {"type": "string"}},
+    "x-request-id": {
+        "description": "The gateway's id for this request (also in its logs and usage records)",
+        "schema": {"type": "string"},
+    },
+    OVERHEAD_HEADER: {
+        "description": "Milliseconds spent in the gateway itself, waiting for Gemini excluded "
+        "(for a stream: up to its headers)",
+        "schema": {"type": "string"},
+    },
 }
 
 
@@ -161,12 +236,16 @@ def _ref(name: str) -> dict:
 
 
 def _json(schema: dict, description: str) -> dict:
-    return {"description": description, "headers": _HEADERS, "content": {"application/json": {"schema": schema}}}
+    return {
+        "description": description,
+        "headers": _HEADERS,
+        "content": {"application/json": {"schema": schema}},
+    }
 
 
 def _errors(dialect: str, codes: tuple[str, ...] = GEMINI_ERROR_CODES) -> dict:
     ref = {"$ref": f"#/components/responses/{dialect}Error"}
-    return {**{code: ref for code in codes}, "default": ref}
+    return {**dict.fromkeys(codes, ref), "default": ref}
 
 
 def _body(name: str) -> dict:
@@ -186,21 +265,32 @@ def _custom_fields(self, field: fields.Field, **kwargs) -> dict:
     if isinstance(field, (o.StringOrList, o.EmbeddingsInput)):
         return {"oneOf": [{"type": "string"}, strings]}
     if isinstance(field, o.MessageContent):
-        part = {"type": "object", "required": ["type"], "additionalProperties": True,
-                "properties": {"type": {"type": "string", "enum": list(o._PART_TYPES)}}}
+        part = {
+            "type": "object",
+            "required": ["type"],
+            "additionalProperties": True,
+            "properties": {"type": {"type": "string", "enum": list(o._PART_TYPES)}},
+        }
         return {"oneOf": [{"type": "string"}, {"type": "array", "items": part}]}
     if isinstance(field, o.ToolChoice):
         return {"oneOf": [{"type": "string", "enum": ["none", "auto", "required"]}, _ANY_OBJECT]}
     if isinstance(field, o.LegacyFunctionCall):
-        return {"oneOf": [{"type": "string", "enum": ["none", "auto"]},
-                          {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}]}
+        return {
+            "oneOf": [
+                {"type": "string", "enum": ["none", "auto"]},
+                {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+            ]
+        }
     if isinstance(field, o.Voice):
         return {"oneOf": [{"type": "string"}, {"type": "object", "properties": {"id": {"type": "string"}}}]}
     if isinstance(field, a.ContentBlocks):
         blocks = []
         for kind, schema in sorted(field.block_schemas.items()):
-            tagged = {"type": "object", "required": ["type"],
-                      "properties": {"type": {"type": "string", "enum": [kind]}}}
+            tagged = {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"type": "string", "enum": [kind]}},
+            }
             blocks.append({"allOf": [self.resolve_nested_schema(schema), tagged]})
         return {"oneOf": [{"type": "string"}, {"type": "array", "items": {"anyOf": blocks}}]}
     return {}
@@ -215,115 +305,322 @@ def _schema_name(schema) -> str:
 
 
 def _gemini_paths(spec: APISpec, version: str) -> None:
-    model = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"},
-             "description": "A Gemini model id, e.g. gemini-2.5-flash"}
+    model = {
+        "name": "model",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "A Gemini model id, e.g. gemini-2.5-flash",
+    }
     actions = (
         ("generateContent", "GenerateContentRequest", "GeminiGenerateContentResponse", "Generate a response"),
         ("countTokens", "CountTokensRequest", "GeminiCountTokensResponse", "Count the tokens of a request"),
         ("embedContent", "EmbedContentRequest", "GeminiEmbedContentResponse", "Embed one content"),
-        ("batchEmbedContents", "BatchEmbedContentsRequest", "GeminiBatchEmbedContentsResponse",
-         "Embed several contents"),
+        (
+            "batchEmbedContents",
+            "BatchEmbedContentsRequest",
+            "GeminiBatchEmbedContentsResponse",
+            "Embed several contents",
+        ),
         ("predict", "PredictRequest", "GeminiPredictResponse", "Generate images with Imagen"),
     )
     tag = f"Gemini ({version})"
     for action, request, answer, summary in actions:
-        spec.path(f"/{version}/models/{{model}}:{action}", operations={"post": {
-            "tags": [tag], "summary": summary, "operationId": f"gemini_{version}_{action}",
-            "parameters": [model], "requestBody": _body("Gemini" + request),
-            "responses": {"200": _json(_ref(answer), "Gemini's answer, relayed"), **_errors("Gemini")},
-        }})
-    alt = {"name": "alt", "in": "query", "required": False, "schema": {"type": "string", "enum": ["sse"]},
-           "description": "`sse` for server-sent events; without it, one JSON array that grows as it streams"}
-    spec.path(f"/{version}/models/{{model}}:streamGenerateContent", operations={"post": {
-        "tags": [tag], "summary": "Generate a response, streamed", "operationId": f"gemini_{version}_stream",
-        "parameters": [model, alt], "requestBody": _body("GeminiGenerateContentRequest"),
-        "responses": {"200": {"description": "Each event a GenerateContentResponse", "headers": _HEADERS,
-                              "content": {**_SSE, "application/json": {"schema": {
-                                  "type": "array", "items": _ref("GeminiGenerateContentResponse")}}}},
-                      **_errors("Gemini")},
-    }})
+        spec.path(
+            f"/{version}/models/{{model}}:{action}",
+            operations={
+                "post": {
+                    "tags": [tag],
+                    "summary": summary,
+                    "operationId": f"gemini_{version}_{action}",
+                    "parameters": [model],
+                    "requestBody": _body("Gemini" + request),
+                    "responses": {
+                        "200": _json(_ref(answer), "Gemini's answer, relayed"),
+                        **_errors("Gemini"),
+                    },
+                }
+            },
+        )
+    alt = {
+        "name": "alt",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["sse"]},
+        "description": "`sse` for server-sent events; without it, one JSON array that grows as it streams",
+    }
+    spec.path(
+        f"/{version}/models/{{model}}:streamGenerateContent",
+        operations={
+            "post": {
+                "tags": [tag],
+                "summary": "Generate a response, streamed",
+                "operationId": f"gemini_{version}_stream",
+                "parameters": [model, alt],
+                "requestBody": _body("GeminiGenerateContentRequest"),
+                "responses": {
+                    "200": {
+                        "description": "Each event a GenerateContentResponse",
+                        "headers": _HEADERS,
+                        "content": {
+                            **_SSE,
+                            "application/json": {
+                                "schema": {"type": "array", "items": _ref("GeminiGenerateContentResponse")}
+                            },
+                        },
+                    },
+                    **_errors("Gemini"),
+                },
+            }
+        },
+    )
     if version == "v1beta":  # GET /v1/models is the shared, three-dialect list
-        page = [{"name": "pageSize", "in": "query", "required": False, "schema": {"type": "integer"}},
-                {"name": "pageToken", "in": "query", "required": False, "schema": {"type": "string"}}]
-        spec.path("/v1beta/models", operations={"get": {
-            "tags": [tag], "summary": "List Gemini models", "operationId": "gemini_list_models",
-            "parameters": page, "responses": {"200": _json(_ref("GeminiModelList"), "A page of models"),
-                                              **_errors("Gemini")}}})
-        spec.path("/v1beta/models/{model}", operations={"get": {
-            "tags": [tag], "summary": "Get a Gemini model", "operationId": "gemini_get_model",
-            "parameters": [model], "responses": {"200": _json(_ref("GeminiModel"), "The model"),
-                                                 **_errors("Gemini")}}})
+        page = [
+            {"name": "pageSize", "in": "query", "required": False, "schema": {"type": "integer"}},
+            {"name": "pageToken", "in": "query", "required": False, "schema": {"type": "string"}},
+        ]
+        spec.path(
+            "/v1beta/models",
+            operations={
+                "get": {
+                    "tags": [tag],
+                    "summary": "List Gemini models",
+                    "operationId": "gemini_list_models",
+                    "parameters": page,
+                    "responses": {
+                        "200": _json(_ref("GeminiModelList"), "A page of models"),
+                        **_errors("Gemini"),
+                    },
+                }
+            },
+        )
+        spec.path(
+            "/v1beta/models/{model}",
+            operations={
+                "get": {
+                    "tags": [tag],
+                    "summary": "Get a Gemini model",
+                    "operationId": "gemini_get_model",
+                    "parameters": [model],
+                    "responses": {"200": _json(_ref("GeminiModel"), "The model"), **_errors("Gemini")},
+                }
+            },
+        )
 
 
 def _openai_paths(spec: APISpec) -> None:
     tag = ["OpenAI-compatible"]
-    chat_answers = {"description": "A chat completion, or chunks as server-sent events when `stream` is true",
-                    "headers": _HEADERS,
-                    "content": {"application/json": {"schema": _ref("OpenAIChatCompletion")}, **_SSE}}
+    chat_answers = {
+        "description": "A chat completion, or chunks as server-sent events when `stream` is true",
+        "headers": _HEADERS,
+        "content": {"application/json": {"schema": _ref("OpenAIChatCompletion")}, **_SSE},
+    }
     operations = (
-        ("/v1/chat/completions", "chat_completions", "Chat completion", "ChatCompletionRequest", chat_answers),
-        ("/v1/embeddings", "embeddings", "Embeddings", "EmbeddingsRequest",
-         _json(_ref("OpenAIEmbeddingList"), "The embeddings")),
-        ("/v1/images/generations", "images", "Generate images", "ImagesRequest",
-         _json(_ref("OpenAIImagesResponse"), "The images")),
-        ("/v1/audio/speech", "speech", "Text to speech", "SpeechRequest",
-         {"description": "The audio, or server-sent events when `stream_format` is sse", "headers": _HEADERS,
-          "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}, **_SSE}}),
+        (
+            "/v1/chat/completions",
+            "chat_completions",
+            "Chat completion",
+            "ChatCompletionRequest",
+            chat_answers,
+        ),
+        (
+            "/v1/embeddings",
+            "embeddings",
+            "Embeddings",
+            "EmbeddingsRequest",
+            _json(_ref("OpenAIEmbeddingList"), "The embeddings"),
+        ),
+        (
+            "/v1/images/generations",
+            "images",
+            "Generate images",
+            "ImagesRequest",
+            _json(_ref("OpenAIImagesResponse"), "The images"),
+        ),
+        (
+            "/v1/audio/speech",
+            "speech",
+            "Text to speech",
+            "SpeechRequest",
+            {
+                "description": "The audio, or server-sent events when `stream_format` is sse",
+                "headers": _HEADERS,
+                "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}, **_SSE},
+            },
+        ),
     )
     for path, op_id, summary, request, answer in operations:
-        spec.path(path, operations={"post": {
-            "tags": tag, "summary": summary, "operationId": f"openai_{op_id}",
-            "requestBody": _body("OpenAI" + request), "responses": {"200": answer, **_errors("OpenAI")}}})
+        spec.path(
+            path,
+            operations={
+                "post": {
+                    "tags": tag,
+                    "summary": summary,
+                    "operationId": f"openai_{op_id}",
+                    "requestBody": _body("OpenAI" + request),
+                    "responses": {"200": answer, **_errors("OpenAI")},
+                }
+            },
+        )
 
 
 def _anthropic_paths(spec: APISpec) -> None:
     tag = ["Anthropic-compatible"]
-    version = {"name": "anthropic-version", "in": "header", "required": False, "schema": {"type": "string"},
-               "description": "Accepted, as Anthropic's SDKs send it"}
-    spec.path("/v1/messages", operations={"post": {
-        "tags": tag, "summary": "Create a message", "operationId": "anthropic_messages", "parameters": [version],
-        "requestBody": _body("AnthropicMessagesRequest"),
-        "responses": {"200": {"description": "A message, or its events when `stream` is true", "headers": _HEADERS,
-                              "content": {"application/json": {"schema": _ref("AnthropicMessageResponse")}, **_SSE}},
-                      **_errors("Anthropic", ANTHROPIC_ERROR_CODES)}}})
-    spec.path("/v1/messages/count_tokens", operations={"post": {
-        "tags": tag, "summary": "Count a message's tokens", "operationId": "anthropic_count_tokens",
-        "parameters": [version], "requestBody": _body("AnthropicCountTokensRequest"),
-        "responses": {"200": _json(_ref("AnthropicTokenCount"), "The count"),
-                      **_errors("Anthropic", ANTHROPIC_ERROR_CODES)}}})
+    version = {
+        "name": "anthropic-version",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "Accepted, as Anthropic's SDKs send it",
+    }
+    spec.path(
+        "/v1/messages",
+        operations={
+            "post": {
+                "tags": tag,
+                "summary": "Create a message",
+                "operationId": "anthropic_messages",
+                "parameters": [version],
+                "requestBody": _body("AnthropicMessagesRequest"),
+                "responses": {
+                    "200": {
+                        "description": "A message, or its events when `stream` is true",
+                        "headers": _HEADERS,
+                        "content": {"application/json": {"schema": _ref("AnthropicMessageResponse")}, **_SSE},
+                    },
+                    **_errors("Anthropic", ANTHROPIC_ERROR_CODES),
+                },
+            }
+        },
+    )
+    spec.path(
+        "/v1/messages/count_tokens",
+        operations={
+            "post": {
+                "tags": tag,
+                "summary": "Count a message's tokens",
+                "operationId": "anthropic_count_tokens",
+                "parameters": [version],
+                "requestBody": _body("AnthropicCountTokensRequest"),
+                "responses": {
+                    "200": _json(_ref("AnthropicTokenCount"), "The count"),
+                    **_errors("Anthropic", ANTHROPIC_ERROR_CODES),
+                },
+            }
+        },
+    )
 
 
 def _shared_paths(spec: APISpec) -> None:
     tag = ["Models (all dialects)"]
-    note = ("Answers in Anthropic's shape when `anthropic-version` is sent, Gemini's for a Google-style key "
-            "(`x-goog-api-key` or `?key=`), else OpenAI's.")
-    any_error = {"description": "An error in the caller's dialect", "headers": _HEADERS, "content": {
-        "application/json": {"schema": {"anyOf": [_ref("OpenAIError"), _ref("GeminiError"), _ref("AnthropicError")]}}}}
-    spec.path("/v1/models", operations={"get": {
-        "tags": tag, "summary": "List models", "description": note, "operationId": "list_models",
-        "responses": {"200": _json({"anyOf": [_ref("OpenAIModelList"), _ref("GeminiModelList"),
-                                              _ref("AnthropicModelList")]}, "The models"),
-                      "default": any_error}}})
-    spec.path("/v1/models/{model}", operations={"get": {
-        "tags": tag, "summary": "Get a model", "description": note, "operationId": "get_model",
-        "parameters": [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "responses": {"200": _json({"anyOf": [_ref("OpenAIModel"), _ref("GeminiModel"), _ref("AnthropicModel")]},
-                                   "The model"), "default": any_error}}})
+    note = (
+        "Answers in Anthropic's shape when `anthropic-version` is sent, Gemini's for a Google-style key "
+        "(`x-goog-api-key` or `?key=`), else OpenAI's."
+    )
+    any_error = {
+        "description": "An error in the caller's dialect",
+        "headers": _HEADERS,
+        "content": {
+            "application/json": {
+                "schema": {"anyOf": [_ref("OpenAIError"), _ref("GeminiError"), _ref("AnthropicError")]}
+            }
+        },
+    }
+    spec.path(
+        "/v1/models",
+        operations={
+            "get": {
+                "tags": tag,
+                "summary": "List models",
+                "description": note,
+                "operationId": "list_models",
+                "responses": {
+                    "200": _json(
+                        {
+                            "anyOf": [
+                                _ref("OpenAIModelList"),
+                                _ref("GeminiModelList"),
+                                _ref("AnthropicModelList"),
+                            ]
+                        },
+                        "The models",
+                    ),
+                    "default": any_error,
+                },
+            }
+        },
+    )
+    spec.path(
+        "/v1/models/{model}",
+        operations={
+            "get": {
+                "tags": tag,
+                "summary": "Get a model",
+                "description": note,
+                "operationId": "get_model",
+                "parameters": [
+                    {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": _json(
+                        {"anyOf": [_ref("OpenAIModel"), _ref("GeminiModel"), _ref("AnthropicModel")]},
+                        "The model",
+                    ),
+                    "default": any_error,
+                },
+            }
+        },
+    )
     ops = ["Operations"]
-    spec.path("/healthz", operations={"get": {
-        "tags": ops, "summary": "Health: upstream keys and the state store", "operationId": "healthz",
-        "security": [], "responses": {"200": _json(_ref("Health"), "Serving"),
-                                      "503": _json(_ref("Health"), "The state store is unavailable")}}})
-    spec.path("/metrics", operations={"get": {
-        "tags": ops, "summary": "Prometheus metrics", "operationId": "metrics",
-        "security": [{"metricsToken": []}, {}],
-        "responses": {"200": {"description": "Prometheus text format", "headers": _HEADERS,
-                              "content": {"text/plain": {"schema": {"type": "string"}}}},
-                      "401": {"description": "METRICS_TOKEN is set and was not sent",
-                              "content": {"text/plain": {"schema": {"type": "string"}}}}}}})
-    spec.path("/openapi.json", operations={"get": {
-        "tags": ops, "summary": "This description", "operationId": "openapi", "security": [],
-        "responses": {"200": _json({"type": "object"}, "OpenAPI 3")}}})
+    spec.path(
+        "/healthz",
+        operations={
+            "get": {
+                "tags": ops,
+                "summary": "Health: upstream keys and the state store",
+                "operationId": "healthz",
+                "security": [],
+                "responses": {
+                    "200": _json(_ref("Health"), "Serving"),
+                    "503": _json(_ref("Health"), "The state store is unavailable"),
+                },
+            }
+        },
+    )
+    spec.path(
+        "/metrics",
+        operations={
+            "get": {
+                "tags": ops,
+                "summary": "Prometheus metrics",
+                "operationId": "metrics",
+                "security": [{"metricsToken": []}, {}],
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "headers": _HEADERS,
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "401": {
+                        "description": "METRICS_TOKEN is set and was not sent",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                },
+            }
+        },
+    )
+    spec.path(
+        "/openapi.json",
+        operations={
+            "get": {
+                "tags": ops,
+                "summary": "This description",
+                "operationId": "openapi",
+                "security": [],
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3")},
+            }
+        },
+    )
 
 
 @lru_cache(maxsize=1)
@@ -339,8 +636,10 @@ def document() -> bytes:
         version=version,
         openapi_version=OPENAPI_VERSION,
         plugins=[plugin],
-        info={"description": "A Gemini API gateway that speaks the Gemini, OpenAI and Anthropic dialects. "
-                             "Request bodies are checked against these schemas; unknown fields pass through."},
+        info={
+            "description": "A Gemini API gateway that speaks the Gemini, OpenAI and Anthropic dialects. "
+            "Request bodies are checked against these schemas; unknown fields pass through."
+        },
         security=CLIENT_AUTH,
     )
     plugin.map_to_openapi_type(openai_schemas.Number, "number", None)
@@ -351,10 +650,20 @@ def document() -> bytes:
     for name, schema in RESPONSE_SCHEMAS.items():
         spec.components.schema(name, schema)
     for dialect in ("Gemini", "OpenAI", "Anthropic"):
-        spec.components.response(f"{dialect}Error", _json(_ref(f"{dialect}Error"), f"An error in {dialect}'s shape"))
+        spec.components.response(
+            f"{dialect}Error", _json(_ref(f"{dialect}Error"), f"An error in {dialect}'s shape")
+        )
     requests = (
-        (gemini_schemas, ("GenerateContentRequest", "CountTokensRequest", "EmbedContentRequest",
-                          "BatchEmbedContentsRequest", "PredictRequest")),
+        (
+            gemini_schemas,
+            (
+                "GenerateContentRequest",
+                "CountTokensRequest",
+                "EmbedContentRequest",
+                "BatchEmbedContentsRequest",
+                "PredictRequest",
+            ),
+        ),
         (openai_schemas, ("ChatCompletionRequest", "EmbeddingsRequest", "ImagesRequest", "SpeechRequest")),
         (anthropic_schemas, ("MessagesRequest", "CountTokensRequest")),
     )
@@ -372,6 +681,8 @@ def document() -> bytes:
 
 def init_app(app: Flask) -> None:
     def view():
-        return Response(document(), mimetype="application/json", headers={"Cache-Control": "public, max-age=300"})
+        return Response(
+            document(), mimetype="application/json", headers={"Cache-Control": "public, max-age=300"}
+        )
 
     app.add_url_rule("/openapi.json", "openapi", view, methods=["GET"])

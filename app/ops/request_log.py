@@ -1,17 +1,31 @@
 """The request log: one JSON line per request, without secrets, and bodies only when debugging (redacted)."""
+
 from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from .. import jsonx
 
 # Field names whose values are credentials wherever they appear in a body.
 SECRET_NAMES = frozenset(
-    ("key", "api_key", "apikey", "x-api-key", "x-goog-api-key", "authorization", "password", "secret",
-     "client_secret", "token", "access_token", "refresh_token", "id_token")
+    (
+        "key",
+        "api_key",
+        "apikey",
+        "x-api-key",
+        "x-goog-api-key",
+        "authorization",
+        "password",
+        "secret",
+        "client_secret",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+    )
 )
 BODY_LIMIT = 64 * 1024  # bytes of a body looked at; the rest is not logged
 STRING_LIMIT = 2000  # characters of one string kept
@@ -24,7 +38,9 @@ class RequestLog:
     """Writes each line with one `write` on a file descriptor: every gunicorn worker appends
     to the same stdout or file, and a line shorter than a pipe's buffer is never interleaved."""
 
-    def __init__(self, target: str | None, bodies: bool = False, scrub: Callable[[bytes], bytes] | None = None):
+    def __init__(
+        self, target: str | None, bodies: bool = False, scrub: Callable[[bytes], bytes] | None = None
+    ):
         self.enabled = target is not None
         self.bodies = bodies and self.enabled
         self.scrub = scrub or (lambda data: data)
@@ -40,7 +56,7 @@ class RequestLog:
         data = jsonx.dumps(entry) + b"\n"
         try:
             while data:
-                data = data[os.write(self._fd, data):]
+                data = data[os.write(self._fd, data) :]
         except OSError:
             pass  # a full disk or a closed stdout must not fail the request
 
@@ -75,13 +91,30 @@ class RequestLog:
             entry.update(bodies)
         self.write(entry)
 
-    def other(self, started: float, request_id: str, method: str, path: str, status: int, total_ms: float,
-              overhead_ms: float) -> None:
+    def other(
+        self,
+        started: float,
+        request_id: str,
+        method: str,
+        path: str,
+        status: int,
+        total_ms: float,
+        overhead_ms: float,
+    ) -> None:
         """The line for a request outside the API (health, metrics, admin, preflights): no query string."""
         if self._fd is None:
             return
-        self.write({"time": iso(started), "request_id": request_id, "method": method, "path": path,
-                    "status": status, "total_ms": _ms(total_ms), "overhead_ms": _ms(overhead_ms)})
+        self.write(
+            {
+                "time": iso(started),
+                "request_id": request_id,
+                "method": method,
+                "path": path,
+                "status": status,
+                "total_ms": _ms(total_ms),
+                "overhead_ms": _ms(overhead_ms),
+            }
+        )
 
     def redacted(self, raw: bytes) -> object:
         """A body for the debug log: JSON with credentials, base64 data and long strings cut out."""
@@ -100,8 +133,10 @@ class RequestLog:
 
 def _redact(value):
     if isinstance(value, dict):
-        return {k: "[redacted]" if isinstance(k, str) and k.lower() in SECRET_NAMES else _redact(v)
-                for k, v in value.items()}
+        return {
+            k: "[redacted]" if isinstance(k, str) and k.lower() in SECRET_NAMES else _redact(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_redact(v) for v in value]
     if isinstance(value, str):
@@ -115,7 +150,11 @@ def _redact(value):
 
 
 def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(seconds, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
 
 
 def _ms(value: float | None) -> float | None:

@@ -1,14 +1,15 @@
 """The state every worker and instance shares: upstream key health, client rate counters, usage records."""
+
 from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from typing import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from ..config import Config
 from ..errors import GatewayError
-from ..usage.limits import Limit
 from ..upstream.key_pool import KeyState, StateChange
+from ..usage.limits import Limit
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,9 @@ class Store(ABC):
 
     # -- usage --------------------------------------------------------------------------------
     @abstractmethod
-    def finish(self, row: Mapping, client: str | None, token_limits: Sequence[Limit], tokens: int, now: float) -> None:
+    def finish(
+        self, row: Mapping, client: str | None, token_limits: Sequence[Limit], tokens: int, now: float
+    ) -> None:
         """Store one request's usage row and charge its tokens to the client's token limits,
         durably, in one transaction. `row` has the USAGE_FIELDS."""
 
@@ -91,8 +94,12 @@ def open_store(config: Config) -> Store:
     if config.redis_url:
         from .redis import RedisStore
 
-        store = RedisStore(config.redis_url, prefix=config.redis_prefix, retention_days=config.usage_retention_days,
-                           tls_verify=not config.redis_tls_no_verify)
+        store = RedisStore(
+            config.redis_url,
+            prefix=config.redis_prefix,
+            retention_days=config.usage_retention_days,
+            tls_verify=not config.redis_tls_no_verify,
+        )
         try:
             store.ping()
         except StoreUnavailable:

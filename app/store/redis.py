@@ -1,16 +1,17 @@
 """The shared store in Redis, for instances on several hosts: one view of keys, limits and usage."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Mapping, Sequence
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from .. import jsonx
-from ..usage.limits import BUCKETS, Limit
 from ..upstream.key_pool import KeyState, StateChange
+from ..usage.limits import BUCKETS, Limit
 from . import USAGE_FIELDS, Store, StoreUnavailable, typed_row
 
 _PAGE = 1000
@@ -61,8 +62,9 @@ return over
 class RedisStore(Store):
     backend = "redis"
 
-    def __init__(self, url: str, *, prefix: str = "gemgate:", retention_days: float = 0.0,
-                 tls_verify: bool = True):
+    def __init__(
+        self, url: str, *, prefix: str = "gemgate:", retention_days: float = 0.0, tls_verify: bool = True
+    ):
         # Short timeouts and one quick retry: a request should fail fast (503), not hang, when
         # Redis is away. Sockets are gevent's under gunicorn, so waiting blocks no other request.
         # Heroku Redis serves rediss:// with a self-signed certificate and owns REDIS_URL.
@@ -113,8 +115,13 @@ class RedisStore(Store):
             if state == KeyState():
                 pipe.hdel(self._keys, key_id)
             else:
-                pipe.hset(self._keys, key_id, jsonx.dumps(
-                    [state.cooldown_until, state.disabled_until, state.failures, state.last_error]))
+                pipe.hset(
+                    self._keys,
+                    key_id,
+                    jsonx.dumps(
+                        [state.cooldown_until, state.disabled_until, state.failures, state.last_error]
+                    ),
+                )
             return state
 
         with self._guard():
@@ -124,8 +131,13 @@ class RedisStore(Store):
     def admit(self, client: str, limits: Sequence[Limit], now: float) -> tuple[Limit, float] | None:
         args: list = []
         for limit in limits:
-            args += [limit.bucket(now), limit.oldest(now), limit.amount, int(limit.metric == "requests"),
-                     _ttl_ms(limit)]
+            args += [
+                limit.bucket(now),
+                limit.oldest(now),
+                limit.amount,
+                int(limit.metric == "requests"),
+                _ttl_ms(limit),
+            ]
         with self._guard():
             over = self._admit(keys=[self._quota_key(client, limit) for limit in limits], args=args)
         if not over:
@@ -139,7 +151,9 @@ class RedisStore(Store):
         return max(waits, key=lambda item: item[1])
 
     # -- usage ----------------------------------------------------------------------------
-    def finish(self, row: Mapping, client: str | None, token_limits: Sequence[Limit], tokens: int, now: float) -> None:
+    def finish(
+        self, row: Mapping, client: str | None, token_limits: Sequence[Limit], tokens: int, now: float
+    ) -> None:
         fields = {name: _field(row[name]) for name in USAGE_FIELDS if row.get(name) is not None}
         minid = int(now * 1000) - self.retention_ms if self.retention_ms else None
         with self._guard():

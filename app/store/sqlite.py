@@ -1,16 +1,18 @@
 """The shared store in one SQLite file (WAL mode), for every worker on one host."""
+
 from __future__ import annotations
 
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence, TypeVar
+from typing import TypeVar
 
-from ..usage.limits import Limit
 from ..upstream.key_pool import KeyState, StateChange
+from ..usage.limits import Limit
 from . import USAGE_COLUMNS, USAGE_FIELDS, Store, StoreUnavailable, typed_row
 
 _SQL_TYPES = {float: "REAL", str: "TEXT", bool: "INTEGER", int: "INTEGER"}
@@ -99,7 +101,10 @@ class SQLiteStore(Store):
                 try:
                     return work(self._connection())
                 except sqlite3.OperationalError as exc:
-                    if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _BUSY_CODES or waited >= BUSY_TIMEOUT:
+                    if (
+                        getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _BUSY_CODES
+                        or waited >= BUSY_TIMEOUT
+                    ):
                         raise StoreUnavailable(f"SQLite {self.path}: {exc}") from None
                 except (sqlite3.Error, OSError) as exc:
                     raise StoreUnavailable(f"SQLite {self.path}: {exc}") from None
@@ -116,7 +121,9 @@ class SQLiteStore(Store):
     # -- key health -----------------------------------------------------------------------
     def key_states(self) -> Mapping[str, KeyState]:
         def read(db: sqlite3.Connection) -> Mapping[str, KeyState]:
-            rows = db.execute("SELECT key_id, cooldown_until, disabled_until, failures, last_error FROM key_state")
+            rows = db.execute(
+                "SELECT key_id, cooldown_until, disabled_until, failures, last_error FROM key_state"
+            )
             return {row[0]: KeyState(*row[1:]) for row in rows}
 
         return self._run(read)
@@ -134,7 +141,13 @@ class SQLiteStore(Store):
                 else:
                     db.execute(
                         "INSERT OR REPLACE INTO key_state VALUES (?, ?, ?, ?, ?)",
-                        (key_id, state.cooldown_until, state.disabled_until, state.failures, state.last_error),
+                        (
+                            key_id,
+                            state.cooldown_until,
+                            state.disabled_until,
+                            state.failures,
+                            state.last_error,
+                        ),
                     )
                 return state
 
@@ -165,7 +178,9 @@ class SQLiteStore(Store):
         return self._run(admit)
 
     # -- usage ----------------------------------------------------------------------------
-    def finish(self, row: Mapping, client: str | None, token_limits: Sequence[Limit], tokens: int, now: float) -> None:
+    def finish(
+        self, row: Mapping, client: str | None, token_limits: Sequence[Limit], tokens: int, now: float
+    ) -> None:
         values = tuple(_sql_value(row.get(name)) for name in USAGE_FIELDS)
 
         def finish(db: sqlite3.Connection) -> None:

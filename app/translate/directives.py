@@ -1,4 +1,5 @@
 """Model-name directives: thinking-level, `-search` and `-code` suffixes on a model name, and applying them."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -6,8 +7,8 @@ import re
 from dataclasses import dataclass
 
 from ..errors import InvalidRequest
-from .thinking import EFFORTS, thinking_config
 from ..upstream.model_catalog import model_id
+from .thinking import EFFORTS, thinking_config
 
 _PAREN = re.compile(r"^(?P<base>.+?)\((?P<inner>[^()]*)\)$")
 _SEARCH_KEYS = ("googleSearch", "google_search", "googleSearchRetrieval", "google_search_retrieval")
@@ -31,7 +32,9 @@ def resolve_alias(name: str, aliases: tuple[tuple[str, str], ...]) -> str:
     return name
 
 
-def parse_model_name(name: str, *, param: str = "model", aliases: tuple[tuple[str, str], ...] = ()) -> ModelSpec:
+def parse_model_name(
+    name: str, *, param: str = "model", aliases: tuple[tuple[str, str], ...] = ()
+) -> ModelSpec:
     """Split `gemini-2.5-flash-search-high`, `gemini-3-pro-preview(low)` and the like into a ModelSpec.
 
     Only whole `-token`s at the end are directives, so real name parts (`-lite`, `-tts`, `-latest`,
@@ -83,7 +86,9 @@ def _has_tool(tools: list, keys: tuple[str, ...]) -> bool:
     return any(isinstance(t, dict) and any(k in t for k in keys) for t in tools)
 
 
-def apply_directives(spec: ModelSpec, request: dict, *, force_search: bool = False, force_code: bool = False) -> dict:
+def apply_directives(
+    spec: ModelSpec, request: dict, *, force_search: bool = False, force_code: bool = False
+) -> dict:
     """A copy of the Gemini `request` with the spec's tools and thinking level added.
 
     A suffix's thinking level replaces any level or budget already in the request (the model name is the
@@ -94,7 +99,8 @@ def apply_directives(spec: ModelSpec, request: dict, *, force_search: bool = Fal
     out = dict(request)
     tools = list(out.get("tools") or [])
     has_functions = any(
-        isinstance(t, dict) and (t.get("functionDeclarations") or t.get("function_declarations")) for t in tools
+        isinstance(t, dict) and (t.get("functionDeclarations") or t.get("function_declarations"))
+        for t in tools
     )
     want_search = spec.search or (force_search and not has_functions)
     want_code = spec.code or (force_code and not has_functions)

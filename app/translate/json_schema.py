@@ -1,4 +1,5 @@
 """JSON Schema (OpenAI `parameters`, Anthropic `input_schema`) to the OpenAPI-subset Schema that Gemini accepts."""
+
 from __future__ import annotations
 
 import re
@@ -64,7 +65,9 @@ def to_gemini_parameters(schema: Any, *, param: str | None = None) -> dict | Non
     converted = to_gemini_schema(schema, param=param)
     branches = converted.get("anyOf")
     if branches and all(b.get("type") == "OBJECT" for b in branches):
-        required = [r for r in branches[0].get("required", []) if all(r in b.get("required", []) for b in branches)]
+        required = [
+            r for r in branches[0].get("required", []) if all(r in b.get("required", []) for b in branches)
+        ]
         united = _merge([{k: v for k, v in b.items() if k != "required"} for b in branches])
         converted = {**united, **_annotations(converted), "type": "OBJECT"}
         converted.pop("anyOf", None)
@@ -369,7 +372,9 @@ def _merge_enums(branches: list[dict]) -> dict | None:
 
 def _is_null(branch: Any) -> bool:
     return isinstance(branch, dict) and (
-        str(branch.get("type")).lower() == "null" or ("const" in branch and branch["const"] is None) or branch.get("enum") == [None]
+        str(branch.get("type")).lower() == "null"
+        or ("const" in branch and branch["const"] is None)
+        or branch.get("enum") == [None]
     )
 
 

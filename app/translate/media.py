@@ -1,4 +1,5 @@
 """A client's image or document URL (data: or http(s):) as Gemini `inlineData`, fetched only from public addresses."""
+
 from __future__ import annotations
 
 import base64
@@ -6,7 +7,7 @@ import binascii
 import ipaddress
 import socket
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -120,7 +121,12 @@ def is_public_address(address: str) -> bool:
     elif any(ip in net for net in _MORE_V4):
         return False
     return ip.is_global and not (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
     )
 
 
@@ -217,7 +223,9 @@ def fetch_media(
                 current = urljoin(current, location)
                 continue
             if not 200 <= response.status_code < 300:
-                raise InvalidRequest(f"Fetching the URL failed: it answered HTTP {response.status_code}.", param=param)
+                raise InvalidRequest(
+                    f"Fetching the URL failed: it answered HTTP {response.status_code}.", param=param
+                )
             body = _read_capped(response, max_bytes, deadline, timeout, param)
             if not body:
                 raise InvalidRequest("The URL returned no data.", param=param)
@@ -277,7 +285,9 @@ def _pin(url: str, param: str, resolve: Resolver, allow_private: bool) -> tuple[
     return target, host_header
 
 
-def _read_capped(response: requests.Response, max_bytes: int, deadline: float, timeout: float, param: str) -> bytes:
+def _read_capped(
+    response: requests.Response, max_bytes: int, deadline: float, timeout: float, param: str
+) -> bytes:
     """The body, refused as soon as it passes `max_bytes` (decompressed) or the deadline passes."""
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and int(length) > max_bytes:

@@ -1,4 +1,5 @@
 """The default safety settings the gateway adds to generate calls that carry none."""
+
 from __future__ import annotations
 
 # The Gemini API's categories; CIVIC_INTEGRITY is deprecated and the IMAGE_* ones are Vertex-only.

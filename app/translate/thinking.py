@@ -1,4 +1,5 @@
 """Gemini `thinkingConfig` for a model family, from OpenAI reasoning_effort or an Anthropic budget_tokens."""
+
 from __future__ import annotations
 
 import re
@@ -12,7 +13,14 @@ EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 _LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
 _RANK = {level: i for i, level in enumerate(_LEVELS)}
 # none -> lowest level: 3.x cannot switch thinking off, so Google maps "none" to the lowest level it has.
-_EFFORT_LEVEL = {"none": "MINIMAL", "minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "HIGH"}
+_EFFORT_LEVEL = {
+    "none": "MINIMAL",
+    "minimal": "MINIMAL",
+    "low": "LOW",
+    "medium": "MEDIUM",
+    "high": "HIGH",
+    "xhigh": "HIGH",
+}
 
 # Google's OpenAI-compatibility table for 2.5 models: minimal/low 1024, medium 8192, high 24576, none 0.
 _EFFORT_BUDGET = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
@@ -46,7 +54,11 @@ _NAME = re.compile(r"^gemini-(\d+)(?:\.(\d+))?-(flash-lite|[a-z]+)(?![a-z])")
 _NOT_CONFIGURABLE = re.compile(r"-(image|tts|live|native-audio|embedding|computer-use)\b|^gemini-embedding")
 # The -latest aliases point at the newest GA model of a line; they get the 2.5 rules (a budget), which
 # Gemini 3 also accepts (it takes thinkingBudget for backward compatibility).
-_ALIASES = {"gemini-pro-latest": PRO_25, "gemini-flash-latest": FLASH_25, "gemini-flash-lite-latest": FLASH_LITE_25}
+_ALIASES = {
+    "gemini-pro-latest": PRO_25,
+    "gemini-flash-latest": FLASH_25,
+    "gemini-flash-lite-latest": FLASH_LITE_25,
+}
 
 
 def model_family(model: str) -> str:

@@ -1,4 +1,5 @@
 """Reading Gemini's answers and stream events: a JSON object, or an error that is Gemini's fault."""
+
 from __future__ import annotations
 
 from .. import jsonx

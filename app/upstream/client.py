@@ -1,17 +1,18 @@
 """The HTTP client for Gemini: one pooled session, key rotation, retries before the first byte."""
+
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterator, Mapping
 from time import perf_counter
-from typing import Callable, Iterator, Mapping
+from urllib.request import proxy_bypass_environment
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_auth_from_url
-from urllib.request import proxy_bypass_environment
 
 from .. import jsonx
 from ..config import Config
@@ -56,7 +57,15 @@ class Served:
 
 
 # What an upstream attempt came to (the metrics' outcome labels).
-OUTCOMES = ("ok", "rate_limited", "key_invalid", "timeout", "connection_error", "server_error", "client_error")
+OUTCOMES = (
+    "ok",
+    "rate_limited",
+    "key_invalid",
+    "timeout",
+    "connection_error",
+    "server_error",
+    "client_error",
+)
 _OUTCOME = {
     Verdict.CALLER: "client_error",
     Verdict.KEY_INVALID: "key_invalid",
@@ -180,7 +189,11 @@ class UpstreamClient:
         if self._url_auth:
             prepared.prepare_auth(None, prepared.url)
         response = session.get_adapter(prepared.url).send(
-            prepared, stream=stream, timeout=timeout, verify=session.verify, cert=session.cert,
+            prepared,
+            stream=stream,
+            timeout=timeout,
+            verify=session.verify,
+            cert=session.cert,
             proxies=session.proxies,
         )
         if not stream:
@@ -201,7 +214,9 @@ class UpstreamClient:
             self._urls[key] = url
         return url
 
-    def open_stream(self, path: str, body: bytes, params: Mapping[str, str] | None = None) -> "UpstreamStream":
+    def open_stream(
+        self, path: str, body: bytes, params: Mapping[str, str] | None = None
+    ) -> UpstreamStream:
         served = self.request("POST", path, body=body, params=params, stream=True)
         return UpstreamStream(self, path, body, params, served)
 
@@ -261,7 +276,9 @@ class UpstreamStream:
                 if started or reopens <= 0:
                     raise _broken(exc) from None
                 reopens -= 1
-                served = self.client.request("POST", self.path, body=self.body, params=self.params, stream=True)
+                served = self.client.request(
+                    "POST", self.path, body=self.body, params=self.params, stream=True
+                )
                 self.response, self.key = served.response, served.key
                 self.attempts += served.attempts
                 continue

@@ -1,12 +1,14 @@
 """The pool of upstream Gemini keys: rotation, cooldowns and disabled keys."""
+
 from __future__ import annotations
 
 import hashlib
 import itertools
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Mapping, Protocol
+from typing import Protocol
 
 from ..errors import RateLimited, UpstreamNotConfigured
 
@@ -121,7 +123,9 @@ class KeyPool:
                 fallback = key
         if fallback is not None:
             return fallback
-        cooling = [s.cooldown_until for s in (states.get(k.id, _FRESH) for k in keys) if s.disabled_until <= now]
+        cooling = [
+            s.cooldown_until for s in (states.get(k.id, _FRESH) for k in keys) if s.disabled_until <= now
+        ]
         if cooling:
             wait = max(1.0, min(cooling) - now)
             raise RateLimited(
@@ -151,13 +155,17 @@ class KeyPool:
     def cool_down(self, key: UpstreamKey, seconds: float | None, reason: str) -> None:
         until = self.clock() + (self.default_cooldown if seconds is None else seconds)
         self._change(
-            key, lambda state: replace(state, cooldown_until=max(until, state.cooldown_until), last_error=reason)
+            key,
+            lambda state: replace(state, cooldown_until=max(until, state.cooldown_until), last_error=reason),
         )
 
     def disable(self, key: UpstreamKey, reason: str) -> None:
         until = self.clock() + self.recheck_after
         self._change(
-            key, lambda state: replace(state, disabled_until=until, failures=state.failures + 1, last_error=reason)
+            key,
+            lambda state: replace(
+                state, disabled_until=until, failures=state.failures + 1, last_error=reason
+            ),
         )
 
     def failed(self, key: UpstreamKey, reason: str) -> None:

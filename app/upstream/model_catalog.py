@@ -1,4 +1,5 @@
 """Gemini's model list, fetched from upstream and cached briefly."""
+
 from __future__ import annotations
 
 import re

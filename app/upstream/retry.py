@@ -1,10 +1,11 @@
 """Pure retry policy: what an upstream answer means for the key and for the request."""
+
 from __future__ import annotations
 
 import random
 import re
+from collections.abc import Mapping
 from enum import Enum
-from typing import Mapping
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?)s\s*$")
 

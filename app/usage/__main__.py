@@ -1,4 +1,5 @@
 """`python -m app.usage`: export or prune usage records (see app/usage/export.py)."""
+
 import sys
 
 from .export import main

@@ -6,6 +6,7 @@
 WHEN is an ISO 8601 date or time (UTC unless it says otherwise) or an age such as 90m, 24h, 7d.
 The store is the one the gateway's environment names (DATA_DIR, or REDIS_URL).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,9 @@ import re
 import secrets
 import sys
 import time
-from datetime import datetime, timezone
-from typing import IO, Callable, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import IO
 
 from .. import jsonx
 from ..config import Config, ConfigError
@@ -37,14 +39,20 @@ def parse_when(text: str, now: float) -> float:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{text!r} is neither an ISO 8601 date/time nor an age such as 90m, 24h, 7d") from None
+        raise ValueError(
+            f"{text!r} is neither an ISO 8601 date/time nor an age such as 90m, 24h, 7d"
+        ) from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return when.timestamp()
 
 
 def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(seconds, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
 
 
 def export_row(row: dict) -> dict:

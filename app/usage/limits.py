@@ -1,10 +1,10 @@
 """Client keys' limits as pure policy: the models each key may use, and requests and tokens per sliding window."""
+
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Mapping, Sequence
 
 from ..config import ClientKey
 from ..errors import PermissionDenied

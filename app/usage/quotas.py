@@ -1,8 +1,9 @@
 """Admitting each request against its client key's limits, counted in the shared store."""
+
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from ..config import ClientKey
 from ..errors import RateLimited
@@ -19,7 +20,9 @@ class Quotas:
         self.clock = clock
         self._keys = {key.name: key for key in keys}
         self._limits = {key.name: limits_of(key) for key in keys}
-        self._token_limits = {name: tuple(l for l in ls if l.metric == "tokens") for name, ls in self._limits.items()}
+        self._token_limits = {
+            name: tuple(l for l in ls if l.metric == "tokens") for name, ls in self._limits.items()
+        }
 
     def admit(self, record: RequestRecord) -> None:
         """Bind the client's allowed models to its record and count the request; 429 when over a limit."""

@@ -1,9 +1,11 @@
 """What each request did: the record the dialects fill in and the sink it goes to when it ends."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from flask import g
 

@@ -1,9 +1,10 @@
 """The accounting sink: each finished request's record into the shared store, its tokens charged."""
+
 from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .. import jsonx
 from ..store import USAGE_FIELDS, Store, StoreUnavailable
@@ -28,7 +29,9 @@ class UsageSink:
     completed request's record is committed before its client has seen the last byte.
     """
 
-    def __init__(self, store: Store, quotas: Quotas, retention_days: float, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, store: Store, quotas: Quotas, retention_days: float, clock: Callable[[], float] = time.time
+    ):
         self.store = store
         self.quotas = quotas
         self.retention = retention_days * 86400

@@ -1,5 +1,6 @@
 """The admin page in a real headless Chromium against a real gateway: log in, a key cools down after a
 429, a request appears, the buttons work; a screenshot lands in test-output/admin.png."""
+
 import os
 import shutil
 
@@ -12,8 +13,15 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "browser test password"
 GEN = "/v1beta/models/gemini-2.5-flash:generateContent"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "Hello"}]}]}
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = pytest.mark.skipif(
     not os.access(CHROMIUM, os.X_OK),
@@ -39,8 +47,13 @@ def browser(tmp_path):
 
 def test_admin_page_in_a_real_browser(browser, start_gateway, upstream, tmp_path):
     gateway = start_gateway(ADMIN_PASSWORD=PASSWORD)
-    upstream.script({"status": 429, "body": fixture_json("gemini/error_429_resource_exhausted.json"),
-                     "match": ":generateContent"})
+    upstream.script(
+        {
+            "status": 429,
+            "body": fixture_json("gemini/error_429_resource_exhausted.json"),
+            "match": ":generateContent",
+        }
+    )
     answer = requests.post(gateway.url(GEN), json=BODY, headers=AUTH, timeout=10)
     assert answer.status_code == 200  # key-1 got the 429, key-2 served the call
     request_id = answer.headers["x-request-id"]

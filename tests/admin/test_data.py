@@ -1,4 +1,5 @@
 """The admin page's data: usage summaries, and settings with every secret masked."""
+
 import dataclasses
 
 import pytest
@@ -9,16 +10,35 @@ from tests.conftest import make_env
 
 
 def row(t, model="gemini-2.5-flash", client="key-1", status=200, tokens=10, **extra):
-    return {"time": t, "request_id": f"req_{t}", "client": client, "dialect": "gemini", "endpoint": "/x",
-            "model": model, "stream": False, "status": status, "prompt_tokens": tokens, "completion_tokens": 0,
-            "thought_tokens": 0, "first_byte_ms": 1.0, "total_ms": 2.0, "attempts": 1, "key_label": "key-1",
-            "error": None, **extra}
+    return {
+        "time": t,
+        "request_id": f"req_{t}",
+        "client": client,
+        "dialect": "gemini",
+        "endpoint": "/x",
+        "model": model,
+        "stream": False,
+        "status": status,
+        "prompt_tokens": tokens,
+        "completion_tokens": 0,
+        "thought_tokens": 0,
+        "first_byte_ms": 1.0,
+        "total_ms": 2.0,
+        "attempts": 1,
+        "key_label": "key-1",
+        "error": None,
+        **extra,
+    }
 
 
 def test_summary_buckets_series_and_latest():
     since, until = 0.0, 4800.0  # 48 buckets of 100 s
-    rows = [row(50), row(150), row(160, model="gemini-2.5-pro", client="key-2", tokens=5),
-            row(4799, status=429, tokens=0)]
+    rows = [
+        row(50),
+        row(150),
+        row(160, model="gemini-2.5-pro", client="key-2", tokens=5),
+        row(4799, status=429, tokens=0),
+    ]
     summary = data.summarize(iter(rows), since, until, data.Filters())
     requests = {s["name"]: s["values"] for s in summary["charts"]["model_requests"]}
     assert requests["gemini-2.5-flash"][:2] == [1, 1] and requests["gemini-2.5-flash"][47] == 1
@@ -50,21 +70,27 @@ def test_filters_ignore_unknown_values():
     assert f == data.Filters(client="key-1", model="m", dialect="", status="")
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("redis://:hunter2@redis.internal:6380/0", "redis://****@redis.internal:6380/0"),
-    ("rediss://default:hunter2@[::1]:6379?ssl_cert_reqs=none", "rediss://****@[::1]:6379?…"),
-    ("unix:///run/redis.sock?password=hunter2", "unix:///run/redis.sock?…"),
-    ("http://user:hunter2@proxy:3128", "http://****@proxy:3128"),
-    ("https://generativelanguage.googleapis.com", "https://generativelanguage.googleapis.com"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("redis://:hunter2@redis.internal:6380/0", "redis://****@redis.internal:6380/0"),
+        ("rediss://default:hunter2@[::1]:6379?ssl_cert_reqs=none", "rediss://****@[::1]:6379?…"),
+        ("unix:///run/redis.sock?password=hunter2", "unix:///run/redis.sock?…"),
+        ("http://user:hunter2@proxy:3128", "http://****@proxy:3128"),
+        ("https://generativelanguage.googleapis.com", "https://generativelanguage.googleapis.com"),
+    ],
+)
 def test_urls_lose_their_credentials(url, shown):
     assert data._mask_url(url) == shown
     assert "hunter2" not in data._mask_url(url)
 
 
 def test_every_setting_is_listed_and_unknown_text_is_masked(tmp_path):
-    config = Config.from_env(make_env(DATA_DIR=str(tmp_path), ADMIN_PASSWORD="long enough pw",
-                                      REDIS_URL="redis://:hunter2@r:6379/0"))
+    config = Config.from_env(
+        make_env(
+            DATA_DIR=str(tmp_path), ADMIN_PASSWORD="long enough pw", REDIS_URL="redis://:hunter2@r:6379/0"
+        )
+    )
     shown = dict(data.describe_config(config))
     assert shown["ADMIN_PASSWORD"] == "set (hidden)" and shown["SESSION_SECRET"] == "set (hidden)"
     assert shown["REDIS_URL"] == "redis://****@r:6379/0"

@@ -1,4 +1,5 @@
 """Admin sessions: signed cookies that expire, end with a password change, and a secret every worker shares."""
+
 import os
 import stat
 

@@ -1,4 +1,5 @@
 """The admin routes through the Flask test client: login, sessions, CSRF, key buttons, what is shown."""
+
 import re
 from http.cookies import SimpleCookie
 
@@ -7,7 +8,16 @@ from responses import matchers
 
 from app import create_app
 from app.state import state_of
-from tests.conftest import AUTH, BASE, CLIENT_KEY, SEED_KEY, UPSTREAM_KEYS, fixture_bytes, fixture_json, make_env
+from tests.conftest import (
+    AUTH,
+    BASE,
+    CLIENT_KEY,
+    SEED_KEY,
+    UPSTREAM_KEYS,
+    fixture_bytes,
+    fixture_json,
+    make_env,
+)
 
 PASSWORD = "correct horse battery"
 GEN = "/v1beta/models/gemini-2.5-flash:generateContent"
@@ -45,7 +55,9 @@ def set_cookie(response) -> SimpleCookie:
 
 
 def admin_rules(app):
-    return [r for r in app.url_map.iter_rules() if r.rule.startswith("/admin") and r.endpoint != "admin.static"]
+    return [
+        r for r in app.url_map.iter_rules() if r.rule.startswith("/admin") and r.endpoint != "admin.static"
+    ]
 
 
 def test_no_admin_password_means_no_admin_at_all(client):
@@ -60,7 +72,12 @@ def test_without_a_session_every_admin_route_refuses_and_shows_nothing(admin_app
     r = admin.post(GEN, json=BODY, headers=AUTH)
     request_id = r.headers["x-request-id"]
     rules = admin_rules(admin_app)
-    assert {r.endpoint for r in rules} == {"admin.login", "admin.logout", "admin.dashboard", "admin.key_action"}
+    assert {r.endpoint for r in rules} == {
+        "admin.login",
+        "admin.logout",
+        "admin.dashboard",
+        "admin.key_action",
+    }
     for rule in rules:
         if rule.endpoint == "admin.login":
             continue
@@ -154,11 +171,23 @@ def test_a_disabled_key_stays_out_of_rotation(admin, mocked):
 def test_recheck_makes_a_real_call_with_that_key_and_follows_the_answer(admin, mocked):
     models = BASE + "/v1beta/models"
     limited = fixture_json("gemini/error_429_resource_exhausted.json")
-    mocked.get(models, json=limited, status=429, match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[0]})])
-    mocked.get(models, json=fixture_json("gemini/error_400_api_key_invalid.json"), status=400,
-               match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[1]})])
-    mocked.get(models, body=fixture_bytes("gemini/models_list_page.json"),
-               match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[2]})])
+    mocked.get(
+        models,
+        json=limited,
+        status=429,
+        match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[0]})],
+    )
+    mocked.get(
+        models,
+        json=fixture_json("gemini/error_400_api_key_invalid.json"),
+        status=400,
+        match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[1]})],
+    )
+    mocked.get(
+        models,
+        body=fixture_bytes("gemini/models_list_page.json"),
+        match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[2]})],
+    )
     log_in(admin)
     csrf = csrf_of(admin.get("/admin").data)
     admin.post("/admin/keys/key-3/disable", data={"csrf": csrf})
@@ -177,10 +206,16 @@ def test_recheck_makes_a_real_call_with_that_key_and_follows_the_answer(admin, m
 
 def test_dashboard_shows_usage_requests_and_filters(admin, mocked):
     mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"))
-    mocked.post(BASE + "/v1beta/models/gemini-2.5-pro:generateContent", body=fixture_bytes("gemini/generate_text.json"))
+    mocked.post(
+        BASE + "/v1beta/models/gemini-2.5-pro:generateContent",
+        body=fixture_bytes("gemini/generate_text.json"),
+    )
     ids = [admin.post(GEN, json=BODY, headers=AUTH).headers["x-request-id"] for _ in range(2)]
-    ids.append(admin.post("/v1beta/models/gemini-2.5-pro:generateContent", json=BODY,
-                          headers={"x-goog-api-key": SEED_KEY}).headers["x-request-id"])
+    ids.append(
+        admin.post(
+            "/v1beta/models/gemini-2.5-pro:generateContent", json=BODY, headers={"x-goog-api-key": SEED_KEY}
+        ).headers["x-request-id"]
+    )
     failed = admin.post(GEN, json={"contents": []}, headers=AUTH).headers["x-request-id"]
     log_in(admin)
     page = admin.get("/admin").get_data(as_text=True)
@@ -201,14 +236,30 @@ def test_dashboard_shows_usage_requests_and_filters(admin, mocked):
 def test_settings_are_shown_with_every_secret_masked(tmp_path):
     keys = tmp_path / "keys.yaml"
     keys.write_text("keys:\n  - name: alice\n    key: alice-secret-key-123\n    requests_per_minute: 5\n")
-    env = make_env(DATA_DIR=str(tmp_path / "data"), ADMIN_PASSWORD=PASSWORD, CLIENT_KEYS_FILE=str(keys),
-                   REDIS_URL="", METRICS_TOKEN="metrics-token-xyz", HTTPS_PROXY="http://proxyuser:proxy-pw@proxy.test:3128",
-                   SESSION_SECRET="session-secret-0123456789", GEMINI_BASE_URL="http://gemini.test")
+    env = make_env(
+        DATA_DIR=str(tmp_path / "data"),
+        ADMIN_PASSWORD=PASSWORD,
+        CLIENT_KEYS_FILE=str(keys),
+        REDIS_URL="",
+        METRICS_TOKEN="metrics-token-xyz",
+        HTTPS_PROXY="http://proxyuser:proxy-pw@proxy.test:3128",
+        SESSION_SECRET="session-secret-0123456789",
+        GEMINI_BASE_URL="http://gemini.test",
+    )
     client = create_app(env).test_client()
     log_in(client)
     page = client.get("/admin").get_data(as_text=True)
-    for secret in (*UPSTREAM_KEYS, CLIENT_KEY, SEED_KEY, PASSWORD, "alice-secret-key-123", "metrics-token-xyz",
-                   "proxy-pw", "proxyuser", "session-secret-0123456789"):
+    for secret in (
+        *UPSTREAM_KEYS,
+        CLIENT_KEY,
+        SEED_KEY,
+        PASSWORD,
+        "alice-secret-key-123",
+        "metrics-token-xyz",
+        "proxy-pw",
+        "proxyuser",
+        "session-secret-0123456789",
+    ):
         assert secret not in page, secret
     assert "http://****@proxy.test:3128" in page
     assert "alice (5 requests/min)" in page

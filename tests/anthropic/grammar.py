@@ -1,4 +1,5 @@
 """Test helper: parse an Anthropic event stream and check its grammar, block by block."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The Anthropic dialect end to end: real gunicorn + gevent, the fake Gemini, the official `anthropic` SDK."""
+
 import base64
 import json
 import re
@@ -13,7 +14,13 @@ from tests.anthropic.grammar import check_grammar, parse_events
 from tests.conftest import CLIENT_KEY, FIXTURES, UPSTREAM_KEYS, fixture_json
 
 SEED = (FIXTURES / "seed" / "api-examples.md").read_text()
-PNG = base64.b64encode(base64.b64decode(fixture_json("gemini/image_generation.json")["candidates"][0]["content"]["parts"][1]["inlineData"]["data"])).decode()
+PNG = base64.b64encode(
+    base64.b64decode(
+        fixture_json("gemini/image_generation.json")["candidates"][0]["content"]["parts"][1]["inlineData"][
+            "data"
+        ]
+    )
+).decode()
 PDF = base64.b64encode(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF").decode()
 USER = [{"role": "user", "content": "Hello"}]
 
@@ -41,8 +48,12 @@ def chunk(*parts, finish=None, prompt=20, out=5, thoughts=7) -> dict:
     candidate = {"content": {"parts": list(parts), "role": "model"}, "index": 0}
     if finish:
         candidate["finishReason"] = finish
-    usage = {"promptTokenCount": prompt, "candidatesTokenCount": out, "thoughtsTokenCount": thoughts,
-             "totalTokenCount": prompt + out + thoughts}
+    usage = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": out,
+        "thoughtsTokenCount": thoughts,
+        "totalTokenCount": prompt + out + thoughts,
+    }
     return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": "gemini-3-flash-preview"}
 
 
@@ -55,9 +66,12 @@ def generate_calls(upstream) -> list[dict]:
 
 def test_text_message(gateway, upstream, sdk):
     reply = sdk(gateway).messages.create(
-        model="gemini-2.5-flash", max_tokens=256, system="Be brief.",
+        model="gemini-2.5-flash",
+        max_tokens=256,
+        system="Be brief.",
         messages=[{"role": "user", "content": "What is the capital of France?"}],
-        metadata={"user_id": "u-1"}, extra_headers={"anthropic-beta": "prompt-caching-2024-07-31"},
+        metadata={"user_id": "u-1"},
+        extra_headers={"anthropic-beta": "prompt-caching-2024-07-31"},
         # Sampling settings left this SDK's signature; other clients still send them.
         extra_body={"temperature": 0.2, "top_p": 0.9, "top_k": 20, "some_future_field": {"x": 1}},
     )
@@ -86,7 +100,8 @@ def test_bearer_auth_and_the_request_id_header(gateway, upstream, sdk):
 def test_stream_helpers_yield_the_final_message(gateway, upstream, sdk):
     expected = "".join(
         json.loads(line[6:])["candidates"][0]["content"]["parts"][0]["text"]
-        for line in (FIXTURES / "gemini/stream_text.sse").read_text().splitlines() if line.startswith("data: ")
+        for line in (FIXTURES / "gemini/stream_text.sse").read_text().splitlines()
+        if line.startswith("data: ")
     )
     with sdk(gateway).messages.stream(model="gemini-2.5-flash", max_tokens=1024, messages=USER) as stream:
         text = "".join(stream.text_stream)
@@ -99,8 +114,12 @@ def test_stream_helpers_yield_the_final_message(gateway, upstream, sdk):
 
 
 def test_raw_stream_follows_the_event_grammar(gateway, upstream):
-    r = requests.post(gateway.url("/v1/messages"), headers={"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"},
-                      json={"model": "gemini-2.5-flash", "max_tokens": 50, "stream": True, "messages": USER}, timeout=10)
+    r = requests.post(
+        gateway.url("/v1/messages"),
+        headers={"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"},
+        json={"model": "gemini-2.5-flash", "max_tokens": 50, "stream": True, "messages": USER},
+        timeout=10,
+    )
     assert r.status_code == 200 and r.headers["Content-Type"] == "text/event-stream; charset=utf-8"
     events = parse_events(r.content)
     blocks = check_grammar(events)
@@ -138,7 +157,9 @@ def test_seed_anthropic_curls_work_unchanged(seed, gateway, upstream):
         assert blocks[0]["text"].startswith("I can help")
     else:
         message = r.json()
-        assert message["content"] == [{"type": "text", "text": "Paris"}] and message["stop_reason"] == "end_turn"
+        assert (
+            message["content"] == [{"type": "text", "text": "Paris"}] and message["stop_reason"] == "end_turn"
+        )
     assert upstream.calls()[0]["body"]["generationConfig"]["maxOutputTokens"] == 1024
 
 
@@ -146,45 +167,81 @@ def test_seed_anthropic_curls_work_unchanged(seed, gateway, upstream):
 
 
 TOOLS = [
-    {"name": "sum", "description": "Add two numbers",
-     "input_schema": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-                      "required": ["a", "b"], "additionalProperties": False,
-                      "$schema": "http://json-schema.org/draft-07/schema#"}},
+    {
+        "name": "sum",
+        "description": "Add two numbers",
+        "input_schema": {
+            "type": "object",
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+            "required": ["a", "b"],
+            "additionalProperties": False,
+            "$schema": "http://json-schema.org/draft-07/schema#",
+        },
+    },
 ]
 
 
 def test_gemini3_tool_use_round_trips_signatures_over_many_turns(gateway, upstream, sdk):
     client = sdk(gateway)
-    first_sse = [json.loads(line[6:]) for line in
-                 (FIXTURES / "gemini/stream_parallel_function_calls_gemini3.sse").read_text().splitlines()
-                 if line.startswith("data: ")]
+    first_sse = [
+        json.loads(line[6:])
+        for line in (FIXTURES / "gemini/stream_parallel_function_calls_gemini3.sse").read_text().splitlines()
+        if line.startswith("data: ")
+    ]
     sig1 = first_sse[0]["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
     sig2, sig3 = signature(), signature()
     upstream.script(
         {"match": ":streamGenerateContent", "events": first_sse},
-        {"match": ":streamGenerateContent", "events": [
-            chunk({"text": "Let me add those.", "thought": True}),
-            chunk({"functionCall": {"name": "sum", "args": {"a": 5, "b": 9}, "id": "call-two"}, "thoughtSignature": sig2}),
-            chunk({"text": ""}, finish="STOP"),
-        ]},
-        {"match": ":generateContent", "body": chunk(
-            {"functionCall": {"name": "sum", "args": {"a": 14, "b": 13}}, "thoughtSignature": sig3}, finish="STOP")},
+        {
+            "match": ":streamGenerateContent",
+            "events": [
+                chunk({"text": "Let me add those.", "thought": True}),
+                chunk(
+                    {
+                        "functionCall": {"name": "sum", "args": {"a": 5, "b": 9}, "id": "call-two"},
+                        "thoughtSignature": sig2,
+                    }
+                ),
+                chunk({"text": ""}, finish="STOP"),
+            ],
+        },
+        {
+            "match": ":generateContent",
+            "body": chunk(
+                {"functionCall": {"name": "sum", "args": {"a": 14, "b": 13}}, "thoughtSignature": sig3},
+                finish="STOP",
+            ),
+        },
         {"match": ":streamGenerateContent", "events": [chunk({"text": "The total is 27."}, finish="STOP")]},
     )
     messages = [{"role": "user", "content": "Add 2+3, 4+5 and 6+7, then add the results."}]
-    params = dict(model="gemini-3-flash-preview", max_tokens=2048, tools=TOOLS,
-                  thinking={"type": "enabled", "budget_tokens": 4096})
+    params = dict(
+        model="gemini-3-flash-preview",
+        max_tokens=2048,
+        tools=TOOLS,
+        thinking={"type": "enabled", "budget_tokens": 4096},
+    )
 
     with client.messages.stream(messages=messages, **params) as stream:
         turn1 = stream.get_final_message()
     assert turn1.stop_reason == "tool_use"
     calls = [b for b in turn1.content if b.type == "tool_use"]
-    assert [(c.name, c.input) for c in calls] == [("sum", {"b": 3, "a": 2}), ("sum", {"a": 4, "b": 5}),
-                                                  ("sum", {"b": 7, "a": 6})]
+    assert [(c.name, c.input) for c in calls] == [
+        ("sum", {"b": 3, "a": 2}),
+        ("sum", {"a": 4, "b": 5}),
+        ("sum", {"b": 7, "a": 6}),
+    ]
     assert len({c.id for c in calls}) == 3 and all(c.id.startswith("toolu_") for c in calls)
     messages.append({"role": "assistant", "content": turn1.content})
-    messages.append({"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": c.id, "content": str(c.input["a"] + c.input["b"])} for c in calls]})
+    messages.append(
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": c.id, "content": str(c.input["a"] + c.input["b"])}
+                for c in calls
+            ],
+        }
+    )
 
     with client.messages.stream(messages=messages, **params) as stream:
         turn2 = stream.get_final_message()
@@ -192,15 +249,29 @@ def test_gemini3_tool_use_round_trips_signatures_over_many_turns(gateway, upstre
     assert turn2.content[0].thinking == "Let me add those." and turn2.content[0].signature
     # This client keeps only the tool calls: the signature must survive in the tool_use id.
     messages.append({"role": "assistant", "content": [b for b in turn2.content if b.type == "tool_use"]})
-    messages.append({"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": turn2.content[1].id, "content": [{"type": "text", "text": "14"}]},
-        {"type": "text", "text": "Now add 13."}]})
+    messages.append(
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": turn2.content[1].id,
+                    "content": [{"type": "text", "text": "14"}],
+                },
+                {"type": "text", "text": "Now add 13."},
+            ],
+        }
+    )
 
     turn3 = client.messages.create(messages=messages, **params)
     assert turn3.stop_reason == "tool_use" and turn3.content[0].type == "thinking"  # carries sig3
     messages.append({"role": "assistant", "content": turn3.content})
-    messages.append({"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": turn3.content[1].id, "content": "27"}]})
+    messages.append(
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": turn3.content[1].id, "content": "27"}],
+        }
+    )
 
     with client.messages.stream(messages=messages, **params) as stream:
         final = stream.get_final_message()
@@ -214,15 +285,27 @@ def test_gemini3_tool_use_round_trips_signatures_over_many_turns(gateway, upstre
     assert turn1_parts[0]["thoughtSignature"] == sig1
     assert [p["functionCall"]["id"] for p in turn1_parts] == ["3ae8iwca", "up3kf30e", "ycroch25"]
     assert all("thoughtSignature" not in p for p in turn1_parts[1:])
-    assert [(p["functionResponse"]["name"], p["functionResponse"]["id"], p["functionResponse"]["response"])
-            for p in results1] == [("sum", "3ae8iwca", {"output": "5"}), ("sum", "up3kf30e", {"output": "9"}),
-                                   ("sum", "ycroch25", {"output": "13"})]
-    assert history[3]["parts"] == [{"functionCall": {"name": "sum", "args": {"a": 5, "b": 9}, "id": "call-two"},
-                                    "thoughtSignature": sig2}]
+    assert [
+        (p["functionResponse"]["name"], p["functionResponse"]["id"], p["functionResponse"]["response"])
+        for p in results1
+    ] == [
+        ("sum", "3ae8iwca", {"output": "5"}),
+        ("sum", "up3kf30e", {"output": "9"}),
+        ("sum", "ycroch25", {"output": "13"}),
+    ]
+    assert history[3]["parts"] == [
+        {
+            "functionCall": {"name": "sum", "args": {"a": 5, "b": 9}, "id": "call-two"},
+            "thoughtSignature": sig2,
+        }
+    ]
     assert history[4]["parts"] == [
-        {"functionResponse": {"name": "sum", "response": {"output": "14"}, "id": "call-two"}}, {"text": "Now add 13."}]
-    assert history[5]["parts"] == [{"functionCall": {"name": "sum", "args": {"a": 14, "b": 13}},
-                                    "thoughtSignature": sig3}]
+        {"functionResponse": {"name": "sum", "response": {"output": "14"}, "id": "call-two"}},
+        {"text": "Now add 13."},
+    ]
+    assert history[5]["parts"] == [
+        {"functionCall": {"name": "sum", "args": {"a": 14, "b": 13}}, "thoughtSignature": sig3}
+    ]
     # Every request carried the same tools and thinking settings.
     for body in bodies:
         assert body["tools"][0]["functionDeclarations"][0]["name"] == "sum"
@@ -234,9 +317,14 @@ def test_gemini3_tool_use_round_trips_signatures_over_many_turns(gateway, upstre
 def test_tool_choice_and_server_tools(gateway, upstream, sdk):
     client = sdk(gateway)
     client.messages.create(
-        model="gemini-3-flash-preview", max_tokens=100, messages=USER,
-        tools=TOOLS + [{"type": "web_search_20250305", "name": "web_search"},
-                       {"type": "code_execution_20250825", "name": "code_execution"}],
+        model="gemini-3-flash-preview",
+        max_tokens=100,
+        messages=USER,
+        tools=TOOLS
+        + [
+            {"type": "web_search_20250305", "name": "web_search"},
+            {"type": "code_execution_20250825", "name": "code_execution"},
+        ],
         tool_choice={"type": "tool", "name": "sum", "disable_parallel_tool_use": True},
     )
     body = upstream.calls()[0]["body"]
@@ -248,11 +336,24 @@ def test_tool_choice_and_server_tools(gateway, upstream, sdk):
 
 
 def test_thinking_stream(gateway, upstream, sdk):
-    upstream.script({"match": ":streamGenerateContent", "events": [
-        json.loads(line[6:]) for line in (FIXTURES / "gemini/stream_thinking_include_thoughts.sse").read_text().splitlines()
-        if line.startswith("data: ")]})
-    with sdk(gateway).messages.stream(model="gemini-2.5-flash", max_tokens=8000, messages=USER,
-                                      thinking={"type": "enabled", "budget_tokens": 2048}) as stream:
+    upstream.script(
+        {
+            "match": ":streamGenerateContent",
+            "events": [
+                json.loads(line[6:])
+                for line in (FIXTURES / "gemini/stream_thinking_include_thoughts.sse")
+                .read_text()
+                .splitlines()
+                if line.startswith("data: ")
+            ],
+        }
+    )
+    with sdk(gateway).messages.stream(
+        model="gemini-2.5-flash",
+        max_tokens=8000,
+        messages=USER,
+        thinking={"type": "enabled", "budget_tokens": 2048},
+    ) as stream:
         events = [e.type for e in stream]
         final = stream.get_final_message()
     assert [b.type for b in final.content] == ["thinking", "text"]
@@ -264,13 +365,28 @@ def test_thinking_stream(gateway, upstream, sdk):
 
 
 def test_images_and_documents_reach_gemini_as_inline_data(gateway, upstream, sdk):
-    sdk(gateway).messages.create(model="gemini-2.5-flash", max_tokens=100, messages=[{"role": "user", "content": [
-        {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": PNG}},
-        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
-         "title": "Report"},
-        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "plain words"}},
-        {"type": "text", "text": "Describe these.", "cache_control": {"type": "ephemeral"}},
-    ]}])
+    sdk(gateway).messages.create(
+        model="gemini-2.5-flash",
+        max_tokens=100,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": PNG}},
+                    {
+                        "type": "document",
+                        "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
+                        "title": "Report",
+                    },
+                    {
+                        "type": "document",
+                        "source": {"type": "text", "media_type": "text/plain", "data": "plain words"},
+                    },
+                    {"type": "text", "text": "Describe these.", "cache_control": {"type": "ephemeral"}},
+                ],
+            }
+        ],
+    )
     parts = upstream.calls()[0]["body"]["contents"][0]["parts"]
     assert parts == [
         {"inlineData": {"mimeType": "image/png", "data": PNG}},  # the bytes say PNG, whatever the label
@@ -294,20 +410,27 @@ def test_an_image_model_answer_comes_back_as_markdown_and_an_image_block(gateway
 
 
 def test_count_tokens(gateway, upstream, sdk):
-    counted = sdk(gateway).messages.count_tokens(model="gemini-2.5-flash", messages=USER, system="sys", tools=TOOLS)
+    counted = sdk(gateway).messages.count_tokens(
+        model="gemini-2.5-flash", messages=USER, system="sys", tools=TOOLS
+    )
     assert counted.input_tokens == 5
     call = upstream.calls()[0]
     assert call["path"] == "/v1beta/models/gemini-2.5-flash:countTokens"
     request = call["body"]["generateContentRequest"]
-    assert request["model"] == "models/gemini-2.5-flash" and request["systemInstruction"] == {"parts": [{"text": "sys"}]}
+    assert request["model"] == "models/gemini-2.5-flash" and request["systemInstruction"] == {
+        "parts": [{"text": "sys"}]
+    }
     assert request["tools"][0]["functionDeclarations"][0]["name"] == "sum"
 
 
 def test_models_in_anthropic_shape(gateway, upstream, sdk):
     client = sdk(gateway)
     listed = list(client.models.list(limit=3))
-    gemini = [m["name"].removeprefix("models/") for m in fixture_json("gemini/models_list_page.json")["models"]
-              if "generateContent" in m["supportedGenerationMethods"]]
+    gemini = [
+        m["name"].removeprefix("models/")
+        for m in fixture_json("gemini/models_list_page.json")["models"]
+        if "generateContent" in m["supportedGenerationMethods"]
+    ]
     assert [m.id for m in listed] == gemini  # the SDK pages through with after_id
     assert all(m.type == "model" and m.display_name for m in listed)
     one = client.models.retrieve("gemini-2.5-flash")
@@ -320,8 +443,12 @@ def test_models_in_anthropic_shape(gateway, upstream, sdk):
 
 
 def test_missing_max_tokens_is_invalid_request(gateway, upstream):
-    r = requests.post(gateway.url("/v1/messages"), headers={"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"},
-                      json={"model": "gemini-2.5-flash", "messages": USER}, timeout=10)
+    r = requests.post(
+        gateway.url("/v1/messages"),
+        headers={"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"},
+        json={"model": "gemini-2.5-flash", "messages": USER},
+        timeout=10,
+    )
     assert r.status_code == 400
     body = r.json()
     assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
@@ -331,13 +458,20 @@ def test_missing_max_tokens_is_invalid_request(gateway, upstream):
 
 def test_client_errors_raise_the_matching_exceptions(gateway, upstream, sdk):
     with pytest.raises(anthropic.AuthenticationError) as err:
-        sdk(gateway, api_key="wrong").messages.create(
-            model="gemini-2.5-flash", max_tokens=10, messages=USER)
+        sdk(gateway, api_key="wrong").messages.create(model="gemini-2.5-flash", max_tokens=10, messages=USER)
     assert err.value.type == "authentication_error" and err.value.request_id.startswith("req_")
     client = sdk(gateway)
     with pytest.raises(anthropic.BadRequestError) as err:
-        client.messages.create(model="gemini-2.5-flash", max_tokens=10, messages=[
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_nowhere", "content": "x"}]}])
+        client.messages.create(
+            model="gemini-2.5-flash",
+            max_tokens=10,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "toolu_nowhere", "content": "x"}],
+                }
+            ],
+        )
     assert "toolu_nowhere" in err.value.api_message
     with pytest.raises(anthropic.NotFoundError):
         client.messages.create(model="unknown-model", max_tokens=10, messages=USER)
@@ -353,10 +487,18 @@ def test_client_errors_raise_the_matching_exceptions(gateway, upstream, sdk):
         (503, "error_503_high_demand.json", anthropic.OverloadedError, "overloaded_error"),
     ],
 )
-def test_upstream_errors_raise_the_matching_exceptions(start_gateway, upstream, status, fixture, exception, kind, sdk):
+def test_upstream_errors_raise_the_matching_exceptions(
+    start_gateway, upstream, status, fixture, exception, kind, sdk
+):
     gateway = start_gateway(UPSTREAM_RETRIES=0)  # key state of its own
-    upstream.script({"match": ":generateContent", "status": status, "body": fixture_json(f"gemini/{fixture}"),
-                     "repeat": -1})
+    upstream.script(
+        {
+            "match": ":generateContent",
+            "status": status,
+            "body": fixture_json(f"gemini/{fixture}"),
+            "repeat": -1,
+        }
+    )
     with pytest.raises(exception) as err:
         sdk(gateway).messages.create(model="gemini-2.5-flash", max_tokens=10, messages=USER)
     assert err.value.type == kind and err.value.body["type"] == "error"
@@ -370,14 +512,21 @@ def test_upstream_errors_raise_the_matching_exceptions(start_gateway, upstream, 
 def test_request_too_large(start_gateway, upstream, sdk):
     gateway = start_gateway(MAX_REQUEST_BYTES=4096)
     with pytest.raises(anthropic.ContentTooLargeError) as err:
-        sdk(gateway).messages.create(model="gemini-2.5-flash", max_tokens=10,
-                                     messages=[{"role": "user", "content": "x" * 10000}])
+        sdk(gateway).messages.create(
+            model="gemini-2.5-flash", max_tokens=10, messages=[{"role": "user", "content": "x" * 10000}]
+        )
     assert err.value.type == "request_too_large"
 
 
 def test_a_failure_mid_stream_becomes_an_error_event(gateway, upstream, sdk):
-    upstream.script({"match": ":streamGenerateContent", "events": [chunk({"text": "Hello"}), chunk({"text": " world"})],
-                     "fault": "reset_after", "after": 1})
+    upstream.script(
+        {
+            "match": ":streamGenerateContent",
+            "events": [chunk({"text": "Hello"}), chunk({"text": " world"})],
+            "fault": "reset_after",
+            "after": 1,
+        }
+    )
     client = sdk(gateway)
     seen = []
     with pytest.raises(anthropic.APIStatusError) as err:
@@ -390,10 +539,20 @@ def test_a_failure_mid_stream_becomes_an_error_event(gateway, upstream, sdk):
 
 def test_pings_while_gemini_is_silent(start_gateway, upstream, sdk):
     gateway = start_gateway(HEARTBEAT_INTERVAL=0.2)
-    upstream.script({"match": ":streamGenerateContent", "interval": 0.7, "repeat": 2,
-                     "events": [chunk({"text": "a"}), chunk({"text": "b"}, finish="STOP")]})
-    r = requests.post(gateway.url("/v1/messages"), headers={"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"},
-                      json={"model": "gemini-2.5-flash", "max_tokens": 50, "stream": True, "messages": USER}, timeout=10)
+    upstream.script(
+        {
+            "match": ":streamGenerateContent",
+            "interval": 0.7,
+            "repeat": 2,
+            "events": [chunk({"text": "a"}), chunk({"text": "b"}, finish="STOP")],
+        }
+    )
+    r = requests.post(
+        gateway.url("/v1/messages"),
+        headers={"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"},
+        json={"model": "gemini-2.5-flash", "max_tokens": 50, "stream": True, "messages": USER},
+        timeout=10,
+    )
     events = parse_events(r.content)
     assert "ping" in [name for name, _ in events]
     assert check_grammar(events)[0]["text"] == "ab"
@@ -403,11 +562,17 @@ def test_pings_while_gemini_is_silent(start_gateway, upstream, sdk):
 
 def test_a_stop_sequence_ends_the_stream_and_the_upstream_call_early(gateway, upstream, sdk):
     words = ["Step one.", " Step two.", " DONE and more"] + [" words"] * 12
-    upstream.script({"match": ":streamGenerateContent", "interval": 0.25,
-                     "events": [chunk({"text": w}) for w in words[:-1]] + [chunk({"text": words[-1]}, finish="STOP")]})
+    upstream.script(
+        {
+            "match": ":streamGenerateContent",
+            "interval": 0.25,
+            "events": [chunk({"text": w}) for w in words[:-1]] + [chunk({"text": words[-1]}, finish="STOP")],
+        }
+    )
     started = time.time()
-    with sdk(gateway).messages.stream(model="gemini-2.5-flash", max_tokens=100, messages=USER,
-                                      stop_sequences=["DONE"]) as stream:
+    with sdk(gateway).messages.stream(
+        model="gemini-2.5-flash", max_tokens=100, messages=USER, stop_sequences=["DONE"]
+    ) as stream:
         final = stream.get_final_message()
     assert time.time() - started < 1.5  # the whole answer takes 3.5 s
     assert final.content[0].text == "Step one. Step two. "

@@ -1,11 +1,23 @@
 """Every gateway error in Anthropic's shape, with the status that makes the SDK raise the right class."""
+
 import pytest
 from flask import g
 
 from app.anthropic.errors import render
-from app.errors import (AuthenticationFailed, GatewayError, InvalidRequest, MethodNotAllowed, NotFound,
-                        PermissionDenied, RateLimited, RequestTooLarge, UpstreamError, UpstreamNotConfigured,
-                        UpstreamTimeout, UpstreamUnavailable)
+from app.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    RequestTooLarge,
+    UpstreamError,
+    UpstreamNotConfigured,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from tests.conftest import fixture_json
 
 
@@ -25,7 +37,11 @@ from tests.conftest import fixture_json
         (UpstreamTimeout("late"), 504, "timeout_error"),
         (UpstreamError(503, fixture_json("gemini/error_503_unavailable.json"), b""), 529, "overloaded_error"),
         (UpstreamError(500, fixture_json("gemini/error_500_internal.json"), b""), 500, "api_error"),
-        (UpstreamError(404, fixture_json("gemini/error_404_model_not_found.json"), b""), 404, "not_found_error"),
+        (
+            UpstreamError(404, fixture_json("gemini/error_404_model_not_found.json"), b""),
+            404,
+            "not_found_error",
+        ),
     ],
 )
 def test_status_and_type(app, err, status, kind):
@@ -33,7 +49,11 @@ def test_status_and_type(app, err, status, kind):
         g.request_id = "req_123"
         body, got, headers = render(err)
     assert got == status
-    assert body == {"type": "error", "error": {"type": kind, "message": body["error"]["message"]}, "request_id": "req_123"}
+    assert body == {
+        "type": "error",
+        "error": {"type": kind, "message": body["error"]["message"]},
+        "request_id": "req_123",
+    }
     assert headers["request-id"] == "req_123"
     if isinstance(err, UpstreamError):
         assert body["error"]["message"] == err.payload["error"]["message"]  # Gemini's words

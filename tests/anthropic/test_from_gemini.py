@@ -1,4 +1,5 @@
 """Whole Gemini answers -> Anthropic Messages, on plain dicts and the recorded fixtures."""
+
 import pytest
 
 from app.anthropic import ids
@@ -16,8 +17,13 @@ def test_text_answer():
     assert reply["model"] == "gemini-2.5-flash"
     assert reply["content"] == [{"type": "text", "text": "Paris"}]
     assert reply["stop_reason"] == "end_turn" and reply["stop_sequence"] is None
-    assert reply["usage"] == {"input_tokens": 11, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-                              "output_tokens": 35, "service_tier": "standard"}
+    assert reply["usage"] == {
+        "input_tokens": 11,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": 35,
+        "service_tier": "standard",
+    }
 
 
 def test_thinking_and_a_call_share_the_signature():
@@ -25,8 +31,11 @@ def test_thinking_and_a_call_share_the_signature():
     thought, call = parts_of("gemini/function_call_thought_signature.json")
     reply = message(answer, model="m", thinking=True)
     thinking, tool = reply["content"]
-    assert thinking == {"type": "thinking", "thinking": thought["text"],
-                        "signature": ids.thinking_signature(call["thoughtSignature"])}
+    assert thinking == {
+        "type": "thinking",
+        "thinking": thought["text"],
+        "signature": ids.thinking_signature(call["thoughtSignature"]),
+    }
     assert tool["type"] == "tool_use" and tool["name"] == "now" and tool["input"] == {}
     assert ids.parse_tool_use_id(tool["id"]) == (None, call["thoughtSignature"])
     assert reply["stop_reason"] == "tool_use"
@@ -56,19 +65,39 @@ def test_parallel_calls_and_disable_parallel_tool_use():
     answer = fixture_json("gemini/parallel_function_calls.json")
     reply = message(answer, model="m")
     calls = reply["content"]
-    assert [(c["type"], c["input"]) for c in calls] == [("tool_use", {"a": 2, "b": 3}), ("tool_use", {"a": 4, "b": 5}),
-                                                        ("tool_use", {"a": 6, "b": 7})]
-    assert ids.parse_tool_use_id(calls[0]["id"])[1] == parts_of("gemini/parallel_function_calls.json")[0]["thoughtSignature"]
+    assert [(c["type"], c["input"]) for c in calls] == [
+        ("tool_use", {"a": 2, "b": 3}),
+        ("tool_use", {"a": 4, "b": 5}),
+        ("tool_use", {"a": 6, "b": 7}),
+    ]
+    assert (
+        ids.parse_tool_use_id(calls[0]["id"])[1]
+        == parts_of("gemini/parallel_function_calls.json")[0]["thoughtSignature"]
+    )
     assert ids.parse_tool_use_id(calls[1]["id"]) == (None, None)
     assert len({c["id"] for c in calls}) == 3
     single = message(answer, model="m", single_tool=True)
-    assert [c["input"] for c in single["content"]] == [{"a": 2, "b": 3}] and single["stop_reason"] == "tool_use"
+    assert [c["input"] for c in single["content"]] == [{"a": 2, "b": 3}] and single[
+        "stop_reason"
+    ] == "tool_use"
 
 
 def test_gemini3_call_ids_are_kept():
-    answer = {"candidates": [{"content": {"parts": [
-        {"functionCall": {"name": "sum", "args": {"a": 1}, "id": "3ae8iwca"}, "thoughtSignature": "c2ln"}]},
-        "finishReason": "STOP"}]}
+    answer = {
+        "candidates": [
+            {
+                "content": {
+                    "parts": [
+                        {
+                            "functionCall": {"name": "sum", "args": {"a": 1}, "id": "3ae8iwca"},
+                            "thoughtSignature": "c2ln",
+                        }
+                    ]
+                },
+                "finishReason": "STOP",
+            }
+        ]
+    }
     (tool,) = message(answer, model="m")["content"]
     assert ids.parse_tool_use_id(tool["id"]) == ("3ae8iwca", "c2ln")
 
@@ -88,14 +117,21 @@ def test_images_as_markdown_and_an_image_block():
     text, image = reply["content"]
     blob = parts_of("gemini/image_generation.json")[1]["inlineData"]
     assert text["type"] == "text" and text["text"].endswith(f"![image](data:image/png;base64,{blob['data']})")
-    assert image == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": blob["data"]}}
+    assert image == {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": blob["data"]},
+    }
 
 
 @pytest.mark.parametrize(
     "name, reason, content",
     [
         ("gemini/max_tokens.json", "max_tokens", [{"type": "text", "text": "The capital of France is"}]),
-        ("gemini/finish_reason_safety.json", "refusal", [{"type": "text", "text": "Safety error incoming in 5, 4, 3, 2..."}]),
+        (
+            "gemini/finish_reason_safety.json",
+            "refusal",
+            [{"type": "text", "text": "Safety error incoming in 5, 4, 3, 2..."}],
+        ),
         ("gemini/finish_reason_safety_blocked_rating.json", "refusal", []),
         ("gemini/prompt_blocked_prohibited_content.json", "refusal", []),
         ("gemini/prompt_blocked_safety.json", "refusal", []),
@@ -108,7 +144,9 @@ def test_stop_reasons(name, reason, content):
 
 
 def test_stop_sequences_are_cut_by_the_gateway():
-    answer = {"candidates": [{"content": {"parts": [{"text": "one two THREE four"}]}, "finishReason": "STOP"}]}
+    answer = {
+        "candidates": [{"content": {"parts": [{"text": "one two THREE four"}]}, "finishReason": "STOP"}]
+    }
     reply = message(answer, model="m", stop_sequences=["four", "THREE"])
     assert reply["content"] == [{"type": "text", "text": "one two "}]
     assert reply["stop_reason"] == "stop_sequence" and reply["stop_sequence"] == "THREE"
@@ -117,10 +155,20 @@ def test_stop_sequences_are_cut_by_the_gateway():
 
 
 def test_a_stop_sequence_drops_the_calls_after_it():
-    answer = {"candidates": [{"content": {"parts": [
-        {"text": "Done.\nObservation:"}, {"functionCall": {"name": "f", "args": {}}}]}, "finishReason": "STOP"}]}
+    answer = {
+        "candidates": [
+            {
+                "content": {
+                    "parts": [{"text": "Done.\nObservation:"}, {"functionCall": {"name": "f", "args": {}}}]
+                },
+                "finishReason": "STOP",
+            }
+        ]
+    }
     reply = message(answer, model="m", stop_sequences=["Observation:"])
-    assert reply["content"] == [{"type": "text", "text": "Done.\n"}] and reply["stop_reason"] == "stop_sequence"
+    assert (
+        reply["content"] == [{"type": "text", "text": "Done.\n"}] and reply["stop_reason"] == "stop_sequence"
+    )
 
 
 def test_stop_scanner_holds_back_only_a_possible_start():
@@ -136,10 +184,19 @@ def test_stop_scanner_holds_back_only_a_possible_start():
 def test_usage_with_cache_and_missing_fields():
     meta = fixture_json("gemini/max_tokens.json")["usageMetadata"]
     assert usage(meta)["output_tokens"] == 5
-    full = {"promptTokenCount": 12, "candidatesTokenCount": 71, "cachedContentTokenCount": 4,
-            "toolUsePromptTokenCount": 65, "thoughtsTokenCount": 89}
-    assert usage(full) == {"input_tokens": 12 + 65 - 4, "cache_creation_input_tokens": 0,
-                           "cache_read_input_tokens": 4, "output_tokens": 71 + 89}
+    full = {
+        "promptTokenCount": 12,
+        "candidatesTokenCount": 71,
+        "cachedContentTokenCount": 4,
+        "toolUsePromptTokenCount": 65,
+        "thoughtsTokenCount": 89,
+    }
+    assert usage(full) == {
+        "input_tokens": 12 + 65 - 4,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 4,
+        "output_tokens": 71 + 89,
+    }
     assert usage(None)["input_tokens"] == 0 and usage({"promptTokenCount": "x"})["input_tokens"] == 0
 
 

@@ -1,4 +1,5 @@
 """Tool-use ids and thinking signatures that carry Gemini's state through an Anthropic client."""
+
 import base64
 import re
 import secrets
@@ -32,8 +33,14 @@ def test_a_signature_that_is_not_canonical_base64_is_kept_as_text():
 
 
 def test_foreign_or_damaged_ids_carry_nothing():
-    for tool_id in ("toolu_01X9wcHKKAZD9tBC711xipPa", "call_abc", "toolu_gg", "toolu_gg!!!", "toolu_ggAAAA",
-                    "toolu_gg" + base64.urlsafe_b64encode(b"\x07junkjunk").decode()):
+    for tool_id in (
+        "toolu_01X9wcHKKAZD9tBC711xipPa",
+        "call_abc",
+        "toolu_gg",
+        "toolu_gg!!!",
+        "toolu_ggAAAA",
+        "toolu_gg" + base64.urlsafe_b64encode(b"\x07junkjunk").decode(),
+    ):
         assert ids.parse_tool_use_id(tool_id) == (None, None)
 
 

@@ -1,4 +1,5 @@
 """The stream translator on the recorded Gemini SSE fixtures: Anthropic's event grammar, block by block."""
+
 import json
 
 import pytest
@@ -51,7 +52,9 @@ def test_text_stream():
     assert start["id"].startswith("msg_") and start["model"] == "gemini-test" and start["content"] == []
     assert start["stop_reason"] is None and start["usage"]["output_tokens"] == 0
     (block,) = check_grammar(events)
-    texts = [json.loads(p)["candidates"][0]["content"]["parts"][0]["text"] for p in payloads("stream_text.sse")]
+    texts = [
+        json.loads(p)["candidates"][0]["content"]["parts"][0]["text"] for p in payloads("stream_text.sse")
+    ]
     assert block == {"type": "text", "text": "".join(texts)}
     # One text delta per Gemini chunk, sent as it came.
     assert [d["delta"]["text"] for n, d in events if n == "content_block_delta"] == [t for t in texts if t]
@@ -75,8 +78,12 @@ def test_thinking_then_a_call_with_its_signature():
     name = "stream_function_call_thought_signature.sse"
     events, _ = run(payloads(name), thinking=True)
     thinking, tool = check_grammar(events)
-    signature = next(p["thoughtSignature"] for e in payloads(name)
-                     for p in json.loads(e)["candidates"][0]["content"]["parts"] if "thoughtSignature" in p)
+    signature = next(
+        p["thoughtSignature"]
+        for e in payloads(name)
+        for p in json.loads(e)["candidates"][0]["content"]["parts"]
+        if "thoughtSignature" in p
+    )
     assert thinking["type"] == "thinking" and thinking["thinking"].startswith("**Calculating the Days**")
     assert thinking["signature"] == ids.thinking_signature(signature)
     deltas = [d["delta"]["type"] for n, d in events if n == "content_block_delta" and d["index"] == 0]
@@ -90,7 +97,10 @@ def test_gemini3_parallel_calls_one_per_chunk():
     events, _ = run(payloads("stream_parallel_function_calls_gemini3.sse"))
     blocks = check_grammar(events)
     assert [(b["type"], b["input"]) for b in blocks] == [
-        ("tool_use", {"b": 3, "a": 2}), ("tool_use", {"a": 4, "b": 5}), ("tool_use", {"b": 7, "a": 6})]
+        ("tool_use", {"b": 3, "a": 2}),
+        ("tool_use", {"a": 4, "b": 5}),
+        ("tool_use", {"b": 7, "a": 6}),
+    ]
     assert [ids.parse_tool_use_id(b["id"])[0] for b in blocks] == ["3ae8iwca", "up3kf30e", "ycroch25"]
     assert ids.parse_tool_use_id(blocks[0]["id"])[1] and ids.parse_tool_use_id(blocks[1]["id"])[1] is None
     assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
@@ -115,8 +125,10 @@ def test_gemini3_final_empty_part_opens_no_block():
 
 def test_a_late_signature_becomes_the_thinking_block_when_thinking_was_asked():
     sig = "c2lnbmF0dXJl"
-    events, _ = run([chunk({"text": "", "thoughtSignature": sig}), chunk({"text": "Answer"}, finish="STOP")],
-                    thinking=True)
+    events, _ = run(
+        [chunk({"text": "", "thoughtSignature": sig}), chunk({"text": "Answer"}, finish="STOP")],
+        thinking=True,
+    )
     thinking, text = check_grammar(events)
     assert thinking == {"type": "thinking", "thinking": "", "signature": ids.thinking_signature(sig)}
     assert text["text"] == "Answer"
@@ -129,8 +141,14 @@ def test_a_blocked_prompt_is_a_refusal_with_no_blocks():
 
 
 def test_stop_sequence_split_across_chunks():
-    events, translator = run([chunk({"text": "Thought: done\nObs"}), chunk({"text": "ervation: 42"}),
-                              chunk({"text": "never sent"}, finish="STOP")], stop_sequences=["Observation:"])
+    events, translator = run(
+        [
+            chunk({"text": "Thought: done\nObs"}),
+            chunk({"text": "ervation: 42"}),
+            chunk({"text": "never sent"}, finish="STOP"),
+        ],
+        stop_sequences=["Observation:"],
+    )
     (block,) = check_grammar(events)
     assert block["text"] == "Thought: done\n"
     assert events[-2][1]["delta"] == {"stop_reason": "stop_sequence", "stop_sequence": "Observation:"}
@@ -138,14 +156,21 @@ def test_stop_sequence_split_across_chunks():
 
 
 def test_held_back_text_is_released_before_a_call():
-    events, _ = run([chunk({"text": "Check ST"}), chunk({"functionCall": {"name": "f", "args": {"x": 1}}}, finish="STOP")],
-                    stop_sequences=["STOP!"])
+    events, _ = run(
+        [
+            chunk({"text": "Check ST"}),
+            chunk({"functionCall": {"name": "f", "args": {"x": 1}}}, finish="STOP"),
+        ],
+        stop_sequences=["STOP!"],
+    )
     text, tool = check_grammar(events)
     assert text["text"] == "Check ST" and tool["input"] == {"x": 1}
 
 
 def test_images_go_out_as_markdown_only():
-    events, _ = run(payloads("stream_text_single_chunk.sse") + [fixture_bytes("gemini/image_generation.json")])
+    events, _ = run(
+        payloads("stream_text_single_chunk.sse") + [fixture_bytes("gemini/image_generation.json")]
+    )
     blocks = check_grammar(events)
     assert [b["type"] for b in blocks] == ["text"] and "![image](data:image/png;base64," in blocks[0]["text"]
 
@@ -157,8 +182,13 @@ def test_a_failure_after_the_first_byte_is_an_error_event():
     out = translator.fail(UpstreamUnavailable("The connection to Gemini broke in the middle of the stream."))
     assert out.startswith(b"event: error\ndata: ") and out.endswith(b"\n\n")
     ((name, data),) = parse_events(out)
-    assert data == {"type": "error", "error": {"type": "overloaded_error",
-                                               "message": "The connection to Gemini broke in the middle of the stream."}}
+    assert data == {
+        "type": "error",
+        "error": {
+            "type": "overloaded_error",
+            "message": "The connection to Gemini broke in the middle of the stream.",
+        },
+    }
 
 
 def test_garbage_from_upstream_is_an_error():

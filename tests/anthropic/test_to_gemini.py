@@ -1,4 +1,5 @@
 """Messages requests -> Gemini requests, on plain dicts."""
+
 import base64
 
 import pytest
@@ -50,18 +51,33 @@ def test_minimal_request():
 
 
 def test_system_as_string_blocks_and_system_messages():
-    request = build({"system": [{"type": "text", "text": "One.", "cache_control": {"type": "ephemeral"}},
-                                {"type": "text", "text": "Two."}],
-                     "messages": [{"role": "system", "content": "Three."}, {"role": "user", "content": "Hi"}]})
+    request = build(
+        {
+            "system": [
+                {"type": "text", "text": "One.", "cache_control": {"type": "ephemeral"}},
+                {"type": "text", "text": "Two."},
+            ],
+            "messages": [{"role": "system", "content": "Three."}, {"role": "user", "content": "Hi"}],
+        }
+    )
     assert request["systemInstruction"] == {"parts": [{"text": "One."}, {"text": "Two."}, {"text": "Three."}]}
     assert build({"system": "S", "messages": [{"role": "user", "content": "x"}]})["systemInstruction"] == {
-        "parts": [{"text": "S"}]}
+        "parts": [{"text": "S"}]
+    }
 
 
 def test_roles_and_merged_consecutive_turns():
-    request = build({"messages": [
-        {"role": "user", "content": "a"}, {"role": "user", "content": [{"type": "text", "text": "b"}]},
-        {"role": "assistant", "content": "c"}, {"role": "user", "content": ""}, {"role": "user", "content": "d"}]})
+    request = build(
+        {
+            "messages": [
+                {"role": "user", "content": "a"},
+                {"role": "user", "content": [{"type": "text", "text": "b"}]},
+                {"role": "assistant", "content": "c"},
+                {"role": "user", "content": ""},
+                {"role": "user", "content": "d"},
+            ]
+        }
+    )
     assert request["contents"] == [
         {"role": "user", "parts": [{"text": "a"}, {"text": "b"}]},
         {"role": "model", "parts": [{"text": "c"}]},
@@ -76,22 +92,33 @@ def test_no_content_at_all_is_a_400():
 
 
 def test_unknown_fields_are_ignored():
-    request = build(metadata={"user_id": "u"}, service_tier="auto", context_management={"edits": []},
-                    cache_control={"type": "ephemeral"})
+    request = build(
+        metadata={"user_id": "u"},
+        service_tier="auto",
+        context_management={"edits": []},
+        cache_control={"type": "ephemeral"},
+    )
     assert set(request) == {"contents", "generationConfig"}
 
 
 def test_sampling_settings_and_stop_sequences():
     request = build(temperature=0.5, top_p=0.8, top_k=40, stop_sequences=["END"])
     # Stop sequences are applied by the gateway, which can then say which one matched.
-    assert request["generationConfig"] == {"maxOutputTokens": 100, "temperature": 0.5, "topP": 0.8, "topK": 40}
+    assert request["generationConfig"] == {
+        "maxOutputTokens": 100,
+        "temperature": 0.5,
+        "topP": 0.8,
+        "topK": 40,
+    }
     assert options({"stop_sequences": ["END", ""]})["stop_sequences"] == ["END"]
 
 
 def test_safety_settings_are_added_when_given():
     body = {"model": "gemini-2.5-flash", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
     settings = [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "OFF"}]
-    request = generate_request(body, parse_model_name("gemini-2.5-flash"), fetch=no_fetch, safety_settings=settings)
+    request = generate_request(
+        body, parse_model_name("gemini-2.5-flash"), fetch=no_fetch, safety_settings=settings
+    )
     assert request["safetySettings"] == settings
 
 
@@ -105,10 +132,17 @@ def test_images_base64_and_url():
         seen.append((url, param))
         return {"mimeType": "image/webp", "data": "UklGRg=="}
 
-    request = build({"messages": [user(
-        {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": PNG}},
-        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.webp"}},
-    )]}, fetch=fetch)
+    request = build(
+        {
+            "messages": [
+                user(
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": PNG}},
+                    {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.webp"}},
+                )
+            ]
+        },
+        fetch=fetch,
+    )
     assert request["contents"][0]["parts"] == [
         {"inlineData": {"mimeType": "image/png", "data": PNG}},  # the bytes win over the label
         {"inlineData": {"mimeType": "image/webp", "data": "UklGRg=="}},
@@ -119,7 +153,10 @@ def test_images_base64_and_url():
 @pytest.mark.parametrize(
     "source, param",
     [
-        ({"type": "base64", "media_type": "image/png", "data": "%%%not base64"}, "messages[0].content[0].source.data"),
+        (
+            {"type": "base64", "media_type": "image/png", "data": "%%%not base64"},
+            "messages[0].content[0].source.data",
+        ),
         ({"type": "base64", "media_type": "image/png"}, "messages[0].content[0].source.data"),
         ({"type": "file", "file_id": "file_011"}, "messages[0].content[0].source.type"),
         ({"type": "url"}, "messages[0].content[0].source.url"),
@@ -132,15 +169,39 @@ def test_bad_image_sources_name_the_field(source, param):
 
 
 def test_documents():
-    request = build({"messages": [user(
-        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
-         "title": "Q3", "context": "Quarterly numbers"},
-        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "Plain text."}},
-        {"type": "document", "source": {"type": "content", "content": [
-            {"type": "text", "text": "Chunk one"}, {"type": "image", "source": {
-                "type": "base64", "media_type": "image/png", "data": PNG}}]}},
-        {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}},
-    )]}, fetch=lambda url, *, param: {"mimeType": "application/pdf", "data": PDF})
+    request = build(
+        {
+            "messages": [
+                user(
+                    {
+                        "type": "document",
+                        "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
+                        "title": "Q3",
+                        "context": "Quarterly numbers",
+                    },
+                    {
+                        "type": "document",
+                        "source": {"type": "text", "media_type": "text/plain", "data": "Plain text."},
+                    },
+                    {
+                        "type": "document",
+                        "source": {
+                            "type": "content",
+                            "content": [
+                                {"type": "text", "text": "Chunk one"},
+                                {
+                                    "type": "image",
+                                    "source": {"type": "base64", "media_type": "image/png", "data": PNG},
+                                },
+                            ],
+                        },
+                    },
+                    {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}},
+                )
+            ]
+        },
+        fetch=lambda url, *, param: {"mimeType": "application/pdf", "data": PDF},
+    )
     assert request["contents"][0]["parts"] == [
         {"text": "Q3\nQuarterly numbers"},
         {"inlineData": {"mimeType": "application/pdf", "data": PDF}},
@@ -152,13 +213,25 @@ def test_documents():
 
 
 def test_search_results_and_server_tool_artifacts():
-    request = build({"messages": [
-        user({"type": "search_result", "source": "https://x.test", "title": "X",
-              "content": [{"type": "text", "text": "fact"}]}),
-        assistant({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
-                  {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
-                  {"type": "text", "text": "Found it."}),
-    ]})
+    request = build(
+        {
+            "messages": [
+                user(
+                    {
+                        "type": "search_result",
+                        "source": "https://x.test",
+                        "title": "X",
+                        "content": [{"type": "text", "text": "fact"}],
+                    }
+                ),
+                assistant(
+                    {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
+                    {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                    {"type": "text", "text": "Found it."},
+                ),
+            ]
+        }
+    )
     assert request["contents"] == [
         {"role": "user", "parts": [{"text": "X\nhttps://x.test\nfact"}]},
         {"role": "model", "parts": [{"text": "Found it."}]},
@@ -171,14 +244,28 @@ def test_search_results_and_server_tool_artifacts():
 def test_tool_use_and_results_with_signatures_restored():
     sig = "c2lnbmF0dXJlLW9uZQ=="
     first, second = ids.tool_use_id("g-1", sig), ids.tool_use_id("g-2")
-    request = build({"messages": [
-        user({"type": "text", "text": "Weather in Paris and Rome?"}),
-        assistant({"type": "thinking", "thinking": "I should look both up.", "signature": ids.thinking_signature(sig)},
-                  {"type": "text", "text": "Checking."},
-                  tool_use(first, city="Paris"), tool_use(second, city="Rome")),
-        user(result(first, "18C"), result(second, [{"type": "text", "text": "21C"}], is_error=True),
-             {"type": "text", "text": "Thanks"}),
-    ]})
+    request = build(
+        {
+            "messages": [
+                user({"type": "text", "text": "Weather in Paris and Rome?"}),
+                assistant(
+                    {
+                        "type": "thinking",
+                        "thinking": "I should look both up.",
+                        "signature": ids.thinking_signature(sig),
+                    },
+                    {"type": "text", "text": "Checking."},
+                    tool_use(first, city="Paris"),
+                    tool_use(second, city="Rome"),
+                ),
+                user(
+                    result(first, "18C"),
+                    result(second, [{"type": "text", "text": "21C"}], is_error=True),
+                    {"type": "text", "text": "Thanks"},
+                ),
+            ]
+        }
+    )
     model, results = request["contents"][1:]
     assert model["parts"] == [
         {"text": "Checking."},  # the signature is the call's own: not also put on the text
@@ -194,53 +281,86 @@ def test_tool_use_and_results_with_signatures_restored():
 
 def test_a_thinking_signature_goes_to_the_part_after_it():
     sig = "dGV4dC1zaWduYXR1cmU="
-    request = build({"messages": [
-        user({"type": "text", "text": "q"}),
-        assistant({"type": "thinking", "thinking": "", "signature": ids.thinking_signature(sig)},
-                  {"type": "text", "text": "answer"}),
-        user({"type": "text", "text": "more"}),
-        # Anthropic's own signature, from a conversation that began on Claude: never sent to Gemini.
-        assistant({"type": "thinking", "thinking": "hm", "signature": "EvMCCkYICxgCKkCHP2cS"},
-                  {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"},
-                  {"type": "text", "text": "again"}),
-    ]})
+    request = build(
+        {
+            "messages": [
+                user({"type": "text", "text": "q"}),
+                assistant(
+                    {"type": "thinking", "thinking": "", "signature": ids.thinking_signature(sig)},
+                    {"type": "text", "text": "answer"},
+                ),
+                user({"type": "text", "text": "more"}),
+                # Anthropic's own signature, from a conversation that began on Claude: never sent to Gemini.
+                assistant(
+                    {"type": "thinking", "thinking": "hm", "signature": "EvMCCkYICxgCKkCHP2cS"},
+                    {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"},
+                    {"type": "text", "text": "again"},
+                ),
+            ]
+        }
+    )
     assert request["contents"][1]["parts"] == [{"text": "answer", "thoughtSignature": sig}]
     assert request["contents"][3]["parts"] == [{"text": "again"}]
 
 
 def test_a_thinking_signature_reaches_a_call_whose_id_lost_it():
     sig = "Y2FsbC1zaWduYXR1cmU="
-    request = build({"messages": [
-        user({"type": "text", "text": "q"}),
-        assistant({"type": "thinking", "thinking": "", "signature": ids.thinking_signature(sig)},
-                  tool_use("toolu_rewritten_by_client")),
-        user(result("toolu_rewritten_by_client")),
-    ]})
+    request = build(
+        {
+            "messages": [
+                user({"type": "text", "text": "q"}),
+                assistant(
+                    {"type": "thinking", "thinking": "", "signature": ids.thinking_signature(sig)},
+                    tool_use("toolu_rewritten_by_client"),
+                ),
+                user(result("toolu_rewritten_by_client")),
+            ]
+        }
+    )
     assert request["contents"][1]["parts"] == [
-        {"functionCall": {"name": "lookup", "args": {}}, "thoughtSignature": sig}]
+        {"functionCall": {"name": "lookup", "args": {}}, "thoughtSignature": sig}
+    ]
 
 
 def test_gemini3_calls_without_a_signature_get_googles_stand_in():
-    history = {"messages": [
-        user({"type": "text", "text": "q"}),
-        assistant({"type": "text", "text": "Let me check."}, tool_use("toolu_01A"), tool_use("toolu_01B")),
-        user(result("toolu_01A"), result("toolu_01B")),
-    ]}
+    history = {
+        "messages": [
+            user({"type": "text", "text": "q"}),
+            assistant(
+                {"type": "text", "text": "Let me check."}, tool_use("toolu_01A"), tool_use("toolu_01B")
+            ),
+            user(result("toolu_01A"), result("toolu_01B")),
+        ]
+    }
     parts = build(history, model="gemini-3-pro-preview")["contents"][1]["parts"]
     assert parts[1]["thoughtSignature"] == SKIP_SIGNATURE and "thoughtSignature" not in parts[2]
     assert all("thoughtSignature" not in p for p in build(history)["contents"][1]["parts"])  # 2.5: not needed
 
 
 def test_images_in_tool_results():
-    history = {"messages": [
-        user({"type": "text", "text": "Take a screenshot"}),
-        assistant(tool_use("toolu_01S", "screenshot")),
-        user(result("toolu_01S", [{"type": "text", "text": "here"},
-                                  {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}])),
-    ]}
+    history = {
+        "messages": [
+            user({"type": "text", "text": "Take a screenshot"}),
+            assistant(tool_use("toolu_01S", "screenshot")),
+            user(
+                result(
+                    "toolu_01S",
+                    [
+                        {"type": "text", "text": "here"},
+                        {
+                            "type": "image",
+                            "source": {"type": "base64", "media_type": "image/png", "data": PNG},
+                        },
+                    ],
+                )
+            ),
+        ]
+    }
     image = {"inlineData": {"mimeType": "image/png", "data": PNG}}
     gemini3 = build(history, model="gemini-3-flash-preview")["contents"][2]["parts"]
-    assert gemini3 == [{"functionResponse": {"name": "screenshot", "response": {"output": "here"}, "parts": [image]}}]
+    assert gemini3 == [
+        {"functionResponse": {"name": "screenshot", "response": {"output": "here"}, "parts": [image]}}
+    ]
     gemini25 = build(history)["contents"][2]["parts"]  # 2.5 takes no media in a function response
     assert gemini25 == [{"functionResponse": {"name": "screenshot", "response": {"output": "here"}}}, image]
 
@@ -249,8 +369,10 @@ def test_images_in_tool_results():
     "messages, param",
     [
         ([user(result("toolu_unknown"))], "messages[0].content[0].tool_use_id"),
-        ([user({"type": "text", "text": "x"}), assistant(tool_use("toolu_1")), user(tool_use("toolu_2"))],
-         "messages[2].content[0].type"),
+        (
+            [user({"type": "text", "text": "x"}), assistant(tool_use("toolu_1")), user(tool_use("toolu_2"))],
+            "messages[2].content[0].type",
+        ),
         ([user({"type": "text", "text": "x"}), assistant(result("toolu_1"))], "messages[1].content[0].type"),
     ],
 )
@@ -264,18 +386,28 @@ def test_misplaced_tool_blocks_name_the_field(messages, param):
 
 
 def test_tools_become_function_declarations_and_builtins():
-    request = build(tools=[
-        {"name": "get_weather", "description": "Weather for a city", "cache_control": {"type": "ephemeral"},
-         "input_schema": {"type": "object", "$schema": "http://json-schema.org/draft-07/schema#",
-                          "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
-                          "required": ["city"], "additionalProperties": False}},
-        {"name": "now", "input_schema": {"type": "object", "properties": {}}},
-        {"type": "custom", "name": "noop", "input_schema": {"type": "object"}},
-        {"type": "web_search_20250305", "name": "web_search", "max_uses": 3},
-        {"type": "web_fetch_20250910", "name": "web_fetch"},
-        {"type": "code_execution_20250825", "name": "code_execution"},
-        {"type": "web_search_20260101", "name": "web_search_2"},
-    ])
+    request = build(
+        tools=[
+            {
+                "name": "get_weather",
+                "description": "Weather for a city",
+                "cache_control": {"type": "ephemeral"},
+                "input_schema": {
+                    "type": "object",
+                    "$schema": "http://json-schema.org/draft-07/schema#",
+                    "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
+                    "required": ["city"],
+                    "additionalProperties": False,
+                },
+            },
+            {"name": "now", "input_schema": {"type": "object", "properties": {}}},
+            {"type": "custom", "name": "noop", "input_schema": {"type": "object"}},
+            {"type": "web_search_20250305", "name": "web_search", "max_uses": 3},
+            {"type": "web_fetch_20250910", "name": "web_fetch"},
+            {"type": "code_execution_20250825", "name": "code_execution"},
+            {"type": "web_search_20260101", "name": "web_search_2"},
+        ]
+    )
     declarations = request["tools"][0]["functionDeclarations"]
     assert declarations[0]["name"] == "get_weather" and declarations[0]["description"] == "Weather for a city"
     assert declarations[0]["parameters"]["type"] == "OBJECT"
@@ -290,8 +422,15 @@ def test_an_unsupported_anthropic_tool_type_is_a_400():
         build(tools=[{"type": "bash_20250124", "name": "bash"}])
     assert err.value.param == "tools[0].type"
     # ...unless it brings its own schema.
-    request = build(tools=[{"type": "mcp_like_tool", "name": "t", "input_schema": {
-        "type": "object", "properties": {"q": {"type": "string"}}}}])
+    request = build(
+        tools=[
+            {
+                "type": "mcp_like_tool",
+                "name": "t",
+                "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}},
+            }
+        ]
+    )
     assert request["tools"][0]["functionDeclarations"][0]["name"] == "t"
 
 
@@ -324,12 +463,31 @@ def test_tool_choice_tool_needs_a_name():
 @pytest.mark.parametrize(
     "model, thinking, expected",
     [
-        ("gemini-2.5-flash", {"type": "enabled", "budget_tokens": 4096}, {"thinkingBudget": 4096, "includeThoughts": True}),
-        ("gemini-2.5-pro", {"type": "enabled", "budget_tokens": 100000}, {"thinkingBudget": 32768, "includeThoughts": True}),
-        ("gemini-3-pro-preview", {"type": "enabled", "budget_tokens": 2000}, {"thinkingLevel": "HIGH", "includeThoughts": True}),
-        ("gemini-3-flash-preview", {"type": "enabled", "budget_tokens": 1024}, {"thinkingLevel": "LOW", "includeThoughts": True}),
-        ("gemini-2.5-flash", {"type": "enabled", "budget_tokens": 2048, "display": "omitted"},
-         {"thinkingBudget": 2048, "includeThoughts": False}),
+        (
+            "gemini-2.5-flash",
+            {"type": "enabled", "budget_tokens": 4096},
+            {"thinkingBudget": 4096, "includeThoughts": True},
+        ),
+        (
+            "gemini-2.5-pro",
+            {"type": "enabled", "budget_tokens": 100000},
+            {"thinkingBudget": 32768, "includeThoughts": True},
+        ),
+        (
+            "gemini-3-pro-preview",
+            {"type": "enabled", "budget_tokens": 2000},
+            {"thinkingLevel": "HIGH", "includeThoughts": True},
+        ),
+        (
+            "gemini-3-flash-preview",
+            {"type": "enabled", "budget_tokens": 1024},
+            {"thinkingLevel": "LOW", "includeThoughts": True},
+        ),
+        (
+            "gemini-2.5-flash",
+            {"type": "enabled", "budget_tokens": 2048, "display": "omitted"},
+            {"thinkingBudget": 2048, "includeThoughts": False},
+        ),
         ("gemini-2.5-flash", {"type": "adaptive"}, {"includeThoughts": True}),
         ("gemini-2.5-flash", {"type": "disabled"}, {"thinkingBudget": 0}),
         ("gemini-2.5-pro", {"type": "disabled"}, {"thinkingBudget": 128}),  # Pro cannot switch it off
@@ -364,24 +522,43 @@ def test_model_name_directives():
 
 
 def test_structured_output():
-    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
-              "additionalProperties": False}
-    for fields in ({"output_config": {"format": {"type": "json_schema", "schema": schema}}},
-                   {"output_format": {"type": "json_schema", "schema": schema}}):
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}},
+        "required": ["name"],
+        "additionalProperties": False,
+    }
+    for fields in (
+        {"output_config": {"format": {"type": "json_schema", "schema": schema}}},
+        {"output_format": {"type": "json_schema", "schema": schema}},
+    ):
         config = build(**fields)["generationConfig"]
         assert config["responseMimeType"] == "application/json"
-        assert config["responseSchema"] == {"type": "OBJECT", "properties": {"name": {"type": "STRING"}},
-                                            "required": ["name"]}
+        assert config["responseSchema"] == {
+            "type": "OBJECT",
+            "properties": {"name": {"type": "STRING"}},
+            "required": ["name"],
+        }
 
 
 def test_count_tokens_request():
-    body = {"model": "gemini-2.5-flash-search-high", "system": "sys", "messages": [{"role": "user", "content": "Hi"}],
-            "tools": [{"name": "f", "input_schema": {"type": "object", "properties": {"x": {"type": "string"}}}}]}
+    body = {
+        "model": "gemini-2.5-flash-search-high",
+        "system": "sys",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "tools": [{"name": "f", "input_schema": {"type": "object", "properties": {"x": {"type": "string"}}}}],
+    }
     request = count_tokens_request(body, parse_model_name(body["model"]), fetch=no_fetch)
     inner = request["generateContentRequest"]
     assert set(inner) == {"model", "contents", "systemInstruction", "tools"}
     assert inner["model"] == "models/gemini-2.5-flash"
     assert inner["contents"] == [{"role": "user", "parts": [{"text": "Hi"}]}]
     assert inner["systemInstruction"] == {"parts": [{"text": "sys"}]}
-    assert inner["tools"] == [{"functionDeclarations": [{"name": "f", "parameters": {
-        "type": "OBJECT", "properties": {"x": {"type": "STRING"}}}}]}, {"googleSearch": {}}]
+    assert inner["tools"] == [
+        {
+            "functionDeclarations": [
+                {"name": "f", "parameters": {"type": "OBJECT", "properties": {"x": {"type": "STRING"}}}}
+            ]
+        },
+        {"googleSearch": {}},
+    ]

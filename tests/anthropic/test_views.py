@@ -1,10 +1,11 @@
 """The Anthropic routes through the Flask test client, with Gemini mocked by `responses`."""
+
 import json
 
 import pytest
 
-from tests.anthropic.grammar import check_grammar, parse_events
 from app.state import state_of
+from tests.anthropic.grammar import check_grammar, parse_events
 from tests.conftest import BASE, CLIENT_KEY, UPSTREAM_KEYS, fixture_bytes, fixture_json
 
 HEADERS = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
@@ -47,7 +48,12 @@ def test_stream_and_its_record(client, mocked, records):
     assert blocks[0]["text"].startswith("I can help")
     assert "alt=sse" in mocked.calls[0].request.url
     (rec,) = records
-    assert rec.stream and rec.model == "gemini-2.5-flash" and rec.prompt_tokens == 29 and rec.thought_tokens == 199
+    assert (
+        rec.stream
+        and rec.model == "gemini-2.5-flash"
+        and rec.prompt_tokens == 29
+        and rec.thought_tokens == 199
+    )
 
 
 def test_model_name_directives_reach_gemini(client, mocked):
@@ -72,12 +78,26 @@ def test_model_name_directives_reach_gemini(client, mocked):
         ({"messages": [{"role": "user", "content": [{"type": "audio"}]}]}, "messages[0].content[0].type"),
         ({"messages": [{"role": "user", "content": [{"type": "text"}]}]}, "messages[0].content[0].text"),
         ({"messages": [{"role": "user", "content": ["text"]}]}, "messages[0].content[0]"),
-        ({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "ftp"}}]}]},
-         "messages[0].content[0].source.type"),
-        ({"messages": [{"role": "assistant", "content": [{"type": "tool_use", "name": "f", "input": {}}]}]},
-         "messages[0].content[0].id"),
-        ({"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": 3}]}]},
-         "messages[0].content[0].content"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "ftp"}}]}]},
+            "messages[0].content[0].source.type",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "assistant", "content": [{"type": "tool_use", "name": "f", "input": {}}]}
+                ]
+            },
+            "messages[0].content[0].id",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": 3}]}
+                ]
+            },
+            "messages[0].content[0].content",
+        ),
         ({"system": 7}, "system"),
         ({"tools": [{"input_schema": {}}]}, "tools[0].name"),
         ({"tool_choice": {"type": "required"}}, "tool_choice.type"),
@@ -132,11 +152,18 @@ def test_upstream_rejection_of_the_request(client, mocked):
 
 
 def test_count_tokens(client, mocked, records):
-    mocked.post(BASE + "/v1beta/models/gemini-2.5-flash:countTokens", body=fixture_bytes("gemini/count_tokens.json"))
-    r = post(client, {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "Hi"}]},
-             path="/v1/messages/count_tokens?beta=true")
+    mocked.post(
+        BASE + "/v1beta/models/gemini-2.5-flash:countTokens", body=fixture_bytes("gemini/count_tokens.json")
+    )
+    r = post(
+        client,
+        {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "Hi"}]},
+        path="/v1/messages/count_tokens?beta=true",
+    )
     assert r.status_code == 200 and r.json == {"input_tokens": 5}
-    assert json.loads(mocked.calls[0].request.body)["generateContentRequest"]["contents"][0]["parts"] == [{"text": "Hi"}]
+    assert json.loads(mocked.calls[0].request.body)["generateContentRequest"]["contents"][0]["parts"] == [
+        {"text": "Hi"}
+    ]
     assert records[0].model == "gemini-2.5-flash"
     r = post(client, {"model": "gemini-2.5-flash"}, path="/v1/messages/count_tokens")
     assert r.status_code == 400 and "messages" in r.json["error"]["message"]
@@ -158,9 +185,15 @@ def test_model_list_pages(client, catalog):
     assert r.status_code == 200
     assert [m["id"] for m in r.json["data"]] == catalog and r.json["has_more"] is False
     first = r.json["data"][0]
-    assert first == {"type": "model", "id": "gemini-2.5-flash", "display_name": "Gemini 2.5 Flash",
-                     "created_at": "1970-01-01T00:00:00Z", "lifecycle": "active",
-                     "max_input_tokens": 1048576, "max_tokens": 65536}
+    assert first == {
+        "type": "model",
+        "id": "gemini-2.5-flash",
+        "display_name": "Gemini 2.5 Flash",
+        "created_at": "1970-01-01T00:00:00Z",
+        "lifecycle": "active",
+        "max_input_tokens": 1048576,
+        "max_tokens": 65536,
+    }
     page = client.get("/v1/models?limit=1", headers=HEADERS).json
     assert [m["id"] for m in page["data"]] == catalog[:1] and page["has_more"] is True
     assert page["first_id"] == page["last_id"] == catalog[0]
@@ -181,7 +214,9 @@ def test_get_model(client, mocked):
     mocked.get(BASE + "/v1beta/models/gemini-2.5-flash", json=fixture_json("gemini/models_get.json"))
     r = client.get("/v1/models/gemini-2.5-flash-high", headers=HEADERS)
     assert r.status_code == 200 and r.json["id"] == "gemini-2.5-flash-high" and r.json["type"] == "model"
-    mocked.get(BASE + "/v1beta/models/nope", status=404, body=fixture_bytes("gemini/error_404_model_not_found.json"))
+    mocked.get(
+        BASE + "/v1beta/models/nope", status=404, body=fixture_bytes("gemini/error_404_model_not_found.json")
+    )
     r = client.get("/v1/models/nope", headers=HEADERS)
     assert r.status_code == 404 and r.json["error"]["type"] == "not_found_error"
 
@@ -189,7 +224,10 @@ def test_get_model(client, mocked):
 def test_structured_output_and_its_validation(client, mocked):
     mocked.post(GENERATE, body=fixture_bytes("gemini/generate_text.json"))
     schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-    r = post(client, dict(BODY, output_config={"format": {"type": "json_schema", "schema": schema}, "effort": "low"}))
+    r = post(
+        client,
+        dict(BODY, output_config={"format": {"type": "json_schema", "schema": schema}, "effort": "low"}),
+    )
     assert r.status_code == 200
     config = json.loads(mocked.calls[0].request.body)["generationConfig"]
     assert config["responseMimeType"] == "application/json" and config["responseSchema"]["type"] == "OBJECT"
@@ -201,9 +239,16 @@ def test_structured_output_and_its_validation(client, mocked):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_max_tokens_above_the_models_cap_is_sent_again_at_the_cap(client, mocked, stream):
-    refusal = {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": (
-        "Unable to submit request because it has a maxOutputTokens value of 64000 but the supported range is "
-        "from 1 (inclusive) to 8193 (exclusive). Update the value and try again.")}}
+    refusal = {
+        "error": {
+            "code": 400,
+            "status": "INVALID_ARGUMENT",
+            "message": (
+                "Unable to submit request because it has a maxOutputTokens value of 64000 but the supported range is "
+                "from 1 (inclusive) to 8193 (exclusive). Update the value and try again."
+            ),
+        }
+    }
     url = STREAM if stream else GENERATE
     mocked.post(url, status=400, json=refusal)
     if stream:

@@ -1,4 +1,5 @@
 """The benchmark's tooling, run end to end at a tiny load (the benchmark itself is `make bench`)."""
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,28 @@ def test_bench_measures_gateway_and_direct_at_tiny_load(tmp_path):
     out = tmp_path / "bench.json"
     only = "a,c" if HAVE_WRK else "c"  # (a) needs wrk; without it the run says so and skips (a)
     cmd = [
-        sys.executable, str(ROOT / "bench" / "run.py"), "--duration", "1", "--warmup", "0", "--only", only,
-        "--dialects", "gemini", "--conns-a", "4", "--streams-c", "6", "--chunks", "4", "--interval", "20",
-        "--ramp", "0.1", "--json", str(out),
+        sys.executable,
+        str(ROOT / "bench" / "run.py"),
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--only",
+        only,
+        "--dialects",
+        "gemini",
+        "--conns-a",
+        "4",
+        "--streams-c",
+        "6",
+        "--chunks",
+        "4",
+        "--interval",
+        "20",
+        "--ramp",
+        "0.1",
+        "--json",
+        str(out),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,11 +1,12 @@
 """CLIENT_KEYS_FILE and the shared-state settings: parsed once at start, bad entries named."""
+
 import hashlib
 import json
 
 import pytest
 
-from app.http.auth import ClientKeys
 from app.config import Config, ConfigError
+from app.http.auth import ClientKeys
 
 YAML = """
 keys:
@@ -63,7 +64,10 @@ def test_json_keys_file_beside_api_keys(tmp_path):
         ("keys: [{name: a, key: 12345}]", "quote it in YAML"),
         ("keys: [{name: a, key_sha256: nothex}]", "64 hex digits"),
         ("keys: [{name: a, key: k, models: []}]", "'models' must be a list"),
-        ("keys: [{name: a, key: k, requests_per_minute: 0}]", "'requests_per_minute' must be a whole number >= 1"),
+        (
+            "keys: [{name: a, key: k, requests_per_minute: 0}]",
+            "'requests_per_minute' must be a whole number >= 1",
+        ),
         ("keys: [{name: a, key: k, tokens_per_day: 1.5}]", "'tokens_per_day' must be a whole number"),
         ("keys: [{name: a, key: k, tokens_per_minute: true}]", "'tokens_per_minute' must be a whole number"),
         ("keys: [{name: a, key: k}, {name: a, key: j}]", "the same name twice"),
@@ -94,8 +98,12 @@ def test_missing_keys_file(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name, value", [("REDIS_URL", "http://localhost:6379"), ("USAGE_RETENTION_DAYS", "-1"),
-                    ("USAGE_RETENTION_DAYS", "forever")]
+    "name, value",
+    [
+        ("REDIS_URL", "http://localhost:6379"),
+        ("USAGE_RETENTION_DAYS", "-1"),
+        ("USAGE_RETENTION_DAYS", "forever"),
+    ],
 )
 def test_bad_store_settings(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):
@@ -103,9 +111,19 @@ def test_bad_store_settings(tmp_path, name, value):
 
 
 def test_store_settings(tmp_path):
-    config = Config.from_env(env(tmp_path, API_KEYS="k", REDIS_URL="rediss://:pw@cache:6380/2",
-                                 REDIS_PREFIX="team-a:", USAGE_RETENTION_DAYS="0"))
+    config = Config.from_env(
+        env(
+            tmp_path,
+            API_KEYS="k",
+            REDIS_URL="rediss://:pw@cache:6380/2",
+            REDIS_PREFIX="team-a:",
+            USAGE_RETENTION_DAYS="0",
+        )
+    )
     assert (config.redis_url, config.redis_prefix, config.usage_retention_days) == (
-        "rediss://:pw@cache:6380/2", "team-a:", 0)
+        "rediss://:pw@cache:6380/2",
+        "team-a:",
+        0,
+    )
     default = Config.from_env(env(tmp_path, API_KEYS="k"))
     assert (default.redis_url, default.usage_retention_days) == (None, 90)

@@ -45,8 +45,14 @@ def test_generated_client_key_is_strong_and_shared(tmp_path):
 
 @pytest.mark.parametrize("value, expected", [("", False), ("true", True), ("1", True), ("off", False)])
 def test_force_switches(tmp_path, value, expected):
-    config = Config.from_env({"API_KEYS": "k", "DATA_DIR": str(tmp_path), "FORCE_GOOGLE_SEARCH": value,
-                              "FORCE_CODE_EXECUTION": value})
+    config = Config.from_env(
+        {
+            "API_KEYS": "k",
+            "DATA_DIR": str(tmp_path),
+            "FORCE_GOOGLE_SEARCH": value,
+            "FORCE_CODE_EXECUTION": value,
+        }
+    )
     assert config.force_search is expected and config.force_code is expected
 
 

@@ -1,4 +1,5 @@
 """The native relay through the Flask test client, with Gemini mocked by `responses`."""
+
 import json
 
 import pytest
@@ -67,8 +68,12 @@ def test_other_actions_relay(client, mocked, action, fixture, body):
 
 
 def test_v1_alias_goes_to_v1_upstream(client, mocked):
-    mocked.post(BASE + "/v1/models/gemini-2.5-flash:generateContent", body=fixture_bytes("gemini/generate_text.json"))
-    r = client.post("/v1/models/gemini-2.5-flash:generateContent", json=BODY, headers={"x-goog-api-key": CLIENT_KEY})
+    mocked.post(
+        BASE + "/v1/models/gemini-2.5-flash:generateContent", body=fixture_bytes("gemini/generate_text.json")
+    )
+    r = client.post(
+        "/v1/models/gemini-2.5-flash:generateContent", json=BODY, headers={"x-goog-api-key": CLIENT_KEY}
+    )
     assert r.status_code == 200
 
 
@@ -100,7 +105,9 @@ def test_json_array_stream_errors_are_wrapped_in_an_array(client, mocked):
 
 
 def test_upstream_failure_mid_stream_becomes_an_error_event(client, mocked):
-    first = b'data: {"candidates": [{"content": {"parts": [{"text": "Hi"}],"role": "model"},"index": 0}]}\r\n\r\n'
+    first = (
+        b'data: {"candidates": [{"content": {"parts": [{"text": "Hi"}],"role": "model"},"index": 0}]}\r\n\r\n'
+    )
     trailer = fixture_bytes("gemini/error_500_internal.json")
     mocked.post(BASE + STREAM, body=first + trailer, content_type="text/event-stream")
     r = client.post(STREAM + "?alt=sse", json=BODY, headers=AUTH)
@@ -154,7 +161,9 @@ def test_models_list_and_get_are_cached(client, mocked):
 
 
 def test_unknown_model_is_gemini_404(client, mocked):
-    mocked.get(BASE + "/v1beta/models/nope", body=fixture_bytes("gemini/error_404_model_not_found.json"), status=404)
+    mocked.get(
+        BASE + "/v1beta/models/nope", body=fixture_bytes("gemini/error_404_model_not_found.json"), status=404
+    )
     r = client.get("/v1beta/models/nope", headers=AUTH)
     assert r.status_code == 404 and r.json["error"]["status"] == "NOT_FOUND"
 
@@ -164,29 +173,93 @@ BAD_INPUTS = [
     ("malformed JSON", GEN, dict(data=b"{nope", content_type="application/json"), 400, "not valid JSON"),
     ("empty body", GEN, dict(data=b"", content_type="application/json"), 400, "empty"),
     ("a JSON array", GEN, dict(json=[1, 2]), 400, "JSON object"),
-    ("wrong content type", GEN, dict(data=b"a=b", content_type="application/x-www-form-urlencoded"), 400,
-     "Content-Type"),
+    (
+        "wrong content type",
+        GEN,
+        dict(data=b"a=b", content_type="application/x-www-form-urlencoded"),
+        400,
+        "Content-Type",
+    ),
     ("no contents", GEN, dict(json={}), 400, "contents"),
     ("empty contents", GEN, dict(json={"contents": []}), 400, "contents"),
     ("parts not a list", GEN, dict(json={"contents": [{"parts": "hi"}]}), 400, "contents[0].parts"),
-    ("text not a string", GEN, dict(json={"contents": [{"parts": [{"text": 5}]}]}), 400, "contents[0].parts[0].text"),
-    ("inlineData without data", GEN, dict(json={"contents": [{"parts": [{"inlineData": {"mimeType": "image/png"}}]}]}),
-     400, "contents[0].parts[0].inlineData.data"),
-    ("bad temperature", GEN, dict(json={**BODY, "generationConfig": {"temperature": "hot"}}), 400,
-     "generationConfig.temperature"),
-    ("bad maxOutputTokens", GEN, dict(json={**BODY, "generationConfig": {"maxOutputTokens": 0}}), 400,
-     "generationConfig.maxOutputTokens"),
-    ("NaN", GEN, dict(data=b'{"contents": [], "x": NaN}', content_type="application/json"), 400, "not valid JSON"),
-    ("invalid UTF-8", GEN, dict(data=b'{"contents": "\xff"}', content_type="application/json"), 400, "not valid JSON"),
-    ("deep nesting", GEN, dict(data=b"[" * 100000 + b"]" * 100000, content_type="application/json"), 400,
-     "not valid JSON"),
-    ("sampleCount 5", "/v1beta/models/imagen-4.0-generate-001:predict",
-     dict(json={"instances": [{"prompt": "x"}], "parameters": {"sampleCount": 5}}), 400, "parameters.sampleCount"),
-    ("no instances", "/v1beta/models/imagen-4.0-generate-001:predict", dict(json={"parameters": {}}), 400, "instances"),
-    ("batch without requests", "/v1beta/models/gemini-embedding-001:batchEmbedContents", dict(json={}), 400,
-     "requests"),
-    ("embed without content", "/v1beta/models/gemini-embedding-001:embedContent", dict(json={"taskType": "X"}), 400,
-     "content"),
+    (
+        "text not a string",
+        GEN,
+        dict(json={"contents": [{"parts": [{"text": 5}]}]}),
+        400,
+        "contents[0].parts[0].text",
+    ),
+    (
+        "inlineData without data",
+        GEN,
+        dict(json={"contents": [{"parts": [{"inlineData": {"mimeType": "image/png"}}]}]}),
+        400,
+        "contents[0].parts[0].inlineData.data",
+    ),
+    (
+        "bad temperature",
+        GEN,
+        dict(json={**BODY, "generationConfig": {"temperature": "hot"}}),
+        400,
+        "generationConfig.temperature",
+    ),
+    (
+        "bad maxOutputTokens",
+        GEN,
+        dict(json={**BODY, "generationConfig": {"maxOutputTokens": 0}}),
+        400,
+        "generationConfig.maxOutputTokens",
+    ),
+    (
+        "NaN",
+        GEN,
+        dict(data=b'{"contents": [], "x": NaN}', content_type="application/json"),
+        400,
+        "not valid JSON",
+    ),
+    (
+        "invalid UTF-8",
+        GEN,
+        dict(data=b'{"contents": "\xff"}', content_type="application/json"),
+        400,
+        "not valid JSON",
+    ),
+    (
+        "deep nesting",
+        GEN,
+        dict(data=b"[" * 100000 + b"]" * 100000, content_type="application/json"),
+        400,
+        "not valid JSON",
+    ),
+    (
+        "sampleCount 5",
+        "/v1beta/models/imagen-4.0-generate-001:predict",
+        dict(json={"instances": [{"prompt": "x"}], "parameters": {"sampleCount": 5}}),
+        400,
+        "parameters.sampleCount",
+    ),
+    (
+        "no instances",
+        "/v1beta/models/imagen-4.0-generate-001:predict",
+        dict(json={"parameters": {}}),
+        400,
+        "instances",
+    ),
+    (
+        "batch without requests",
+        "/v1beta/models/gemini-embedding-001:batchEmbedContents",
+        dict(json={}),
+        400,
+        "requests",
+    ),
+    (
+        "embed without content",
+        "/v1beta/models/gemini-embedding-001:embedContent",
+        dict(json={"taskType": "X"}),
+        400,
+        "content",
+    ),
     ("unknown method", "/v1beta/models/gemini-2.5-flash:fly", dict(json=BODY), 404, "fly"),
     ("bad model name", "/v1beta/models/..:generateContent", dict(json=BODY), 400, "model"),
     ("no action", "/v1beta/models/gemini-2.5-flash", dict(json=BODY), 404, ":generateContent"),

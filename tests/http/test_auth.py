@@ -1,7 +1,7 @@
 import pytest
 
-from app.http.auth import ClientKeys, presented_key
 from app.errors import AuthenticationFailed
+from app.http.auth import ClientKeys, presented_key
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,11 @@ import pytest
 from app.http.sse import SSEDecoder, iter_events
 from tests.conftest import fixture_bytes
 
-RECORDED = ["gemini/stream_text.sse", "gemini/stream_thinking_include_thoughts.sse",
-            "gemini/stream_parallel_function_calls_gemini3.sse"]
+RECORDED = [
+    "gemini/stream_text.sse",
+    "gemini/stream_thinking_include_thoughts.sse",
+    "gemini/stream_parallel_function_calls_gemini3.sse",
+]
 
 
 def whole(name):
@@ -22,7 +25,7 @@ def test_split_anywhere_gives_the_same_events(name, size):
 
 @pytest.mark.parametrize("sep", [b"\n\n", b"\r\n\r\n", b"\r\r"])
 def test_line_endings(sep):
-    body = b"data: {\"a\": 1}" + sep + b"data: {\"b\": 2}" + sep
+    body = b'data: {"a": 1}' + sep + b'data: {"b": 2}' + sep
     assert list(iter_events([body])) == [b'{"a": 1}', b'{"b": 2}']
 
 

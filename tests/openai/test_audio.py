@@ -1,4 +1,5 @@
 """PCM -> the audio files OpenAI clients ask for."""
+
 import io
 import math
 import struct
@@ -13,10 +14,16 @@ RATE = 24000
 TONE = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / RATE))) for i in range(RATE))
 
 
-@pytest.mark.parametrize("mime, rate", [
-    ("audio/L16;codec=pcm;rate=24000", 24000), ("audio/l16; rate=16000; channels=1", 16000),
-    ("audio/pcm", 24000), ("audio/mpeg", None), ("image/png", None),
-])
+@pytest.mark.parametrize(
+    "mime, rate",
+    [
+        ("audio/L16;codec=pcm;rate=24000", 24000),
+        ("audio/l16; rate=16000; channels=1", 16000),
+        ("audio/pcm", 24000),
+        ("audio/mpeg", None),
+        ("image/png", None),
+    ],
+)
 def test_pcm_rate(mime, rate):
     assert audio.pcm_rate(mime) == rate
 
@@ -24,10 +31,20 @@ def test_pcm_rate(mime, rate):
 def test_wav_header():
     data = audio.wav(TONE, RATE)
     riff, size, wave, fmt, fmt_size, pcm, channels, rate, byte_rate, align, bits, tag, length = struct.unpack(
-        "<4sI4s4sIHHIIHH4sI", data[:44])
+        "<4sI4s4sIHHIIHH4sI", data[:44]
+    )
     assert (riff, wave, fmt, tag) == (b"RIFF", b"WAVE", b"fmt ", b"data")
     assert (size, fmt_size, pcm, channels, rate, byte_rate, align, bits, length) == (
-        36 + len(TONE), 16, 1, 1, RATE, RATE * 2, 2, 16, len(TONE))
+        36 + len(TONE),
+        16,
+        1,
+        1,
+        RATE,
+        RATE * 2,
+        2,
+        16,
+        len(TONE),
+    )
     assert data[44:] == TONE
     assert audio.encode(TONE, RATE, "pcm") == TONE
 

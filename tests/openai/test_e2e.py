@@ -1,4 +1,5 @@
 """The OpenAI dialect end to end: real gunicorn + gevent, the fake Gemini, the official `openai` SDK."""
+
 import base64
 import json
 import re
@@ -13,9 +14,21 @@ from app.openai import tool_ids
 from tests.conftest import CLIENT_KEY, FIXTURES, SEED_KEY, UPSTREAM_KEYS, fixture_json
 
 SEED = (FIXTURES / "seed" / "api-examples.md").read_text()
-PNG = fixture_json("gemini/image_generation.json")["candidates"][0]["content"]["parts"][1]["inlineData"]["data"]
-SUM = {"type": "function", "function": {"name": "sum", "description": "Add two integers", "parameters": {
-    "type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}}}
+PNG = fixture_json("gemini/image_generation.json")["candidates"][0]["content"]["parts"][1]["inlineData"][
+    "data"
+]
+SUM = {
+    "type": "function",
+    "function": {
+        "name": "sum",
+        "description": "Add two integers",
+        "parameters": {
+            "type": "object",
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+            "required": ["a", "b"],
+        },
+    },
+}
 USER = [{"role": "user", "content": "Hello"}]
 
 
@@ -37,13 +50,23 @@ def sdk(gateway, api_key=CLIENT_KEY, **kwargs) -> openai.OpenAI:
 
 
 def generate_calls(upstream) -> list[dict]:
-    return [c for c in upstream.calls() if ":generateContent" in c["path"] or ":streamGenerateContent" in c["path"]]
+    return [
+        c
+        for c in upstream.calls()
+        if ":generateContent" in c["path"] or ":streamGenerateContent" in c["path"]
+    ]
 
 
 def answer(*parts, finish="STOP", **usage) -> dict:
     meta = {"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15, **usage}
-    return {"candidates": [{"content": {"parts": list(parts), "role": "model"}, "finishReason": finish, "index": 0}],
-            "usageMetadata": meta, "modelVersion": "gemini-3-flash-preview", "responseId": "resp123"}
+    return {
+        "candidates": [
+            {"content": {"parts": list(parts), "role": "model"}, "finishReason": finish, "index": 0}
+        ],
+        "usageMetadata": meta,
+        "modelVersion": "gemini-3-flash-preview",
+        "responseId": "resp123",
+    }
 
 
 # -- text -------------------------------------------------------------------------------------------
@@ -52,8 +75,14 @@ def answer(*parts, finish="STOP", **usage) -> dict:
 def test_text(gateway, upstream):
     completion = sdk(gateway).chat.completions.create(
         model="gemini-2.5-flash",
-        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}],
-        temperature=0.2, max_completion_tokens=100, stop=["END"], user="u-1",
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Capital of France?"},
+        ],
+        temperature=0.2,
+        max_completion_tokens=100,
+        stop=["END"],
+        user="u-1",
         extra_body={"some_future_field": {"x": 1}},
     )
     assert completion.object == "chat.completion" and completion.id.startswith("chatcmpl-")
@@ -70,14 +99,17 @@ def test_text(gateway, upstream):
 
 
 def test_stream(gateway, upstream):
-    stream = sdk(gateway).chat.completions.create(model="gemini-2.5-flash", messages=USER, stream=True,
-                                                  stream_options={"include_usage": True})
+    stream = sdk(gateway).chat.completions.create(
+        model="gemini-2.5-flash", messages=USER, stream=True, stream_options={"include_usage": True}
+    )
     chunks = list(stream)
     assert len({c.id for c in chunks}) == 1
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.startswith("I can help you with that!") and text.endswith("the current weather for you!")
-    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == [
+        "stop"
+    ]
     assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 29 + 115 + 199
     assert generate_calls(upstream)[0]["query"] == "alt=sse"
 
@@ -89,8 +121,14 @@ def test_stream_helper_accumulates(gateway, upstream):
 
 
 def test_upstream_failure_mid_stream_raises_in_the_sdk(gateway, upstream):
-    upstream.script({"match": ":streamGenerateContent", "events": [answer({"text": "Hel"}, finish=None)] * 3,
-                     "fault": "reset_after", "after": 1})
+    upstream.script(
+        {
+            "match": ":streamGenerateContent",
+            "events": [answer({"text": "Hel"}, finish=None)] * 3,
+            "fault": "reset_after",
+            "after": 1,
+        }
+    )
     stream = sdk(gateway).chat.completions.create(model="gemini-2.5-flash", messages=USER, stream=True)
     got = []
     with pytest.raises(openai.APIError) as caught:
@@ -108,26 +146,55 @@ def test_tool_round_trip_with_signature_carried_by_the_id(gateway, upstream):
     signature = gemini3["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
     upstream.script({"match": ":generateContent", "body": gemini3})
     client = sdk(gateway)
-    weather = {"type": "function", "function": {"name": "weather", "parameters": {
-        "type": "object", "properties": {"location": {"type": "string"}}}}}
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "weather",
+            "parameters": {"type": "object", "properties": {"location": {"type": "string"}}},
+        },
+    }
     first = client.chat.completions.create(model="gemini-3-pro-preview", messages=USER, tools=[weather])
     assert first.choices[0].finish_reason == "tool_calls"
     [call] = first.choices[0].message.tool_calls
-    assert call.function.name == "weather" and json.loads(call.function.arguments) == {"location": "San Francisco"}
+    assert call.function.name == "weather" and json.loads(call.function.arguments) == {
+        "location": "San Francisco"
+    }
     assert call.model_extra["extra_content"]["google"]["thought_signature"] == signature
     # A client that keeps only the id, the name and the arguments (as most do):
-    second = client.chat.completions.create(model="gemini-3-pro-preview", tools=[weather], messages=[
-        *USER,
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": call.id, "type": "function", "function": {"name": "weather", "arguments": call.function.arguments}}]},
-        {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 18}'},
-    ])
+    second = client.chat.completions.create(
+        model="gemini-3-pro-preview",
+        tools=[weather],
+        messages=[
+            *USER,
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": call.function.arguments},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 18}'},
+        ],
+    )
     assert second.choices[0].message.content == "Paris"
     body = generate_calls(upstream)[-1]["body"]
-    assert body["contents"][1] == {"role": "model", "parts": [
-        {"functionCall": {"name": "weather", "args": {"location": "San Francisco"}}, "thoughtSignature": signature}]}
-    assert body["contents"][2] == {"role": "user", "parts": [
-        {"functionResponse": {"name": "weather", "response": {"temp_c": 18}}}]}
+    assert body["contents"][1] == {
+        "role": "model",
+        "parts": [
+            {
+                "functionCall": {"name": "weather", "args": {"location": "San Francisco"}},
+                "thoughtSignature": signature,
+            }
+        ],
+    }
+    assert body["contents"][2] == {
+        "role": "user",
+        "parts": [{"functionResponse": {"name": "weather", "response": {"temp_c": 18}}}],
+    }
 
 
 def test_tool_round_trip_replaying_the_sdk_message_as_is(gateway, upstream):
@@ -135,46 +202,84 @@ def test_tool_round_trip_replaying_the_sdk_message_as_is(gateway, upstream):
     client = sdk(gateway)
     first = client.chat.completions.create(model="gemini-3-pro-preview", messages=USER, tools=[SUM])
     message = first.choices[0].message
-    client.chat.completions.create(model="gemini-3-pro-preview", tools=[SUM], messages=[
-        *USER, message.model_dump(exclude_none=True),
-        {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "sunny"},
-    ])
+    client.chat.completions.create(
+        model="gemini-3-pro-preview",
+        tools=[SUM],
+        messages=[
+            *USER,
+            message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "sunny"},
+        ],
+    )
     body = generate_calls(upstream)[-1]["body"]
     assert body["contents"][1]["parts"][0]["thoughtSignature"].startswith("Eqo+")
 
 
 def test_parallel_tools(gateway, upstream):
-    upstream.script({"match": ":generateContent", "body": fixture_json("gemini/parallel_function_calls.json")})
+    upstream.script(
+        {"match": ":generateContent", "body": fixture_json("gemini/parallel_function_calls.json")}
+    )
     client = sdk(gateway)
-    first = client.chat.completions.create(model="gemini-2.5-flash", messages=USER, tools=[SUM],
-                                           tool_choice="required", parallel_tool_calls=True)
+    first = client.chat.completions.create(
+        model="gemini-2.5-flash", messages=USER, tools=[SUM], tool_choice="required", parallel_tool_calls=True
+    )
     calls = first.choices[0].message.tool_calls
     assert len(calls) == 3 and len({c.id for c in calls}) == 3
     results = {c.id: str(sum(json.loads(c.function.arguments).values())) for c in calls}
-    client.chat.completions.create(model="gemini-2.5-flash", tools=[SUM], messages=[
-        *USER,
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
-            for c in calls]},
-        *({"role": "tool", "tool_call_id": c.id, "content": results[c.id]} for c in reversed(calls)),
-    ])
+    client.chat.completions.create(
+        model="gemini-2.5-flash",
+        tools=[SUM],
+        messages=[
+            *USER,
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.function.name, "arguments": c.function.arguments},
+                    }
+                    for c in calls
+                ],
+            },
+            *({"role": "tool", "tool_call_id": c.id, "content": results[c.id]} for c in reversed(calls)),
+        ],
+    )
     first_body, second_body = (c["body"] for c in generate_calls(upstream))
     assert first_body["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
     model_turn, answers = second_body["contents"][1:]
-    assert [p["functionCall"]["args"] for p in model_turn["parts"]] == [{"a": 2, "b": 3}, {"a": 4, "b": 5}, {"a": 6, "b": 7}]
+    assert [p["functionCall"]["args"] for p in model_turn["parts"]] == [
+        {"a": 2, "b": 3},
+        {"a": 4, "b": 5},
+        {"a": 6, "b": 7},
+    ]
     assert "thoughtSignature" in model_turn["parts"][0] and "thoughtSignature" not in model_turn["parts"][1]
-    assert answers == {"role": "user", "parts": [
-        {"functionResponse": {"name": "sum", "response": {"result": r}}} for r in ("5", "9", "13")]}
+    assert answers == {
+        "role": "user",
+        "parts": [{"functionResponse": {"name": "sum", "response": {"result": r}}} for r in ("5", "9", "13")],
+    }
 
 
 def test_streamed_parallel_tool_calls_accumulate_in_the_sdk(gateway, upstream):
-    events = [json.loads(line[6:]) for line in (FIXTURES / "gemini" / "stream_parallel_function_calls_gemini3.sse")
-              .read_text().splitlines() if line.startswith("data: ")]
+    events = [
+        json.loads(line[6:])
+        for line in (FIXTURES / "gemini" / "stream_parallel_function_calls_gemini3.sse")
+        .read_text()
+        .splitlines()
+        if line.startswith("data: ")
+    ]
     upstream.script({"match": ":streamGenerateContent", "events": events})
-    with sdk(gateway).chat.completions.stream(model="gemini-3-flash-preview", messages=USER, tools=[SUM]) as stream:
+    with sdk(gateway).chat.completions.stream(
+        model="gemini-3-flash-preview", messages=USER, tools=[SUM]
+    ) as stream:
         final = stream.get_final_completion()
     calls = final.choices[0].message.tool_calls
-    assert [json.loads(c.function.arguments) for c in calls] == [{"b": 3, "a": 2}, {"a": 4, "b": 5}, {"b": 7, "a": 6}]
+    assert [json.loads(c.function.arguments) for c in calls] == [
+        {"b": 3, "a": 2},
+        {"a": 4, "b": 5},
+        {"b": 7, "a": 6},
+    ]
     assert [tool_ids.decode(c.id).gemini_id for c in calls] == ["3ae8iwca", "up3kf30e", "ycroch25"]
     assert final.choices[0].finish_reason == "tool_calls"
 
@@ -183,25 +288,39 @@ def test_streamed_parallel_tool_calls_accumulate_in_the_sdk(gateway, upstream):
 
 
 def test_reasoning(gateway, upstream):
-    upstream.script({"match": ":generateContent", "body": fixture_json("gemini/thinking_include_thoughts.json")})
-    completion = sdk(gateway).chat.completions.create(model="gemini-2.5-flash", messages=USER, reasoning_effort="medium")
+    upstream.script(
+        {"match": ":generateContent", "body": fixture_json("gemini/thinking_include_thoughts.json")}
+    )
+    completion = sdk(gateway).chat.completions.create(
+        model="gemini-2.5-flash", messages=USER, reasoning_effort="medium"
+    )
     message = completion.choices[0].message
     assert message.model_extra["reasoning_content"].startswith("**")
     assert not message.content.startswith("**")
     assert generate_calls(upstream)[0]["body"]["generationConfig"]["thinkingConfig"] == {
-        "thinkingBudget": 8192, "includeThoughts": True}
+        "thinkingBudget": 8192,
+        "includeThoughts": True,
+    }
 
 
 def test_streamed_reasoning(gateway, upstream):
-    events = [json.loads(line[6:]) for line in (FIXTURES / "gemini" / "stream_thinking_include_thoughts.sse")
-              .read_text().splitlines() if line.startswith("data: ")]
+    events = [
+        json.loads(line[6:])
+        for line in (FIXTURES / "gemini" / "stream_thinking_include_thoughts.sse").read_text().splitlines()
+        if line.startswith("data: ")
+    ]
     upstream.script({"match": ":streamGenerateContent", "events": events})
-    chunks = list(sdk(gateway).chat.completions.create(model="gemini-3-flash-preview", messages=USER, stream=True,
-                                                       reasoning_effort="high"))
+    chunks = list(
+        sdk(gateway).chat.completions.create(
+            model="gemini-3-flash-preview", messages=USER, stream=True, reasoning_effort="high"
+        )
+    )
     reasoning = "".join(c.choices[0].delta.model_extra.get("reasoning_content") or "" for c in chunks)
     content = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert reasoning.startswith("**Exploring Sky Color**") and content.startswith("The sky is blue")
-    assert generate_calls(upstream)[0]["body"]["generationConfig"]["thinkingConfig"]["thinkingLevel"] == "HIGH"
+    assert (
+        generate_calls(upstream)[0]["body"]["generationConfig"]["thinkingConfig"]["thinkingLevel"] == "HIGH"
+    )
 
 
 class City(BaseModel):
@@ -210,27 +329,49 @@ class City(BaseModel):
 
 
 def test_json_schema_with_the_sdk_parse_helper(gateway, upstream):
-    upstream.script({"match": ":generateContent", "body": answer({"text": '{"city": "Paris", "population": 2100000}'})})
-    completion = sdk(gateway).chat.completions.parse(model="gemini-2.5-flash", messages=USER, response_format=City)
+    upstream.script(
+        {"match": ":generateContent", "body": answer({"text": '{"city": "Paris", "population": 2100000}'})}
+    )
+    completion = sdk(gateway).chat.completions.parse(
+        model="gemini-2.5-flash", messages=USER, response_format=City
+    )
     assert completion.choices[0].message.parsed == City(city="Paris", population=2100000)
     config = generate_calls(upstream)[0]["body"]["generationConfig"]
     assert config["responseMimeType"] == "application/json"
-    assert config["responseJsonSchema"]["properties"]["population"] == {"title": "Population", "type": "integer"}
+    assert config["responseJsonSchema"]["properties"]["population"] == {
+        "title": "Population",
+        "type": "integer",
+    }
 
 
 def test_image_in(gateway, upstream):
-    sdk(gateway).chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": [
-        {"type": "text", "text": "What is this?"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
-    ]}])
+    sdk(gateway).chat.completions.create(
+        model="gemini-2.5-flash",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+                ],
+            }
+        ],
+    )
     parts = generate_calls(upstream)[0]["body"]["contents"][0]["parts"]
     assert parts == [{"text": "What is this?"}, {"inlineData": {"mimeType": "image/png", "data": PNG}}]
 
 
 def test_private_image_url_is_refused(gateway, upstream):
     with pytest.raises(openai.BadRequestError) as caught:
-        sdk(gateway).chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "http://127.0.0.1:9/cat.png"}}]}])
+        sdk(gateway).chat.completions.create(
+            model="gemini-2.5-flash",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "http://127.0.0.1:9/cat.png"}}],
+                }
+            ],
+        )
     assert caught.value.body["param"] == "messages[0].content[0].image_url.url"
     assert not generate_calls(upstream)
 
@@ -239,7 +380,9 @@ def test_image_out(gateway, upstream):
     completion = sdk(gateway).chat.completions.create(model="gemini-2.5-flash-image", messages=USER)
     message = completion.choices[0].message
     assert f"![image](data:image/png;base64,{PNG})" in message.content
-    assert message.model_extra["images"] == [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}]
+    assert message.model_extra["images"] == [
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}
+    ]
 
 
 # -- other endpoints ------------------------------------------------------------------------------
@@ -259,31 +402,48 @@ def test_embeddings(gateway, upstream):
     vectors = {"embeddings": [{"values": [0.1, -2.5, 3.0]}, {"values": [1.0, 0.333, -0.75]}]}
     upstream.script({"match": ":batchEmbedContents", "body": vectors, "repeat": 2})
     client = sdk(gateway)
-    floats = client.embeddings.create(model="gemini-embedding-001", input=["alpha", "beta"], encoding_format="float")
-    packed = client.embeddings.create(model="gemini-embedding-001", input=["alpha", "beta"])  # the SDK asks for base64
+    floats = client.embeddings.create(
+        model="gemini-embedding-001", input=["alpha", "beta"], encoding_format="float"
+    )
+    packed = client.embeddings.create(
+        model="gemini-embedding-001", input=["alpha", "beta"]
+    )  # the SDK asks for base64
     assert [d.index for d in floats.data] == [0, 1]
     assert [d.embedding for d in floats.data] == [e["values"] for e in vectors["embeddings"]]
     for a, b in zip(floats.data, packed.data):
         assert b.embedding == [struct.unpack("<f", struct.pack("<f", v))[0] for v in a.embedding]
     call = [c for c in upstream.calls() if c["path"].endswith(":batchEmbedContents")][0]
-    assert call["body"]["requests"][1] == {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "beta"}]}}
+    assert call["body"]["requests"][1] == {
+        "model": "models/gemini-embedding-001",
+        "content": {"parts": [{"text": "beta"}]},
+    }
 
 
 def test_images(gateway, upstream):
-    result = sdk(gateway).images.generate(model="imagen-4.0-generate-001", prompt="A robot", n=3, size="1024x1024")
+    result = sdk(gateway).images.generate(
+        model="imagen-4.0-generate-001", prompt="A robot", n=3, size="1024x1024"
+    )
     assert len(result.data) == 3 and base64.b64decode(result.data[0].b64_json).startswith(b"\x89PNG")
     call = [c for c in upstream.calls() if c["path"].endswith(":predict")][0]
-    assert call["body"] == {"instances": [{"prompt": "A robot"}], "parameters": {"sampleCount": 3, "aspectRatio": "1:1"}}
+    assert call["body"] == {
+        "instances": [{"prompt": "A robot"}],
+        "parameters": {"sampleCount": 3, "aspectRatio": "1:1"},
+    }
 
 
 def test_speech(gateway, upstream):
     client = sdk(gateway)
     wav = client.audio.speech.create(model="tts-1", voice="nova", input="Hello there", response_format="wav")
     assert wav.content[:4] == b"RIFF" and wav.response.headers["content-type"] == "audio/wav"
-    mp3 = client.audio.speech.create(model="gemini-2.5-flash-preview-tts", voice="Charon", input="Hello there")
+    mp3 = client.audio.speech.create(
+        model="gemini-2.5-flash-preview-tts", voice="Charon", input="Hello there"
+    )
     assert mp3.response.headers["content-type"] == "audio/mpeg" and mp3.content[:3] == b"ID3"
     bodies = [c["body"] for c in generate_calls(upstream)]
-    voices = [b["generationConfig"]["speechConfig"]["voiceConfig"]["prebuiltVoiceConfig"]["voiceName"] for b in bodies]
+    voices = [
+        b["generationConfig"]["speechConfig"]["voiceConfig"]["prebuiltVoiceConfig"]["voiceName"]
+        for b in bodies
+    ]
     assert voices == ["Zephyr", "Charon"]
 
 
@@ -303,16 +463,25 @@ def test_client_errors_raise_typed_exceptions(gateway, upstream):
     assert not any(k in json.dumps(caught.value.body) for k in UPSTREAM_KEYS)
 
 
-@pytest.mark.parametrize("status, fixture, exception", [
-    (400, "error_400_invalid_argument.json", openai.BadRequestError),
-    (429, "error_429_resource_exhausted.json", openai.RateLimitError),
-    (500, "error_500_internal.json", openai.InternalServerError),
-    (503, "error_503_high_demand.json", openai.InternalServerError),
-])
+@pytest.mark.parametrize(
+    "status, fixture, exception",
+    [
+        (400, "error_400_invalid_argument.json", openai.BadRequestError),
+        (429, "error_429_resource_exhausted.json", openai.RateLimitError),
+        (500, "error_500_internal.json", openai.InternalServerError),
+        (503, "error_503_high_demand.json", openai.InternalServerError),
+    ],
+)
 def test_upstream_errors_raise_typed_exceptions(start_gateway, upstream, status, fixture, exception):
     gateway = start_gateway(UPSTREAM_RETRIES=0)  # key state of its own
-    upstream.script({"match": ":generateContent", "status": status, "body": fixture_json(f"gemini/{fixture}"),
-                     "repeat": -1})
+    upstream.script(
+        {
+            "match": ":generateContent",
+            "status": status,
+            "body": fixture_json(f"gemini/{fixture}"),
+            "repeat": -1,
+        }
+    )
     with pytest.raises(exception) as caught:
         sdk(gateway).chat.completions.create(model="gemini-2.5-flash", messages=USER)
     assert caught.value.status_code == status
@@ -324,10 +493,18 @@ def test_upstream_errors_raise_typed_exceptions(start_gateway, upstream, status,
 
 def test_a_model_the_key_may_not_use_raises_permission_denied(start_gateway, upstream, tmp_path):
     keys = tmp_path / "keys.json"
-    keys.write_text(json.dumps({"keys": [{"name": "flash-only", "key": "flash-only-key", "models": ["gemini-2.5-flash*"]}]}))
+    keys.write_text(
+        json.dumps(
+            {"keys": [{"name": "flash-only", "key": "flash-only-key", "models": ["gemini-2.5-flash*"]}]}
+        )
+    )
     gateway = start_gateway(CLIENT_KEYS_FILE=keys)
     client = sdk(gateway, api_key="flash-only-key")
-    assert client.chat.completions.create(model="gemini-2.5-flash-high", messages=USER).choices[0].message.content
+    assert (
+        client.chat.completions.create(model="gemini-2.5-flash-high", messages=USER)
+        .choices[0]
+        .message.content
+    )
     with pytest.raises(openai.PermissionDeniedError) as caught:
         client.chat.completions.create(model="gemini-2.5-pro", messages=USER)
     assert caught.value.param == "model" and caught.value.type == "permission_error"
@@ -338,14 +515,28 @@ def test_a_model_the_key_may_not_use_raises_permission_denied(start_gateway, ups
 
 def test_heartbeats_are_sse_comments_the_sdk_skips(start_gateway, upstream):
     gateway = start_gateway(HEARTBEAT_INTERVAL=0.2)
-    upstream.script({"match": ":streamGenerateContent", "events": [answer({"text": "a"}, finish=None), answer({"text": "b"})],
-                     "interval": 0.7})
-    with requests.post(gateway.url("/v1/chat/completions"), json={"model": "gemini-2.5-flash", "messages": USER, "stream": True},
-                       headers={"Authorization": f"Bearer {CLIENT_KEY}"}, timeout=10) as r:
+    upstream.script(
+        {
+            "match": ":streamGenerateContent",
+            "events": [answer({"text": "a"}, finish=None), answer({"text": "b"})],
+            "interval": 0.7,
+        }
+    )
+    with requests.post(
+        gateway.url("/v1/chat/completions"),
+        json={"model": "gemini-2.5-flash", "messages": USER, "stream": True},
+        headers={"Authorization": f"Bearer {CLIENT_KEY}"},
+        timeout=10,
+    ) as r:
         raw = r.content
     assert b": ping\n\n" in raw
-    upstream.script({"match": ":streamGenerateContent", "events": [answer({"text": "a"}, finish=None), answer({"text": "b"})],
-                     "interval": 0.7})
+    upstream.script(
+        {
+            "match": ":streamGenerateContent",
+            "events": [answer({"text": "a"}, finish=None), answer({"text": "b"})],
+            "interval": 0.7,
+        }
+    )
     chunks = list(sdk(gateway).chat.completions.create(model="gemini-2.5-flash", messages=USER, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "ab"
 
@@ -357,11 +548,13 @@ def seed_requests() -> list[dict]:
     out = []
     for block in re.findall(r"```bash\n(.*?)```", SEED, re.S):
         if "/v1/chat/completions" in block:
-            out.append({
-                "path": re.search(r"http://localhost:7860(\S+)", block).group(1),
-                "headers": dict(re.findall(r'-H "([^:]+): ([^"]+)"', block)),
-                "body": re.search(r"-d '(.*)'", block, re.S).group(1),
-            })
+            out.append(
+                {
+                    "path": re.search(r"http://localhost:7860(\S+)", block).group(1),
+                    "headers": dict(re.findall(r'-H "([^:]+): ([^"]+)"', block)),
+                    "body": re.search(r"-d '(.*)'", block, re.S).group(1),
+                }
+            )
     return out
 
 
@@ -374,7 +567,9 @@ def test_the_seed_has_the_four_openai_examples():
 
 @pytest.mark.parametrize("seed", SEED_REQUESTS, ids=["text", "stream", "image", "image-stream"])
 def test_seed_openai_curls_work_unchanged(seed, gateway, upstream):
-    r = requests.post(gateway.url(seed["path"]), data=seed["body"].encode(), headers=seed["headers"], timeout=10)
+    r = requests.post(
+        gateway.url(seed["path"]), data=seed["body"].encode(), headers=seed["headers"], timeout=10
+    )
     assert r.status_code == 200, r.text
     request = json.loads(seed["body"])
     image = "image" in request["model"]

@@ -1,4 +1,5 @@
 """OpenAI embeddings <-> Gemini batchEmbedContents."""
+
 import base64
 import struct
 
@@ -13,8 +14,11 @@ def test_batches_of_at_most_100_in_order():
     texts = [f"t{i}" for i in range(250)]
     batches = embeddings.batches(texts, "gemini-embedding-001", 768)
     assert [len(b["requests"]) for b in batches] == [100, 100, 50]
-    assert batches[2]["requests"][-1] == {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "t249"}]},
-                                          "outputDimensionality": 768}
+    assert batches[2]["requests"][-1] == {
+        "model": "models/gemini-embedding-001",
+        "content": {"parts": [{"text": "t249"}]},
+        "outputDimensionality": 768,
+    }
     assert "outputDimensionality" not in embeddings.batches(["x"], "m", None)[0]["requests"][0]
 
 
@@ -37,13 +41,24 @@ def test_base64_is_little_endian_float32():
 
 def test_response_shape():
     out = embeddings.embeddings_response([[1.0, 2.0], [3.0, 4.0]], "text-embedding-3-small", None, 7)
-    assert out == {"object": "list", "model": "text-embedding-3-small", "usage": {"prompt_tokens": 7, "total_tokens": 7},
-                   "data": [{"object": "embedding", "index": 0, "embedding": [1.0, 2.0]},
-                            {"object": "embedding", "index": 1, "embedding": [3.0, 4.0]}]}
+    assert out == {
+        "object": "list",
+        "model": "text-embedding-3-small",
+        "usage": {"prompt_tokens": 7, "total_tokens": 7},
+        "data": [
+            {"object": "embedding", "index": 0, "embedding": [1.0, 2.0]},
+            {"object": "embedding", "index": 1, "embedding": [3.0, 4.0]},
+        ],
+    }
 
 
-@pytest.mark.parametrize("name, model", [("text-embedding-3-small", embeddings.DEFAULT_MODEL),
-                                         ("text-embedding-ada-002", embeddings.DEFAULT_MODEL),
-                                         ("models/gemini-embedding-001", "gemini-embedding-001")])
+@pytest.mark.parametrize(
+    "name, model",
+    [
+        ("text-embedding-3-small", embeddings.DEFAULT_MODEL),
+        ("text-embedding-ada-002", embeddings.DEFAULT_MODEL),
+        ("models/gemini-embedding-001", "gemini-embedding-001"),
+    ],
+)
 def test_model_names(name, model):
     assert embeddings.model_name(name) == model

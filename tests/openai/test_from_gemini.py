@@ -1,4 +1,5 @@
 """Gemini answers -> OpenAI chat.completion, on the recorded fixtures."""
+
 import base64
 import json
 
@@ -21,28 +22,42 @@ def test_text_answer_has_openai_shape():
     out = complete(fixture_json("gemini/generate_text.json"))
     assert out["id"] == "chatcmpl-xlWYafXAOKSf1e8PpcODiAg"
     assert out["object"] == "chat.completion" and out["created"] == 1700000000 and out["model"] == "gemini-x"
-    assert out["choices"] == [{
-        "index": 0,
-        "message": {"role": "assistant", "content": "Paris", "refusal": None, "annotations": []},
-        "logprobs": None,
-        "finish_reason": "stop",
-    }]
+    assert out["choices"] == [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Paris", "refusal": None, "annotations": []},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+    ]
 
 
 def test_usage_counts_thoughts_as_completion_tokens():
     out = complete(fixture_json("gemini/generate_text.json"))
     assert out["usage"] == {
-        "prompt_tokens": 11, "completion_tokens": 35, "total_tokens": 46,
+        "prompt_tokens": 11,
+        "completion_tokens": 35,
+        "total_tokens": 46,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 34, "audio_tokens": 0,
-                                      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 34,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
 
 
 def test_usage_with_cached_and_tool_use_tokens():
-    meta = {"promptTokenCount": 100, "candidatesTokenCount": 20, "cachedContentTokenCount": 60,
-            "toolUsePromptTokenCount": 5, "thoughtsTokenCount": 7, "totalTokenCount": 132,
-            "candidatesTokensDetails": [{"modality": "AUDIO", "tokenCount": 20}]}
+    meta = {
+        "promptTokenCount": 100,
+        "candidatesTokenCount": 20,
+        "cachedContentTokenCount": 60,
+        "toolUsePromptTokenCount": 5,
+        "thoughtsTokenCount": 7,
+        "totalTokenCount": 132,
+        "candidatesTokensDetails": [{"modality": "AUDIO", "tokenCount": 20}],
+    }
     out = usage(meta)
     assert (out["prompt_tokens"], out["completion_tokens"], out["total_tokens"]) == (105, 27, 132)
     assert out["prompt_tokens_details"]["cached_tokens"] == 60
@@ -51,13 +66,23 @@ def test_usage_with_cached_and_tool_use_tokens():
     assert usage(None)["total_tokens"] == 0
 
 
-@pytest.mark.parametrize("reason, expected", [
-    ("STOP", "stop"), ("MAX_TOKENS", "length"), (None, "stop"),
-    ("SAFETY", "content_filter"), ("RECITATION", "content_filter"), ("BLOCKLIST", "content_filter"),
-    ("PROHIBITED_CONTENT", "content_filter"), ("SPII", "content_filter"), ("IMAGE_SAFETY", "content_filter"),
-    ("MALFORMED_FUNCTION_CALL", "malformed_function_call"), ("UNEXPECTED_TOOL_CALL", "unexpected_tool_call"),
-    ("OTHER", "stop"),
-])
+@pytest.mark.parametrize(
+    "reason, expected",
+    [
+        ("STOP", "stop"),
+        ("MAX_TOKENS", "length"),
+        (None, "stop"),
+        ("SAFETY", "content_filter"),
+        ("RECITATION", "content_filter"),
+        ("BLOCKLIST", "content_filter"),
+        ("PROHIBITED_CONTENT", "content_filter"),
+        ("SPII", "content_filter"),
+        ("IMAGE_SAFETY", "content_filter"),
+        ("MALFORMED_FUNCTION_CALL", "malformed_function_call"),
+        ("UNEXPECTED_TOOL_CALL", "unexpected_tool_call"),
+        ("OTHER", "stop"),
+    ],
+)
 def test_finish_reason_mapping(reason, expected):
     assert finish_reason(reason, False) == expected
 
@@ -106,14 +131,20 @@ def test_function_call_carries_the_signature_in_the_id_and_in_extra_content():
 def test_parallel_calls_get_distinct_ids_and_only_the_first_a_signature():
     answer = fixture_json("gemini/parallel_function_calls.json")
     calls = message(answer)["tool_calls"]
-    assert [json.loads(c["function"]["arguments"]) for c in calls] == [{"a": 2, "b": 3}, {"a": 4, "b": 5}, {"a": 6, "b": 7}]
+    assert [json.loads(c["function"]["arguments"]) for c in calls] == [
+        {"a": 2, "b": 3},
+        {"a": 4, "b": 5},
+        {"a": 6, "b": 7},
+    ]
     assert len({c["id"] for c in calls}) == 3
     assert "extra_content" in calls[0] and "extra_content" not in calls[1] and "extra_content" not in calls[2]
     assert [tool_ids.decode(c["id"]).signature is not None for c in calls] == [True, False, False]
 
 
 def test_parallel_tool_calls_false_keeps_only_the_first_call():
-    calls = message(fixture_json("gemini/parallel_function_calls.json"), parallel_tool_calls=False)["tool_calls"]
+    calls = message(fixture_json("gemini/parallel_function_calls.json"), parallel_tool_calls=False)[
+        "tool_calls"
+    ]
     assert len(calls) == 1 and json.loads(calls[0]["function"]["arguments"]) == {"a": 2, "b": 3}
 
 
@@ -143,15 +174,27 @@ def test_images_are_markdown_in_content_and_listed_in_images():
 
 
 def test_text_after_an_image_is_separated():
-    answer = {"candidates": [{"content": {"parts": [
-        {"inlineData": {"mimeType": "image/jpeg", "data": "AAAA"}}, {"text": "A cat."}]}, "finishReason": "STOP"}]}
+    answer = {
+        "candidates": [
+            {
+                "content": {
+                    "parts": [{"inlineData": {"mimeType": "image/jpeg", "data": "AAAA"}}, {"text": "A cat."}]
+                },
+                "finishReason": "STOP",
+            }
+        ]
+    }
     assert message(answer)["content"] == "![image](data:image/jpeg;base64,AAAA)\n\nA cat."
 
 
 def test_code_execution_parts_become_fenced_blocks():
     answer = fixture_json("gemini/code_execution.json")
     content = message(answer)["content"]
-    code = next(p["executableCode"]["code"] for p in answer["candidates"][0]["content"]["parts"] if "executableCode" in p)
+    code = next(
+        p["executableCode"]["code"]
+        for p in answer["candidates"][0]["content"]["parts"]
+        if "executableCode" in p
+    )
     assert f"```python\n{code}\n```" in content
     assert "```output\n" in content
 
@@ -168,39 +211,81 @@ def test_audio_parts_become_message_audio_as_wav():
 
 
 def test_several_candidates_become_several_choices():
-    answer = {"candidates": [
-        {"content": {"parts": [{"text": "b"}]}, "finishReason": "STOP", "index": 1},
-        {"content": {"parts": [{"text": "a"}]}, "finishReason": "MAX_TOKENS", "index": 0},
-    ]}
+    answer = {
+        "candidates": [
+            {"content": {"parts": [{"text": "b"}]}, "finishReason": "STOP", "index": 1},
+            {"content": {"parts": [{"text": "a"}]}, "finishReason": "MAX_TOKENS", "index": 0},
+        ]
+    }
     choices = complete(answer)["choices"]
-    assert [(c["index"], c["message"]["content"], c["finish_reason"]) for c in choices] == [(0, "a", "length"), (1, "b", "stop")]
+    assert [(c["index"], c["message"]["content"], c["finish_reason"]) for c in choices] == [
+        (0, "a", "length"),
+        (1, "b", "stop"),
+    ]
 
 
 def test_logprobs():
     result = {
-        "topCandidates": [{"candidates": [{"token": "Hi", "logProbability": -0.1}, {"token": "Hey", "logProbability": -2.5}]}],
+        "topCandidates": [
+            {
+                "candidates": [
+                    {"token": "Hi", "logProbability": -0.1},
+                    {"token": "Hey", "logProbability": -2.5},
+                ]
+            }
+        ],
         "chosenCandidates": [{"token": "Hi", "logProbability": -0.1}],
     }
-    assert logprobs(result) == {"content": [{
-        "token": "Hi", "logprob": -0.1, "bytes": [72, 105],
-        "top_logprobs": [{"token": "Hi", "logprob": -0.1, "bytes": [72, 105]},
-                         {"token": "Hey", "logprob": -2.5, "bytes": [72, 101, 121]}],
-    }], "refusal": None}
-    answer = {"candidates": [{"content": {"parts": [{"text": "Hi"}]}, "finishReason": "STOP", "logprobsResult": result}]}
+    assert logprobs(result) == {
+        "content": [
+            {
+                "token": "Hi",
+                "logprob": -0.1,
+                "bytes": [72, 105],
+                "top_logprobs": [
+                    {"token": "Hi", "logprob": -0.1, "bytes": [72, 105]},
+                    {"token": "Hey", "logprob": -2.5, "bytes": [72, 101, 121]},
+                ],
+            }
+        ],
+        "refusal": None,
+    }
+    answer = {
+        "candidates": [
+            {"content": {"parts": [{"text": "Hi"}]}, "finishReason": "STOP", "logprobsResult": result}
+        ]
+    }
     assert complete(answer)["choices"][0]["logprobs"]["content"][0]["token"] == "Hi"
 
 
 def test_search_grounding_becomes_url_citations():
-    answer = {"candidates": [{
-        "content": {"parts": [{"text": "Paris is the capital."}]},
-        "finishReason": "STOP",
-        "groundingMetadata": {
-            "groundingChunks": [{"web": {"uri": "https://example.org/paris", "title": "example.org"}}],
-            "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": 21}, "groundingChunkIndices": [0]}],
-        },
-    }]}
-    assert message(answer)["annotations"] == [{"type": "url_citation", "url_citation": {
-        "start_index": 0, "end_index": 21, "url": "https://example.org/paris", "title": "example.org"}}]
+    answer = {
+        "candidates": [
+            {
+                "content": {"parts": [{"text": "Paris is the capital."}]},
+                "finishReason": "STOP",
+                "groundingMetadata": {
+                    "groundingChunks": [
+                        {"web": {"uri": "https://example.org/paris", "title": "example.org"}}
+                    ],
+                    "groundingSupports": [
+                        {"segment": {"startIndex": 0, "endIndex": 21}, "groundingChunkIndices": [0]}
+                    ],
+                },
+            }
+        ]
+    }
+    assert message(answer)["annotations"] == [
+        {
+            "type": "url_citation",
+            "url_citation": {
+                "start_index": 0,
+                "end_index": 21,
+                "url": "https://example.org/paris",
+                "title": "example.org",
+            },
+        }
+    ]
 
 
 def test_gemini3_text_signature_is_dropped_and_text_kept():

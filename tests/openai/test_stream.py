@@ -1,12 +1,13 @@
 """Gemini SSE -> OpenAI chat.completion.chunk events, on the recorded streams."""
+
 import json
 
 import pytest
 
 from app.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from app.http.sse import SSEDecoder
 from app.openai import tool_ids
 from app.openai.stream import DONE, ChatCompletionStream
-from app.http.sse import SSEDecoder
 from tests.conftest import fixture_bytes
 
 
@@ -35,7 +36,9 @@ def frames(raw: bytes) -> list:
 
 
 def deltas(chunks: list, key: str) -> str:
-    return "".join(c["choices"][0]["delta"].get(key) or "" for c in chunks if isinstance(c, dict) and c.get("choices"))
+    return "".join(
+        c["choices"][0]["delta"].get(key) or "" for c in chunks if isinstance(c, dict) and c.get("choices")
+    )
 
 
 def test_text_stream_shape():
@@ -44,10 +47,13 @@ def test_text_stream_shape():
     assert chunks[-1] == "[DONE]" and raw.endswith(DONE)
     chunks = chunks[:-1]
     assert len({c["id"] for c in chunks}) == 1 and chunks[0]["id"].startswith("chatcmpl-")
-    assert all(c["object"] == "chat.completion.chunk" and c["model"] == "gemini-x" and c["created"] == 1700000000
-               for c in chunks)
-    assert chunks[0]["choices"] == [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                                     "finish_reason": None}]
+    assert all(
+        c["object"] == "chat.completion.chunk" and c["model"] == "gemini-x" and c["created"] == 1700000000
+        for c in chunks
+    )
+    assert chunks[0]["choices"] == [
+        {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
+    ]
     assert all("role" not in c["choices"][0]["delta"] for c in chunks[1:])
     assert deltas(chunks, "content").startswith("I can help you with that!")
     assert deltas(chunks, "content").endswith(" the current weather for you!")
@@ -81,7 +87,9 @@ def test_each_event_is_translated_at_once():
 def test_thoughts_stream_as_reasoning_content():
     chunks = frames(run(upstream_events("stream_thinking_include_thoughts.sse"))[0])[:-1]
     reasoning, content = deltas(chunks, "reasoning_content"), deltas(chunks, "content")
-    assert reasoning.startswith("**Exploring Sky Color**") and "**Constructing a Concise Answer**" in reasoning
+    assert (
+        reasoning.startswith("**Exploring Sky Color**") and "**Constructing a Concise Answer**" in reasoning
+    )
     assert content.startswith("The sky is blue") and "**" not in content
     # Reasoning comes first, then the answer.
     first_content = next(i for i, c in enumerate(chunks[1:], 1) if c["choices"][0]["delta"].get("content"))
@@ -92,7 +100,11 @@ def test_gemini3_parallel_calls_one_per_chunk_with_stable_index_and_id():
     chunks = frames(run(upstream_events("stream_parallel_function_calls_gemini3.sse"))[0])[:-1]
     calls = [tc for c in chunks for tc in c["choices"][0]["delta"].get("tool_calls", [])]
     assert [tc["index"] for tc in calls] == [0, 1, 2]
-    assert [json.loads(tc["function"]["arguments"]) for tc in calls] == [{"b": 3, "a": 2}, {"a": 4, "b": 5}, {"b": 7, "a": 6}]
+    assert [json.loads(tc["function"]["arguments"]) for tc in calls] == [
+        {"b": 3, "a": 2},
+        {"a": 4, "b": 5},
+        {"b": 7, "a": 6},
+    ]
     assert all(tc["type"] == "function" and tc["function"]["name"] == "sum" for tc in calls)
     refs = [tool_ids.decode(tc["id"]) for tc in calls]
     assert [r.gemini_id for r in refs] == ["3ae8iwca", "up3kf30e", "ycroch25"]
@@ -110,7 +122,9 @@ def test_gemini25_parallel_calls_in_one_chunk():
 
 
 def test_parallel_tool_calls_false_streams_only_the_first_call():
-    chunks = frames(run(upstream_events("stream_parallel_function_calls_gemini3.sse"), parallel_tool_calls=False)[0])[:-1]
+    chunks = frames(
+        run(upstream_events("stream_parallel_function_calls_gemini3.sse"), parallel_tool_calls=False)[0]
+    )[:-1]
     calls = [tc for c in chunks for tc in c["choices"][0]["delta"].get("tool_calls", [])]
     assert len(calls) == 1 and calls[0]["index"] == 0
 
@@ -123,7 +137,9 @@ def test_thinking_then_function_call_stream():
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
 
 
-@pytest.mark.parametrize("name", ["stream_prompt_blocked_prohibited_content.sse", "prompt_blocked_safety.sse"])
+@pytest.mark.parametrize(
+    "name", ["stream_prompt_blocked_prohibited_content.sse", "prompt_blocked_safety.sse"]
+)
 def test_blocked_prompt_finishes_with_content_filter(name):
     chunks = frames(run(upstream_events(name), include_usage=True)[0])[:-1]
     finish = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
@@ -145,7 +161,9 @@ def test_image_stream_carries_markdown_and_images():
     chunks = frames(run([event])[0])[:-1]
     delta = chunks[1]["choices"][0]["delta"]
     assert "![image](data:image/png;base64," in delta["content"]
-    assert delta["images"][0]["index"] == 0 and delta["images"][0]["image_url"]["url"].startswith("data:image/png")
+    assert delta["images"][0]["index"] == 0 and delta["images"][0]["image_url"]["url"].startswith(
+        "data:image/png"
+    )
 
 
 def test_a_stream_without_finish_reason_still_finishes():
@@ -155,21 +173,39 @@ def test_a_stream_without_finish_reason_still_finishes():
 
 
 def test_n_choices_each_get_a_role_and_a_finish():
-    events = [json.dumps({"candidates": [
-        {"content": {"parts": [{"text": "a"}]}, "index": 0, "finishReason": "STOP"},
-        {"content": {"parts": [{"text": "b"}]}, "index": 1, "finishReason": "MAX_TOKENS"},
-    ]}).encode()]
+    events = [
+        json.dumps(
+            {
+                "candidates": [
+                    {"content": {"parts": [{"text": "a"}]}, "index": 0, "finishReason": "STOP"},
+                    {"content": {"parts": [{"text": "b"}]}, "index": 1, "finishReason": "MAX_TOKENS"},
+                ]
+            }
+        ).encode()
+    ]
     chunks = frames(run(events, n=2)[0])[:-1]
     roles = [c["choices"][0]["index"] for c in chunks if c["choices"][0]["delta"].get("role")]
-    finishes = {c["choices"][0]["index"]: c["choices"][0]["finish_reason"] for c in chunks if c["choices"][0]["finish_reason"]}
+    finishes = {
+        c["choices"][0]["index"]: c["choices"][0]["finish_reason"]
+        for c in chunks
+        if c["choices"][0]["finish_reason"]
+    }
     assert roles == [0, 1] and finishes == {0: "stop", 1: "length"}
 
 
 def test_failure_becomes_an_error_event():
     translator = ChatCompletionStream(model="m", created=1)
     out = translator.fail(UpstreamTimeout("Gemini went silent in the middle of the stream."))
-    assert frames(out) == [{"error": {"message": "Gemini went silent in the middle of the stream.",
-                                      "type": "server_error", "param": None, "code": "timeout"}}]
+    assert frames(out) == [
+        {
+            "error": {
+                "message": "Gemini went silent in the middle of the stream.",
+                "type": "server_error",
+                "param": None,
+                "code": "timeout",
+            }
+        }
+    ]
 
 
 def test_an_error_object_inside_the_stream_raises_for_the_error_event():

@@ -1,4 +1,5 @@
 """Tool call ids carrying Gemini's call id and thought signature."""
+
 import re
 
 import pytest
@@ -8,7 +9,9 @@ from app.openai.tool_ids import CallRef, decode, encode
 SIGNATURE = "CmIBvj72+4pAeKnGzc+2rNwOgLyF3mo/fgOg3Nblgmuo9Mi8ln6O1N7n44cra26xGGff6ytv5zn/rtbUZtxEbAH/r2gaff8IVDzP9yg6eVn5b8Q9KgZ+9e=="
 
 
-@pytest.mark.parametrize("gemini_id, signature", [(None, None), ("3ae8iwca", None), (None, SIGNATURE), ("3ae8iwca", SIGNATURE)])
+@pytest.mark.parametrize(
+    "gemini_id, signature", [(None, None), ("3ae8iwca", None), (None, SIGNATURE), ("3ae8iwca", SIGNATURE)]
+)
 def test_round_trip(gemini_id, signature):
     call_id = encode(gemini_id, signature)
     assert re.fullmatch(r"call_[0-9a-f]{24}(_[A-Za-z0-9_-]+)?", call_id)
@@ -23,9 +26,19 @@ def test_a_plain_id_carries_nothing():
     assert len(encode()) == len("call_") + 24
 
 
-@pytest.mark.parametrize("other", [
-    None, 42, "", "call_abc", "toolu_01A09q90qw90lq917835lq9", "call_" + "0" * 24, "call_" + "0" * 24 + "x!!",
-    "call_" + "0" * 24 + "_%%%", "call_" + "0" * 24 + "_WzFd",  # base64 of a JSON list
-])
+@pytest.mark.parametrize(
+    "other",
+    [
+        None,
+        42,
+        "",
+        "call_abc",
+        "toolu_01A09q90qw90lq917835lq9",
+        "call_" + "0" * 24,
+        "call_" + "0" * 24 + "x!!",
+        "call_" + "0" * 24 + "_%%%",
+        "call_" + "0" * 24 + "_WzFd",  # base64 of a JSON list
+    ],
+)
 def test_foreign_or_damaged_ids_carry_nothing(other):
     assert decode(other) == CallRef(None, None)

@@ -1,4 +1,5 @@
 """/metrics and the overhead header: unit tests through the Flask test client, and real gunicorn workers."""
+
 import json
 import os
 import threading
@@ -10,7 +11,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from responses import matchers
 
 from app import create_app
-from tests.conftest import AUTH, BASE, CLIENT_KEY, SEED_KEY, UPSTREAM_KEYS, fixture_bytes, fixture_json, make_env
+from tests.conftest import (
+    AUTH,
+    BASE,
+    CLIENT_KEY,
+    SEED_KEY,
+    UPSTREAM_KEYS,
+    fixture_bytes,
+    fixture_json,
+    make_env,
+)
 
 GEN = "/v1beta/models/gemini-2.5-flash:generateContent"
 STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
@@ -57,35 +67,66 @@ def test_counters_histograms_and_tokens_move_after_traffic(client, mocked):
     assert value(after, "gemgate_first_byte_seconds_count", endpoint=GEN_ROUTE) == 4
     assert value(after, "gemgate_overhead_seconds_count", endpoint=GEN_ROUTE) == 4
     usage = fixture_json("gemini/generate_text.json")["usageMetadata"]
-    assert value(after, "gemgate_tokens_total", client="key-1", type="prompt") == 3 * usage["promptTokenCount"]
+    assert (
+        value(after, "gemgate_tokens_total", client="key-1", type="prompt") == 3 * usage["promptTokenCount"]
+    )
     assert value(after, "gemgate_upstream_attempts_total", outcome="ok") == 3
 
 
 def test_upstream_attempts_are_counted_by_outcome(client, mocked):
     limited = fixture_json("gemini/error_429_resource_exhausted.json")
-    mocked.post(BASE + GEN, json=limited, status=429,
-                match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[0]})])
-    mocked.post(BASE + GEN, json=fixture_json("gemini/error_500_internal.json"), status=500,
-                match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[1]})])
-    mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"),
-                match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[2]})])
+    mocked.post(
+        BASE + GEN,
+        json=limited,
+        status=429,
+        match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[0]})],
+    )
+    mocked.post(
+        BASE + GEN,
+        json=fixture_json("gemini/error_500_internal.json"),
+        status=500,
+        match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[1]})],
+    )
+    mocked.post(
+        BASE + GEN,
+        body=fixture_bytes("gemini/generate_text.json"),
+        match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[2]})],
+    )
     assert client.post(GEN, json=BODY, headers=AUTH).status_code == 200
-    mocked.post(BASE + "/v1beta/models/unknown-model:generateContent",
-                json=fixture_json("gemini/error_404_model_not_found.json"), status=404)
-    assert client.post("/v1beta/models/unknown-model:generateContent", json=BODY, headers=AUTH).status_code == 404
+    mocked.post(
+        BASE + "/v1beta/models/unknown-model:generateContent",
+        json=fixture_json("gemini/error_404_model_not_found.json"),
+        status=404,
+    )
+    assert (
+        client.post("/v1beta/models/unknown-model:generateContent", json=BODY, headers=AUTH).status_code
+        == 404
+    )
     parsed = scrape(client)
-    attempts = {outcome: value(parsed, "gemgate_upstream_attempts_total", outcome=outcome)
-                for outcome in ("ok", "rate_limited", "server_error", "client_error", "key_invalid", "timeout")}
-    assert attempts == {"ok": 1, "rate_limited": 1, "server_error": 1, "client_error": 1, "key_invalid": 0,
-                        "timeout": 0}
+    attempts = {
+        outcome: value(parsed, "gemgate_upstream_attempts_total", outcome=outcome)
+        for outcome in ("ok", "rate_limited", "server_error", "client_error", "key_invalid", "timeout")
+    }
+    assert attempts == {
+        "ok": 1,
+        "rate_limited": 1,
+        "server_error": 1,
+        "client_error": 1,
+        "key_invalid": 0,
+        "timeout": 0,
+    }
     # A model Gemini has never served is folded, so clients cannot mint labels.
     assert value(parsed, "gemgate_requests_total", status="404", model="other") == 1
     assert not any("unknown-model" in str(labels) for _, labels in parsed)
 
 
 def test_key_states_are_read_from_the_store_at_scrape_time(client, mocked):
-    mocked.post(BASE + GEN, json=fixture_json("gemini/error_429_resource_exhausted.json"), status=429,
-                match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[0]})])
+    mocked.post(
+        BASE + GEN,
+        json=fixture_json("gemini/error_429_resource_exhausted.json"),
+        status=429,
+        match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[0]})],
+    )
     mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"))
     parsed = scrape(client)
     assert value(parsed, "gemgate_upstream_keys", state="healthy") == 3
@@ -118,8 +159,12 @@ def test_metrics_token_guards_the_endpoint_when_set(tmp_path):
 
 
 def test_metrics_needs_no_client_key_and_shows_no_secret(tmp_path, mocked):
-    env = make_env(DATA_DIR=str(tmp_path), ADMIN_PASSWORD="admin-pass-42",
-                   REDIS_PREFIX="gemgate:", HTTPS_PROXY="http://user:proxy-pass@proxy.test:3128")
+    env = make_env(
+        DATA_DIR=str(tmp_path),
+        ADMIN_PASSWORD="admin-pass-42",
+        REDIS_PREFIX="gemgate:",
+        HTTPS_PROXY="http://user:proxy-pass@proxy.test:3128",
+    )
     client = create_app(env).test_client()
     mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"))
     client.post(GEN, json=BODY, headers=AUTH)
@@ -134,8 +179,11 @@ def test_metrics_needs_no_client_key_and_shows_no_secret(tmp_path, mocked):
 
 def test_every_response_carries_request_id_and_overhead(client, mocked):
     mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"))
-    mocked.post(BASE + "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
-                body=fixture_bytes("gemini/stream_text.sse"), content_type="text/event-stream")
+    mocked.post(
+        BASE + "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+        body=fixture_bytes("gemini/stream_text.sse"),
+        content_type="text/event-stream",
+    )
     answers = [
         client.post(GEN, json=BODY, headers=AUTH),
         client.post(STREAM, json=BODY, headers=AUTH),
@@ -145,8 +193,10 @@ def test_every_response_carries_request_id_and_overhead(client, mocked):
         client.get("/healthz"),
         client.get("/metrics"),
         client.get("/openapi.json"),
-        client.options("/v1/chat/completions", headers={"Origin": "https://x.test",
-                                                        "Access-Control-Request-Method": "POST"}),
+        client.options(
+            "/v1/chat/completions",
+            headers={"Origin": "https://x.test", "Access-Control-Request-Method": "POST"},
+        ),
     ]
     assert [r.status_code for r in answers] == [200, 200, 400, 401, 404, 200, 200, 200, 204]
     for r in answers:
@@ -188,8 +238,12 @@ def test_workers_share_one_view_of_the_metrics(start_gateway, upstream, tmp_path
         if len(pids) >= 2:
             break
     assert len(pids) >= 2, os.listdir(metrics_dir)
-    served = value(samples(requests.get(gateway.url("/metrics"), timeout=5).text),
-                   "gemgate_requests_total", endpoint=GEN_ROUTE, status="200")
+    served = value(
+        samples(requests.get(gateway.url("/metrics"), timeout=5).text),
+        "gemgate_requests_total",
+        endpoint=GEN_ROUTE,
+        status="200",
+    )
     assert served % 24 == 0 and served >= 24
     for _ in range(6):  # whichever worker answers the scrape, it sums every worker's counts
         with requests.Session() as fresh:
@@ -203,7 +257,9 @@ def test_workers_share_one_view_of_the_metrics(start_gateway, upstream, tmp_path
 def test_active_streams_and_stream_overhead_with_a_real_server(start_gateway, upstream):
     gateway = start_gateway()
     events = fixture_json("gemini/generate_text.json"), fixture_json("gemini/generate_text.json")
-    upstream.script({"match": ":streamGenerateContent", "events": list(events), "interval": 1.0, "delay": 0.4})
+    upstream.script(
+        {"match": ":streamGenerateContent", "events": list(events), "interval": 1.0, "delay": 0.4}
+    )
     opened = threading.Event()
     seen = {}
 

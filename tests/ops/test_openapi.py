@@ -1,4 +1,5 @@
 """/openapi.json: a valid OpenAPI 3 document covering every route, true to real requests and answers."""
+
 import json
 import re
 
@@ -14,9 +15,10 @@ SEED = (FIXTURES / "seed" / "api-examples.md").read_text()
 
 @pytest.fixture(scope="module")
 def spec():
+    import tempfile
+
     from app import create_app
     from tests.conftest import make_env
-    import tempfile
 
     with tempfile.TemporaryDirectory() as data:
         r = create_app(make_env(DATA_DIR=data)).test_client().get("/openapi.json")  # no client key needed
@@ -61,8 +63,12 @@ def test_every_route_of_the_app_is_described(app, spec):
 def test_client_auth_has_the_four_key_sources_and_public_routes_need_none(spec):
     schemes = spec["components"]["securitySchemes"]
     sources = {(s["type"], s.get("scheme") or f"{s['in']}:{s['name']}") for s in schemes.values()}
-    assert {("http", "bearer"), ("apiKey", "header:x-api-key"), ("apiKey", "header:x-goog-api-key"),
-            ("apiKey", "query:key")} <= sources
+    assert {
+        ("http", "bearer"),
+        ("apiKey", "header:x-api-key"),
+        ("apiKey", "header:x-goog-api-key"),
+        ("apiKey", "query:key"),
+    } <= sources
     assert len(spec["security"]) == 4  # any one of them
     assert spec["paths"]["/healthz"]["get"]["security"] == []
     assert spec["paths"]["/openapi.json"]["get"]["security"] == []
@@ -79,11 +85,14 @@ def test_request_schemas_come_from_the_marshmallow_schemas(spec):
     assert {"type": "string"} in content["oneOf"]
 
 
-@pytest.mark.parametrize("name, path", [
-    ("gemini/generate_text.request.json", "/v1beta/models/gemini-2.5-flash:generateContent"),
-    ("gemini/embed_batch.request.json", "/v1beta/models/gemini-embedding-001:batchEmbedContents"),
-    ("gemini/imagen_predict.request.json", "/v1beta/models/imagen-4.0-generate-001:predict"),
-])
+@pytest.mark.parametrize(
+    "name, path",
+    [
+        ("gemini/generate_text.request.json", "/v1beta/models/gemini-2.5-flash:generateContent"),
+        ("gemini/embed_batch.request.json", "/v1beta/models/gemini-embedding-001:batchEmbedContents"),
+        ("gemini/imagen_predict.request.json", "/v1beta/models/imagen-4.0-generate-001:predict"),
+    ],
+)
 def test_recorded_requests_conform(spec, name, path):
     schema = operation(spec, "post", path)["requestBody"]["content"]["application/json"]["schema"]
     assert conforms(spec, schema, fixture_json(name)) == []
@@ -106,45 +115,70 @@ def test_every_seed_example_request_conforms(spec):
 def test_a_request_the_gateway_refuses_does_not_conform(spec):
     schema = operation(spec, "post", "/v1/messages")["requestBody"]["content"]["application/json"]["schema"]
     assert conforms(spec, schema, {"model": "m", "messages": []})  # max_tokens missing
-    schema = operation(spec, "post", "/v1/chat/completions")["requestBody"]["content"]["application/json"]["schema"]
-    assert conforms(spec, schema, {"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 3})
+    schema = operation(spec, "post", "/v1/chat/completions")["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
+    assert conforms(
+        spec, schema, {"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 3}
+    )
 
 
-@pytest.mark.parametrize("name, path", [
-    ("gemini/generate_text.json", "/v1beta/models/m:generateContent"),
-    ("gemini/count_tokens.json", "/v1beta/models/m:countTokens"),
-    ("gemini/embed_batch.json", "/v1beta/models/m:batchEmbedContents"),
-    ("gemini/imagen_predict.json", "/v1beta/models/m:predict"),
-    ("gemini/models_list_page.json", "/v1beta/models"),
-    ("openai/chat_completion_text.json", "/v1/chat/completions"),
-    ("openai/chat_completion_tool_call.json", "/v1/chat/completions"),
-    ("openai/embeddings.json", "/v1/embeddings"),
-    ("openai/images_generations_b64.json", "/v1/images/generations"),
-    ("anthropic/message_text.json", "/v1/messages"),
-    ("anthropic/message_tool_use.json", "/v1/messages"),
-    ("anthropic/count_tokens.json", "/v1/messages/count_tokens"),
-    ("openai/models_list.json", "/v1/models"),
-    ("anthropic/models_list.json", "/v1/models"),
-])
+@pytest.mark.parametrize(
+    "name, path",
+    [
+        ("gemini/generate_text.json", "/v1beta/models/m:generateContent"),
+        ("gemini/count_tokens.json", "/v1beta/models/m:countTokens"),
+        ("gemini/embed_batch.json", "/v1beta/models/m:batchEmbedContents"),
+        ("gemini/imagen_predict.json", "/v1beta/models/m:predict"),
+        ("gemini/models_list_page.json", "/v1beta/models"),
+        ("openai/chat_completion_text.json", "/v1/chat/completions"),
+        ("openai/chat_completion_tool_call.json", "/v1/chat/completions"),
+        ("openai/embeddings.json", "/v1/embeddings"),
+        ("openai/images_generations_b64.json", "/v1/images/generations"),
+        ("anthropic/message_text.json", "/v1/messages"),
+        ("anthropic/message_tool_use.json", "/v1/messages"),
+        ("anthropic/count_tokens.json", "/v1/messages/count_tokens"),
+        ("openai/models_list.json", "/v1/models"),
+        ("anthropic/models_list.json", "/v1/models"),
+    ],
+)
 def test_recorded_answers_conform(spec, name, path):
     method = "get" if path.endswith("/models") else "post"
     schema = operation(spec, method, path)["responses"]["200"]["content"]["application/json"]["schema"]
     assert conforms(spec, schema, fixture_json(name)) == []
 
 
-@pytest.mark.parametrize("dialect, path, fixtures", [
-    ("Gemini", "/v1beta/models/m:generateContent", ["gemini/error_400_invalid_argument.json",
-                                                    "gemini/error_429_resource_exhausted.json"]),
-    ("OpenAI", "/v1/chat/completions", ["openai/error_400_invalid_request.json", "openai/error_429_rate_limit.json"]),
-    ("Anthropic", "/v1/messages", ["anthropic/error_400_invalid_request.json", "anthropic/error_529_overloaded.json"]),
-])
+@pytest.mark.parametrize(
+    "dialect, path, fixtures",
+    [
+        (
+            "Gemini",
+            "/v1beta/models/m:generateContent",
+            ["gemini/error_400_invalid_argument.json", "gemini/error_429_resource_exhausted.json"],
+        ),
+        (
+            "OpenAI",
+            "/v1/chat/completions",
+            ["openai/error_400_invalid_request.json", "openai/error_429_rate_limit.json"],
+        ),
+        (
+            "Anthropic",
+            "/v1/messages",
+            ["anthropic/error_400_invalid_request.json", "anthropic/error_529_overloaded.json"],
+        ),
+    ],
+)
 def test_error_shapes_fit_real_errors_and_the_gateways_own(spec, client, dialect, path, fixtures):
     response = spec["components"]["responses"][f"{dialect}Error"]
     schema = response["content"]["application/json"]["schema"]
     for name in fixtures:
         assert conforms(spec, schema, fixture_json(name)) == [], name
     op = operation(spec, "post", path)
-    assert op["responses"]["400"] == op["responses"]["default"] == {"$ref": f"#/components/responses/{dialect}Error"}
+    assert (
+        op["responses"]["400"]
+        == op["responses"]["default"]
+        == {"$ref": f"#/components/responses/{dialect}Error"}
+    )
     r = client.post(path, json={"x": 1}, headers={**AUTH, "anthropic-version": "2023-06-01"})
     assert r.status_code == 400
     assert conforms(spec, schema, r.get_json()) == []

@@ -1,4 +1,5 @@
 """Test helper: Gemini answered in memory by a requests adapter (no sockets), like the recorded fixtures."""
+
 from __future__ import annotations
 
 import io
@@ -47,8 +48,9 @@ class InMemoryGemini(BaseAdapter):
         response = requests.Response()
         response.status_code = 200
         response.headers["Content-Type"] = content_type
-        response.raw = urllib3.HTTPResponse(body=io.BytesIO(body), preload_content=False, status=200,
-                                            headers={"Content-Type": content_type})
+        response.raw = urllib3.HTTPResponse(
+            body=io.BytesIO(body), preload_content=False, status=200, headers={"Content-Type": content_type}
+        )
         response.url, response.request, response.connection = request.url, request, self
         return response
 

@@ -1,4 +1,5 @@
 """Test helper: a gateway's worker processes as /proc sees them (open files, memory), and raw HTTP streams."""
+
 from __future__ import annotations
 
 import json
@@ -48,13 +49,24 @@ def rss_kib(pid: int) -> int:
 
 def http_request(path: str, body: dict, headers: dict) -> bytes:
     data = json.dumps(body).encode()
-    head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
-            f"Content-Length: {len(data)}"] + [f"{k}: {v}" for k, v in headers.items()]
+    head = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        f"Content-Length: {len(data)}",
+    ] + [f"{k}: {v}" for k, v in headers.items()]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + data
 
 
-def open_stream(gateway, path: str, body: dict, headers: dict, until: bytes, timeout: float = 10.0,
-                rcvbuf: int | None = None) -> tuple[socket.socket, bytes]:
+def open_stream(
+    gateway,
+    path: str,
+    body: dict,
+    headers: dict,
+    until: bytes,
+    timeout: float = 10.0,
+    rcvbuf: int | None = None,
+) -> tuple[socket.socket, bytes]:
     """Send a streaming request on a raw socket and read until `until` has arrived."""
     sock = socket.socket()
     if rcvbuf:

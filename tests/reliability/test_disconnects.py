@@ -1,5 +1,6 @@
 """Impatient clients: a hang-up mid-stream closes the upstream call at once and leaks nothing, and a
 client that reads slowly holds up no one else on its worker."""
+
 from __future__ import annotations
 
 import socket
@@ -13,8 +14,14 @@ from tests.reliability.procs import hang_up, open_fds, open_sockets, open_stream
 from tests.reliability.wire import BY_NAME, GEMINI_HEADERS, MODEL, STREAMS, Variant, chunk, read
 
 TICK = chunk("tick")
-ARRAY = Variant("gemini-array", "gemini", f"/v1beta/models/{MODEL}:streamGenerateContent",
-                BY_NAME["gemini-sse"].body, GEMINI_HEADERS, stream=True)
+ARRAY = Variant(
+    "gemini-array",
+    "gemini",
+    f"/v1beta/models/{MODEL}:streamGenerateContent",
+    BY_NAME["gemini-sse"].body,
+    GEMINI_HEADERS,
+    stream=True,
+)
 HANGING_UP = STREAMS + (ARRAY,)
 
 
@@ -72,8 +79,9 @@ def test_a_hang_up_mid_stream_closes_the_upstream_call_within_a_second(gw, upstr
 def test_a_thousand_hang_ups_leak_no_connections_and_no_memory(start_gateway, upstream):
     gw = start_gateway(HEARTBEAT_INTERVAL=0.5, WEB_CONCURRENCY=1)
     (worker,) = worker_pids(gw)
-    upstream.script({"match": ":streamGenerateContent", "events": [TICK], "count": 400, "interval": 0.02,
-                     "repeat": -1})
+    upstream.script(
+        {"match": ":streamGenerateContent", "events": [TICK], "count": 400, "interval": 0.02, "repeat": -1}
+    )
     variants = [BY_NAME["gemini-sse"], BY_NAME["openai-stream"], BY_NAME["anthropic-stream"], ARRAY]
     gone: dict[str, float] = {}
 
@@ -94,8 +102,9 @@ def test_a_thousand_hang_ups_leak_no_connections_and_no_memory(start_gateway, up
     time.sleep(0.5)
     base_fds, base_sockets, base_rss = open_fds(worker), open_sockets(worker), rss_kib(worker)
     upstream.reset()
-    upstream.script({"match": ":streamGenerateContent", "events": [TICK], "count": 400, "interval": 0.02,
-                     "repeat": -1})
+    upstream.script(
+        {"match": ":streamGenerateContent", "events": [TICK], "count": 400, "interval": 0.02, "repeat": -1}
+    )
     run(range(200, 1200))
     time.sleep(0.5)
     fds, sockets, rss = open_fds(worker), open_sockets(worker), rss_kib(worker)
@@ -138,14 +147,14 @@ def test_a_slow_reader_holds_up_no_one_else_on_its_worker(gw, upstream):
         sock.close()
 
 
-
 def test_a_slow_reader_holds_back_upstream_instead_of_piling_its_answer_up_in_memory(gw, upstream, request):
     (worker,) = worker_pids(gw)
     variant = BY_NAME["gemini-sse"]
     base_rss = rss_kib(worker)
     upstream.script({"match": ":streamGenerateContent", "events": [chunk("y" * 512 * 1024)], "count": 96})
-    sock, _ = open_stream(gw, variant.path, tagged(variant, "held back"), variant.headers, until=b"data: ",
-                          rcvbuf=4096)
+    sock, _ = open_stream(
+        gw, variant.path, tagged(variant, "held back"), variant.headers, until=b"data: ", rcvbuf=4096
+    )
     try:
         time.sleep(2)
         call = upstream_call(upstream, "held back")

@@ -4,6 +4,7 @@ Real gunicorn + gevent gateway, the scriptable fake upstream, short timeouts. Be
 a fault is retried on another key (or ends in a clear error in the dialect's shape); after it, the
 client gets the events so far, once and in order, then one in-stream error event, and the stream ends.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,16 @@ import pytest
 import requests
 
 from tests.conftest import UPSTREAM_KEYS, fixture_json, free_port
-from tests.reliability.wire import STREAMS, VARIANTS, WHOLE, Variant, assert_error_shape, chunk, expected_status, read
+from tests.reliability.wire import (
+    STREAMS,
+    VARIANTS,
+    WHOLE,
+    Variant,
+    assert_error_shape,
+    chunk,
+    expected_status,
+    read,
+)
 
 COOLDOWN = 1.0  # KEY_COOLDOWN, and the RetryInfo delay of the scripted 429s
 TIMEOUT = 0.5  # UPSTREAM_TIMEOUT and STREAM_IDLE_TIMEOUT
@@ -79,7 +89,9 @@ def assert_ok(variant: Variant, response: requests.Response, text: str = FULL) -
     assert reading.text == text and reading.finished
 
 
-def assert_error(variant: Variant, response: requests.Response, status: int, overloaded: bool = False) -> dict:
+def assert_error(
+    variant: Variant, response: requests.Response, status: int, overloaded: bool = False
+) -> dict:
     assert response.status_code == expected_status(variant, status, overloaded), response.text[:500]
     body = response.json()
     assert_error_shape(variant, body, response.status_code)
@@ -100,12 +112,16 @@ BARE_429 = fixture_json("gemini/error_429_resource_exhausted_bare.json")
 # -- 429: some keys, then every key ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("throttled, with_retry_info", [(1, True), (2, False)], ids=["1-of-3-retryinfo", "2-of-3-bare"])
+@pytest.mark.parametrize(
+    "throttled, with_retry_info", [(1, True), (2, False)], ids=["1-of-3-retryinfo", "2-of-3-bare"]
+)
 def test_throttled_keys_are_skipped_until_their_cooldown_ends(gw, fake, throttled, with_retry_info):
     hot = UPSTREAM_KEYS[:throttled]
     body = retry_info(COOLDOWN) if with_retry_info else BARE_429
-    fake.script(*({"key": key, "status": 429, "body": body, "repeat": -1} for key in hot),
-                *(answer_of(v, repeat=-1) for v in (VARIANTS[0], VARIANTS[1])))  # a good whole answer, and stream
+    fake.script(
+        *({"key": key, "status": 429, "body": body, "repeat": -1} for key in hot),
+        *(answer_of(v, repeat=-1) for v in (VARIANTS[0], VARIANTS[1])),
+    )  # a good whole answer, and stream
 
     started = time.monotonic()  # no cooldown can have begun before this
     first = all_at_once(VARIANTS, lambda v: v.post(gw))
@@ -172,8 +188,10 @@ def test_a_fault_before_the_first_byte_is_retried_on_another_key(gw, fake, varia
 @pytest.mark.parametrize("variant", STREAMS, ids=[v.name for v in STREAMS])
 def test_a_stream_that_breaks_before_its_first_event_is_reopened(gw, fake, variant, fault):
     kind = "reset_after" if fault.endswith("reset") else "stall_after"
-    fake.script({"match": variant.action, "events": EVENTS, "prelude": ": opening\n\n", "fault": kind, "after": 0},
-                answer_of(variant))
+    fake.script(
+        {"match": variant.action, "events": EVENTS, "prelude": ": opening\n\n", "fault": kind, "after": 0},
+        answer_of(variant),
+    )
     assert_ok(variant, variant.post(gw))
     first, second = variant.calls(fake.calls())
     assert first["key"] != second["key"]
@@ -222,10 +240,17 @@ AFTER_FIRST_BYTE = {
     "reset": ({"fault": "reset_after", "after": 2}, 503),
     "stall": ({"fault": "stall_after", "after": 2}, 504),
     "error-event": ({"events": EVENTS[:2] + [fixture_json("gemini/error_503_unavailable.json")]}, 503),
-    "error-trailer": ({"events": EVENTS[:2], "trailer": json.dumps(fixture_json("gemini/error_500_internal.json"),
-                                                                   indent=2)}, 500),
-    "garbage-event": ({"events": EVENTS[:2], "raw_events": [json.dumps(e) for e in EVENTS[:2]] + ["{not json"]},
-                      503),
+    "error-trailer": (
+        {
+            "events": EVENTS[:2],
+            "trailer": json.dumps(fixture_json("gemini/error_500_internal.json"), indent=2),
+        },
+        500,
+    ),
+    "garbage-event": (
+        {"events": EVENTS[:2], "raw_events": [json.dumps(e) for e in EVENTS[:2]] + ["{not json"]},
+        503,
+    ),
 }
 
 
@@ -294,21 +319,38 @@ def test_connect_timeout_is_retried_then_a_clear_error(unanswering_gateway):
 
 # -- garbage from upstream: mapped, never a 500 -------------------------------------------------------
 
-PNG = fixture_json("gemini/image_generation.json")["candidates"][0]["content"]["parts"][1]["inlineData"]["data"]
+PNG = fixture_json("gemini/image_generation.json")["candidates"][0]["content"]["parts"][1]["inlineData"][
+    "data"
+]
 BIG = (PNG * (1 + (3 << 19) // len(PNG)))[: (3 << 19) // 4 * 4]  # base64 of more than 1 MiB
-BIG_EVENT = {"candidates": [{"content": {"parts": [{"inlineData": {"mimeType": "image/png", "data": BIG}}],
-                                        "role": "model"}, "index": 0}]}
-USAGE_ONLY = {"usageMetadata": {"promptTokenCount": 4, "totalTokenCount": 4}, "modelVersion": "gemini-2.5-flash"}
+BIG_EVENT = {
+    "candidates": [
+        {
+            "content": {"parts": [{"inlineData": {"mimeType": "image/png", "data": BIG}}], "role": "model"},
+            "index": 0,
+        }
+    ]
+}
+USAGE_ONLY = {
+    "usageMetadata": {"promptTokenCount": 4, "totalTokenCount": 4},
+    "modelVersion": "gemini-2.5-flash",
+}
 BLOCKED = fixture_json("gemini/prompt_blocked_safety.json")
-EMPTY_TEXT = {"candidates": [{"content": {"parts": [{"text": ""}], "role": "model"}, "finishReason": "STOP",
-                              "index": 0}]}
+EMPTY_TEXT = {
+    "candidates": [
+        {"content": {"parts": [{"text": ""}], "role": "model"}, "finishReason": "STOP", "index": 0}
+    ]
+}
 
 
 def garbage(variant: Variant, events: list | None = None, raw: str | None = None) -> dict:
     """The same content as a whole answer (merged) or as a stream of events."""
     if variant.stream:
-        return {"match": variant.action, "raw_events": [raw]} if raw is not None else \
-            {"match": variant.action, "events": events}
+        return (
+            {"match": variant.action, "raw_events": [raw]}
+            if raw is not None
+            else {"match": variant.action, "events": events}
+        )
     if raw is not None:
         return {"match": variant.action, "raw": raw}
     merged = json.loads(json.dumps(events[0]))
@@ -338,7 +380,9 @@ def test_invalid_json_in_a_200_is_a_clear_error(gw, fake, variant):
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 64, 1000])
 @pytest.mark.parametrize("variant", STREAMS, ids=[v.name for v in STREAMS])
 def test_frames_split_anywhere_arrive_whole(gw, fake, variant, size):
-    fake.script({"match": variant.action, "events": EVENTS, "fault": "split", "split_size": size, "split_pause": 0})
+    fake.script(
+        {"match": variant.action, "events": EVENTS, "fault": "split", "split_size": size, "split_pause": 0}
+    )
     assert_ok(variant, variant.post(gw))
 
 
@@ -352,8 +396,10 @@ def test_a_frame_over_one_mebibyte_passes(gw, fake, variant):
     if variant.dialect == "gemini":
         assert BIG.encode() in response.content
     else:  # as the Markdown image chat UIs render (an image block too, in a whole Anthropic message)
-        assert reading.text == f"Here: ![image](data:image/png;base64,{BIG})" or \
-            reading.text.replace("\n", "") == f"Here: ![image](data:image/png;base64,{BIG})"
+        assert (
+            reading.text == f"Here: ![image](data:image/png;base64,{BIG})"
+            or reading.text.replace("\n", "") == f"Here: ![image](data:image/png;base64,{BIG})"
+        )
 
 
 ODD_ANSWERS = {
@@ -363,8 +409,13 @@ ODD_ANSWERS = {
     "content-not-an-object": [{"candidates": [{"content": "text", "index": 0}]}],
     "parts-not-a-list": [{"candidates": [{"content": {"parts": "text"}, "index": 0}]}],
     "feedback-not-an-object": [{"promptFeedback": "SAFETY"}],
-    "part-of-another-type": [{"candidates": [{"content": {"parts": [None, 5, {"functionCall": "f"},
-                                                                    {"inlineData": "x"}]}, "index": 0}]}],
+    "part-of-another-type": [
+        {
+            "candidates": [
+                {"content": {"parts": [None, 5, {"functionCall": "f"}, {"inlineData": "x"}]}, "index": 0}
+            ]
+        }
+    ],
 }
 
 

@@ -4,6 +4,7 @@ Whatever comes in: no 5xx, no traceback, and every 4xx in the shape of the diale
 Gemini is answered by an in-memory adapter (no sockets), so the cases are cheap: FUZZ_CASES per route
 group (default 800, so 10,400 cases in all; tests/test_fuzz.py adds its own on top).
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,42 +28,113 @@ CASES = int(os.environ.get("FUZZ_CASES", "800"))
 TEXT = {"role": "user", "parts": [{"text": "hi"}]}
 SEEDS = {
     "/v1beta/models/gemini-2.5-flash:generateContent": {
-        "contents": [TEXT], "generationConfig": {"temperature": 1, "maxOutputTokens": 10},
-        "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "OFF"}]},
-    "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse": {"contents": [TEXT], "systemInstruction": TEXT},
+        "contents": [TEXT],
+        "generationConfig": {"temperature": 1, "maxOutputTokens": 10},
+        "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "OFF"}],
+    },
+    "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse": {
+        "contents": [TEXT],
+        "systemInstruction": TEXT,
+    },
     "/v1/models/gemini-2.5-flash:streamGenerateContent": {"contents": [TEXT]},
     "/v1beta/models/gemini-2.5-flash:countTokens": {"contents": [TEXT]},
     "/v1beta/models/gemini-embedding-001:batchEmbedContents": {
-        "requests": [{"model": "models/gemini-embedding-001", "content": TEXT, "outputDimensionality": 8}]},
-    "/v1beta/models/imagen-4.0-generate-001:predict": {"instances": [{"prompt": "x"}], "parameters": {"sampleCount": 2}},
+        "requests": [{"model": "models/gemini-embedding-001", "content": TEXT, "outputDimensionality": 8}]
+    },
+    "/v1beta/models/imagen-4.0-generate-001:predict": {
+        "instances": [{"prompt": "x"}],
+        "parameters": {"sampleCount": 2},
+    },
     "/v1/chat/completions": {
-        "model": "gemini-2.5-flash", "stream": False, "max_tokens": 10,
-        "messages": [{"role": "system", "content": "be brief"},
-                     {"role": "user", "content": [{"type": "text", "text": "hi"},
-                                                  {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]},
-                     {"role": "assistant", "content": None, "tool_calls": [
-                         {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\": 1}"}}]},
-                     {"role": "tool", "tool_call_id": "call_1", "content": "ok"}],
-        "tools": [{"type": "function", "function": {"name": "f", "parameters": {
-            "type": "object", "properties": {"a": {"type": "integer"}}}}}],
-        "tool_choice": "auto", "response_format": {"type": "json_object"}},
+        "model": "gemini-2.5-flash",
+        "stream": False,
+        "max_tokens": 10,
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "hi"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "ok"},
+        ],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "f",
+                    "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}},
+                },
+            }
+        ],
+        "tool_choice": "auto",
+        "response_format": {"type": "json_object"},
+    },
     "/v1/embeddings": {"model": "gemini-embedding-001", "input": ["hi", "there"], "dimensions": 8},
-    "/v1/images/generations": {"model": "imagen-4.0-generate-001", "prompt": "x", "n": 1, "size": "1024x1024"},
-    "/v1/audio/speech": {"model": "gemini-2.5-flash-preview-tts", "input": "hi", "voice": "alloy",
-                         "response_format": "wav"},
+    "/v1/images/generations": {
+        "model": "imagen-4.0-generate-001",
+        "prompt": "x",
+        "n": 1,
+        "size": "1024x1024",
+    },
+    "/v1/audio/speech": {
+        "model": "gemini-2.5-flash-preview-tts",
+        "input": "hi",
+        "voice": "alloy",
+        "response_format": "wav",
+    },
     "/v1/messages": {
-        "model": "gemini-2.5-flash", "max_tokens": 100, "stream": True, "system": [{"type": "text", "text": "brief"}],
-        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image", "source": {
-            "type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]},
-                     {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "f",
-                                                        "input": {"a": 1}}]},
-                     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}]}],
-        "tools": [{"name": "f", "input_schema": {"type": "object", "properties": {"a": {"type": "integer"}}}}],
-        "thinking": {"type": "enabled", "budget_tokens": 1024}},
-    "/v1/messages/count_tokens": {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]},
+        "model": "gemini-2.5-flash",
+        "max_tokens": 100,
+        "stream": True,
+        "system": [{"type": "text", "text": "brief"}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "hi"},
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+                    },
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": 1}}],
+            },
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}]},
+        ],
+        "tools": [
+            {"name": "f", "input_schema": {"type": "object", "properties": {"a": {"type": "integer"}}}}
+        ],
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+    },
+    "/v1/messages/count_tokens": {
+        "model": "gemini-2.5-flash",
+        "messages": [{"role": "user", "content": "hi"}],
+    },
 }
-GET_PATHS = ["/v1/models", "/v1/models/gemini-2.5-flash", "/v1beta/models", "/v1beta/models/gemini-2.5-flash",
-             "/healthz", "/metrics", "/openapi.json", "/v1/models/models/gemini-2.5-flash"]
+GET_PATHS = [
+    "/v1/models",
+    "/v1/models/gemini-2.5-flash",
+    "/v1beta/models",
+    "/v1beta/models/gemini-2.5-flash",
+    "/healthz",
+    "/metrics",
+    "/openapi.json",
+    "/v1/models/models/gemini-2.5-flash",
+]
+
 
 def _no_dns(host, port):
     raise OSError("the fuzzer never resolves names")  # media URLs stay off the network
@@ -79,11 +151,21 @@ def fuzz_client(tmp_path_factory):
 
 # -- what comes in -------------------------------------------------------------------------------------
 
-LEAF = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False, allow_infinity=False),
-                 st.text(max_size=16), st.sampled_from(["", "x" * 5000, "data:image/png;base64,@@", "models/x", "🙂",
-                                                        "\u0000", "-1", "1e999", "true"]))
-JSON = st.recursive(LEAF, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                                        max_size=4), max_leaves=8)
+LEAF = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=16),
+    st.sampled_from(
+        ["", "x" * 5000, "data:image/png;base64,@@", "models/x", "🙂", "\u0000", "-1", "1e999", "true"]
+    ),
+)
+JSON = st.recursive(
+    LEAF,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=8,
+)
 
 
 @st.composite
@@ -117,59 +199,176 @@ def _edit(draw, node):
     return copy
 
 
-RAW_BODIES = st.sampled_from([
-    b"", b" ", b"null", b"[]", b"42", b'"text"', b"{", b'{"a": }', b"{'single': 'quotes'}", b'{"a": NaN}',
-    b'{"a": Infinity}', b'{"a": 1e400}', b"\xef\xbb\xbf{}", b'{"a": "\xff\xfe"}', b'{"a": "\\ud800"}',
-    '{"a": 1}'.encode("utf-16"), b'{"a": 1} trailing', b'{"a": 1}{"b": 2}', b"\x00" * 10, b'{"a": -0}',
-    b'{"model": "m", "model": 5}', b'{"' + b"k" * 10000 + b'": 1}', b"[" * 10000 + b"]" * 10000,
-    b'{"a": ' + b"9" * 5000 + b"}",
-]) | st.binary(max_size=64)
-CONTENT_TYPES = st.sampled_from([
-    "application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded",
-    "multipart/form-data; boundary=x", "application/xml", "", "application/vnd.api+json", "application/json; charset=latin-1",
-])
-AUTH = st.sampled_from([
-    {"Authorization": f"Bearer {CLIENT_KEY}"}, {"x-api-key": CLIENT_KEY}, {"x-goog-api-key": CLIENT_KEY},
-    {}, {"Authorization": "Bearer "}, {"Authorization": f"Basic {CLIENT_KEY}"}, {"x-api-key": "wrong"},
-    {"Authorization": "Bearer " + "k" * 5000}, {"x-goog-api-key": "\u00e9t\u00e9"},
-])
-EXTRA_HEADERS = st.fixed_dictionaries({}, optional={
-    "anthropic-version": st.sampled_from(["2023-06-01", "", "garbage"]), "anthropic-beta": st.text("abcdefgh-,0123456789", max_size=8),
-    "Origin": st.sampled_from(["https://a.example", "null"]), "Accept": st.sampled_from(["*/*", "text/event-stream"]),
-    "Accept-Encoding": st.sampled_from(["gzip", "identity"]),
-})
-QUERY = st.sampled_from(["", "?alt=sse", "?alt=json", "?key=" + CLIENT_KEY, "?key=wrong", "?pageSize=-1",
-                         "?pageSize=abc&pageToken=%00", "?limit=0", "?limit=5&after_id=x", "?before_id=zz&limit=1001",
-                         "?alt=sse&alt=json", "?%ZZ=1"])
-MODEL_IDS = st.sampled_from(["gemini-2.5-flash", "", "..%2F..%2Fetc", "a" * 500, "gemini-2.5-flash:countTokens",
-                             "%F0%9F%99%82", "models%2Fgemini", "unknown-model", "x:y:z", "(high)"])
+RAW_BODIES = st.sampled_from(
+    [
+        b"",
+        b" ",
+        b"null",
+        b"[]",
+        b"42",
+        b'"text"',
+        b"{",
+        b'{"a": }',
+        b"{'single': 'quotes'}",
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b'{"a": 1e400}',
+        b"\xef\xbb\xbf{}",
+        b'{"a": "\xff\xfe"}',
+        b'{"a": "\\ud800"}',
+        '{"a": 1}'.encode("utf-16"),
+        b'{"a": 1} trailing',
+        b'{"a": 1}{"b": 2}',
+        b"\x00" * 10,
+        b'{"a": -0}',
+        b'{"model": "m", "model": 5}',
+        b'{"' + b"k" * 10000 + b'": 1}',
+        b"[" * 10000 + b"]" * 10000,
+        b'{"a": ' + b"9" * 5000 + b"}",
+    ]
+) | st.binary(max_size=64)
+CONTENT_TYPES = st.sampled_from(
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "",
+        "application/vnd.api+json",
+        "application/json; charset=latin-1",
+    ]
+)
+AUTH = st.sampled_from(
+    [
+        {"Authorization": f"Bearer {CLIENT_KEY}"},
+        {"x-api-key": CLIENT_KEY},
+        {"x-goog-api-key": CLIENT_KEY},
+        {},
+        {"Authorization": "Bearer "},
+        {"Authorization": f"Basic {CLIENT_KEY}"},
+        {"x-api-key": "wrong"},
+        {"Authorization": "Bearer " + "k" * 5000},
+        {"x-goog-api-key": "\u00e9t\u00e9"},
+    ]
+)
+EXTRA_HEADERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "anthropic-version": st.sampled_from(["2023-06-01", "", "garbage"]),
+        "anthropic-beta": st.text("abcdefgh-,0123456789", max_size=8),
+        "Origin": st.sampled_from(["https://a.example", "null"]),
+        "Accept": st.sampled_from(["*/*", "text/event-stream"]),
+        "Accept-Encoding": st.sampled_from(["gzip", "identity"]),
+    },
+)
+QUERY = st.sampled_from(
+    [
+        "",
+        "?alt=sse",
+        "?alt=json",
+        "?key=" + CLIENT_KEY,
+        "?key=wrong",
+        "?pageSize=-1",
+        "?pageSize=abc&pageToken=%00",
+        "?limit=0",
+        "?limit=5&after_id=x",
+        "?before_id=zz&limit=1001",
+        "?alt=sse&alt=json",
+        "?%ZZ=1",
+    ]
+)
+MODEL_IDS = st.sampled_from(
+    [
+        "gemini-2.5-flash",
+        "",
+        "..%2F..%2Fetc",
+        "a" * 500,
+        "gemini-2.5-flash:countTokens",
+        "%F0%9F%99%82",
+        "models%2Fgemini",
+        "unknown-model",
+        "x:y:z",
+        "(high)",
+    ]
+)
 
 
 @functools.cache
 def request_for(path: str):
     """A strategy for one request to `path`'s route group."""
     seed = SEEDS[path]
-    json_case = st.builds(lambda body, auth, extra: ("POST", path, json.dumps(body).encode(), "application/json",
-                                                     {**auth, **extra}),
-                          mutated(seed), AUTH.filter(bool), EXTRA_HEADERS)
-    raw_case = st.builds(lambda body, ctype, auth: ("POST", path, body, ctype, auth), RAW_BODIES, CONTENT_TYPES, AUTH)
-    header_case = st.builds(lambda ctype, auth, query, extra: ("POST", path.split("?")[0] + query, json.dumps(seed).encode(),
-                                                               ctype, {**auth, **extra}),
-                            CONTENT_TYPES, AUTH, QUERY, EXTRA_HEADERS)
+    json_case = st.builds(
+        lambda body, auth, extra: (
+            "POST",
+            path,
+            json.dumps(body).encode(),
+            "application/json",
+            {**auth, **extra},
+        ),
+        mutated(seed),
+        AUTH.filter(bool),
+        EXTRA_HEADERS,
+    )
+    raw_case = st.builds(
+        lambda body, ctype, auth: ("POST", path, body, ctype, auth), RAW_BODIES, CONTENT_TYPES, AUTH
+    )
+    header_case = st.builds(
+        lambda ctype, auth, query, extra: (
+            "POST",
+            path.split("?")[0] + query,
+            json.dumps(seed).encode(),
+            ctype,
+            {**auth, **extra},
+        ),
+        CONTENT_TYPES,
+        AUTH,
+        QUERY,
+        EXTRA_HEADERS,
+    )
     return st.one_of(json_case, json_case, json_case, raw_case, header_case)
 
 
 OTHER = st.one_of(
-    st.builds(lambda path, query, auth, extra: ("GET", path + query, b"", "", {**auth, **extra}),
-              st.sampled_from(GET_PATHS) | MODEL_IDS.map(lambda m: f"/v1beta/models/{m}") |
-              MODEL_IDS.map(lambda m: f"/v1/models/{m}"), QUERY, AUTH, EXTRA_HEADERS),
-    st.builds(lambda method, path, auth: (method, path, b"{}", "application/json", auth),
-              st.sampled_from(["PUT", "DELETE", "PATCH", "GET", "POST"]),
-              st.sampled_from(list(SEEDS) + GET_PATHS + ["/", "/v2/chat", "/v1/messages/x", "/v1beta/files",
-                                                         "/v1/responses", "/admin", "/v1beta/models/m:unknownAction"]),
-              AUTH),
-    st.builds(lambda model, auth: ("POST", f"/v1beta/models/{model}", b'{"contents": []}', "application/json", auth),
-              MODEL_IDS, AUTH),
+    st.builds(
+        lambda path, query, auth, extra: ("GET", path + query, b"", "", {**auth, **extra}),
+        st.sampled_from(GET_PATHS)
+        | MODEL_IDS.map(lambda m: f"/v1beta/models/{m}")
+        | MODEL_IDS.map(lambda m: f"/v1/models/{m}"),
+        QUERY,
+        AUTH,
+        EXTRA_HEADERS,
+    ),
+    st.builds(
+        lambda method, path, auth: (method, path, b"{}", "application/json", auth),
+        st.sampled_from(["PUT", "DELETE", "PATCH", "GET", "POST"]),
+        st.sampled_from(
+            list(SEEDS)
+            + GET_PATHS
+            + [
+                "/",
+                "/v2/chat",
+                "/v1/messages/x",
+                "/v1beta/files",
+                "/v1/responses",
+                "/admin",
+                "/v1beta/models/m:unknownAction",
+            ]
+        ),
+        AUTH,
+    ),
+    st.builds(
+        lambda model, auth: (
+            "POST",
+            f"/v1beta/models/{model}",
+            b'{"contents": []}',
+            "application/json",
+            auth,
+        ),
+        MODEL_IDS,
+        AUTH,
+    ),
 )
 
 

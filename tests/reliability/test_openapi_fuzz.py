@@ -1,5 +1,6 @@
 """Schemathesis against the gateway's own /openapi.json: cases generated from the description of each
 operation, valid and invalid, sent in process. No 5xx, and every 4xx in the dialect's error shape."""
+
 from __future__ import annotations
 
 import os
@@ -42,16 +43,26 @@ def test_every_described_operation(api_schema, mode):
     operations = [op for op in operations if not op.path.startswith("/v1/models/{model}:")]
     tried = 0
     for operation in operations:
-
         # No shrinking: a failure is reported as found, so the run stays bounded.
-        @settings(max_examples=CASES, deadline=None, suppress_health_check=list(HealthCheck), database=None,
-                  phases=[Phase.explicit, Phase.generate])
+        @settings(
+            max_examples=CASES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+        )
         @given(case=operation.as_strategy(generation_mode=mode))
         def send(case):
             response = case.call(headers=AUTH)
             sent = response.request
-            check(sent.method, sent.path_url, dict(sent.headers), response.status_code, response.content,
-                  (response.headers.get("content-type") or [""])[0])
+            check(
+                sent.method,
+                sent.path_url,
+                dict(sent.headers),
+                response.status_code,
+                response.content,
+                (response.headers.get("content-type") or [""])[0],
+            )
 
         try:
             send()

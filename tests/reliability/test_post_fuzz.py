@@ -1,5 +1,6 @@
 """Property-based HTTP fuzzing of every POST route: whatever the body, no 5xx, and every error in the
 caller's dialect shape. Gemini is mocked with plausible answers, so accepted requests run the whole path."""
+
 import json
 import os
 import re
@@ -14,7 +15,13 @@ from tests.conftest import AUTH, BASE, fixture_bytes, make_env
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 
-JSON_LEAVES = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=20)
+JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+)
 JSON = st.recursive(
     JSON_LEAVES,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
@@ -23,19 +30,33 @@ JSON = st.recursive(
 
 TEXT = {"role": "user", "parts": [{"text": "hi"}]}
 SEEDS = {
-    "/v1beta/models/gemini-2.5-flash:generateContent": {"contents": [TEXT], "generationConfig": {"temperature": 1}},
+    "/v1beta/models/gemini-2.5-flash:generateContent": {
+        "contents": [TEXT],
+        "generationConfig": {"temperature": 1},
+    },
     "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse": {"contents": [TEXT]},
     "/v1beta/models/gemini-2.5-flash:countTokens": {"contents": [TEXT]},
     "/v1beta/models/gemini-embedding-001:embedContent": {"content": TEXT},
     "/v1beta/models/gemini-embedding-001:batchEmbedContents": {
-        "requests": [{"model": "models/gemini-embedding-001", "content": TEXT}]},
-    "/v1beta/models/imagen-4.0-generate-001:predict": {"instances": [{"prompt": "x"}], "parameters": {"sampleCount": 1}},
+        "requests": [{"model": "models/gemini-embedding-001", "content": TEXT}]
+    },
+    "/v1beta/models/imagen-4.0-generate-001:predict": {
+        "instances": [{"prompt": "x"}],
+        "parameters": {"sampleCount": 1},
+    },
     "/v1/chat/completions": {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]},
     "/v1/embeddings": {"model": "gemini-embedding-001", "input": "hi"},
     "/v1/images/generations": {"model": "imagen-4.0-generate-001", "prompt": "x"},
     "/v1/audio/speech": {"model": "gemini-2.5-flash-preview-tts", "input": "hi", "voice": "alloy"},
-    "/v1/messages": {"model": "gemini-2.5-flash", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]},
-    "/v1/messages/count_tokens": {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]},
+    "/v1/messages": {
+        "model": "gemini-2.5-flash",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "hi"}],
+    },
+    "/v1/messages/count_tokens": {
+        "model": "gemini-2.5-flash",
+        "messages": [{"role": "user", "content": "hi"}],
+    },
 }
 
 

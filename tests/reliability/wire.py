@@ -1,4 +1,5 @@
 """Test helper: each dialect's request and how to read its answers (whole, streamed, or an error)."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,9 @@ class Variant:
         return [c for c in upstream_calls if tag in json.dumps(c.get("body"))]
 
     def post(self, gateway, timeout: float = 20, **kwargs) -> requests.Response:
-        return requests.post(gateway.url(self.path), json=self.body, headers=self.headers, timeout=timeout, **kwargs)
+        return requests.post(
+            gateway.url(self.path), json=self.body, headers=self.headers, timeout=timeout, **kwargs
+        )
 
 
 GEMINI_HEADERS = {"x-goog-api-key": CLIENT_KEY}
@@ -48,19 +51,34 @@ def _variant(name: str, stream: bool) -> Variant:
     dialect = name.split("-")[0]
     if dialect == "gemini":
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        return Variant(name, dialect, f"/v1beta/models/{MODEL}:{action}",
-                       {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}, GEMINI_HEADERS, stream)
+        return Variant(
+            name,
+            dialect,
+            f"/v1beta/models/{MODEL}:{action}",
+            {"contents": [{"role": "user", "parts": [{"text": prompt}]}]},
+            GEMINI_HEADERS,
+            stream,
+        )
     if dialect == "openai":
         body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}]}
-        return Variant(name, dialect, "/v1/chat/completions", {**body, "stream": True} if stream else body,
-                       OPENAI_HEADERS, stream)
+        return Variant(
+            name,
+            dialect,
+            "/v1/chat/completions",
+            {**body, "stream": True} if stream else body,
+            OPENAI_HEADERS,
+            stream,
+        )
     body = {"model": MODEL, "max_tokens": 256, "messages": [{"role": "user", "content": prompt}]}
-    return Variant(name, dialect, "/v1/messages", {**body, "stream": True} if stream else body, ANTHROPIC_HEADERS,
-                   stream)
+    return Variant(
+        name, dialect, "/v1/messages", {**body, "stream": True} if stream else body, ANTHROPIC_HEADERS, stream
+    )
 
 
-VARIANTS = tuple(_variant(name, name.endswith(("-sse", "-stream")))
-                 for name in ("gemini", "gemini-sse", "openai", "openai-stream", "anthropic", "anthropic-stream"))
+VARIANTS = tuple(
+    _variant(name, name.endswith(("-sse", "-stream")))
+    for name in ("gemini", "gemini-sse", "openai", "openai-stream", "anthropic", "anthropic-stream")
+)
 STREAMS = tuple(v for v in VARIANTS if v.stream)
 WHOLE = tuple(v for v in VARIANTS if not v.stream)
 BY_NAME = {v.name: v for v in VARIANTS}
@@ -71,9 +89,15 @@ def chunk(text: str, finish: str | None = None, prompt: int = 4, out: int = 1) -
     candidate: dict = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
     if finish:
         candidate["finishReason"] = finish
-    return {"candidates": [candidate],
-            "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": out, "totalTokenCount": prompt + out},
-            "modelVersion": MODEL}
+    return {
+        "candidates": [candidate],
+        "usageMetadata": {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": out,
+            "totalTokenCount": prompt + out,
+        },
+        "modelVersion": MODEL,
+    }
 
 
 # -- reading answers ---------------------------------------------------------------------------
@@ -176,6 +200,7 @@ def _read_anthropic_stream(raw: bytes) -> Reading:
 
 # -- error shapes ---------------------------------------------------------------------------------
 
+
 # The HTTP status each dialect answers for a gateway error of `status` (Anthropic says 529 when overloaded).
 def expected_status(variant: Variant, status: int, overloaded: bool = False) -> int:
     if variant.dialect == "anthropic" and overloaded:
@@ -187,18 +212,36 @@ def assert_error_shape(variant: Variant, error: dict, status: int | None = None)
     """`error` (a whole error body, or an in-stream error frame) has the dialect's shape."""
     if variant.dialect == "gemini":
         inner = error["error"]
-        assert isinstance(inner["message"], str) and inner["message"] and isinstance(inner["status"], str), error
+        assert isinstance(inner["message"], str) and inner["message"] and isinstance(inner["status"], str), (
+            error
+        )
         if status is not None:
             assert inner["code"] == (503 if status == 529 else status), error
     elif variant.dialect == "openai":
         inner = error["error"]
         assert set(inner) == {"message", "type", "param", "code"} and inner["message"], error
-        assert inner["type"] in ("invalid_request_error", "rate_limit_error", "server_error", "permission_error"), error
+        assert inner["type"] in (
+            "invalid_request_error",
+            "rate_limit_error",
+            "server_error",
+            "permission_error",
+        ), error
     else:
-        assert error["type"] == "error" and set(error["error"]) == {"type", "message"} and error["error"]["message"]
+        assert (
+            error["type"] == "error"
+            and set(error["error"]) == {"type", "message"}
+            and error["error"]["message"]
+        )
         if status is not None:
-            kinds = {429: "rate_limit_error", 529: "overloaded_error", 504: "timeout_error", 500: "api_error",
-                     503: "api_error", 400: "invalid_request_error", 413: "request_too_large"}
+            kinds = {
+                429: "rate_limit_error",
+                529: "overloaded_error",
+                504: "timeout_error",
+                500: "api_error",
+                503: "api_error",
+                400: "invalid_request_error",
+                413: "request_too_large",
+            }
             if status in kinds:
                 assert error["error"]["type"] == kinds[status], error
     text = json.dumps(error)

@@ -5,6 +5,7 @@ the metrics token are random canaries. None may appear in a response body or hea
 (LOG_LEVEL=debug, ACCESS_LOG=-, the JSON request log with bodies), what Gemini received (no client key
 at all, no key in a URL), /metrics, the admin pages, or the exported usage records.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,11 @@ import requests
 from tests.conftest import ROOT
 
 TOKEN = secrets.token_hex(8)
-UPSTREAM_KEYS = (f"AIzaSyCANARY{TOKEN}".ljust(39, "Q")[:39], f"AIzaSyCANARY{TOKEN[::-1]}".ljust(39, "W")[:39],
-                 f"gemgate-canary-upstream-{TOKEN}")  # the last is not Gemini-shaped: scrubbed as configured
+UPSTREAM_KEYS = (
+    f"AIzaSyCANARY{TOKEN}".ljust(39, "Q")[:39],
+    f"AIzaSyCANARY{TOKEN[::-1]}".ljust(39, "W")[:39],
+    f"gemgate-canary-upstream-{TOKEN}",
+)  # the last is not Gemini-shaped: scrubbed as configured
 CLIENT_KEY = f"gg-canary-client-{TOKEN}"
 LIMITED_KEY = f"gg-canary-limited-{TOKEN}"
 WRONG_KEY = f"gg-canary-wrong-{TOKEN}"
@@ -46,22 +50,57 @@ class Exchange:
 
 def error_with_keys(status: int, google_status: str) -> dict:
     """A Gemini error whose message, details and metadata all echo the upstream keys."""
-    return {"error": {"code": status, "message": f"Something failed for {ECHO}", "status": google_status,
-                      "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "TEST",
-                                   "metadata": {"key": UPSTREAM_KEYS[0], "other": UPSTREAM_KEYS[2]}},
-                                  {"@type": "type.googleapis.com/google.rpc.DebugInfo", "detail": ECHO}]}}
+    return {
+        "error": {
+            "code": status,
+            "message": f"Something failed for {ECHO}",
+            "status": google_status,
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "TEST",
+                    "metadata": {"key": UPSTREAM_KEYS[0], "other": UPSTREAM_KEYS[2]},
+                },
+                {"@type": "type.googleapis.com/google.rpc.DebugInfo", "detail": ECHO},
+            ],
+        }
+    }
 
 
 @pytest.fixture(scope="module")
 def canary_gateway(start_gateway, tmp_path_factory):
     keys_file = tmp_path_factory.mktemp("keys") / "keys.json"
-    keys_file.write_text(json.dumps({"keys": [{"name": "limited", "key": LIMITED_KEY, "models": ["gemini-2.5-flash"],
-                                               "requests_per_minute": 3}]}))
+    keys_file.write_text(
+        json.dumps(
+            {
+                "keys": [
+                    {
+                        "name": "limited",
+                        "key": LIMITED_KEY,
+                        "models": ["gemini-2.5-flash"],
+                        "requests_per_minute": 3,
+                    }
+                ]
+            }
+        )
+    )
     return start_gateway(
-        API_KEYS=CLIENT_KEY, GEMINI_API_KEYS=",".join(UPSTREAM_KEYS), CLIENT_KEYS_FILE=keys_file,
-        LOG_LEVEL="debug", ACCESS_LOG="-", REQUEST_LOG="-", LOG_BODIES="1", ADMIN_PASSWORD=ADMIN_PASSWORD,
-        METRICS_TOKEN=METRICS_TOKEN, MAX_REQUEST_BYTES=LIMIT, UPSTREAM_RETRIES=1, UPSTREAM_BACKOFF=0.01,
-        UPSTREAM_BACKOFF_MAX=0.02, STREAM_IDLE_TIMEOUT=0.3, UPSTREAM_TIMEOUT=0.3, KEY_COOLDOWN=0.3,
+        API_KEYS=CLIENT_KEY,
+        GEMINI_API_KEYS=",".join(UPSTREAM_KEYS),
+        CLIENT_KEYS_FILE=keys_file,
+        LOG_LEVEL="debug",
+        ACCESS_LOG="-",
+        REQUEST_LOG="-",
+        LOG_BODIES="1",
+        ADMIN_PASSWORD=ADMIN_PASSWORD,
+        METRICS_TOKEN=METRICS_TOKEN,
+        MAX_REQUEST_BYTES=LIMIT,
+        UPSTREAM_RETRIES=1,
+        UPSTREAM_BACKOFF=0.01,
+        UPSTREAM_BACKOFF_MAX=0.02,
+        STREAM_IDLE_TIMEOUT=0.3,
+        UPSTREAM_TIMEOUT=0.3,
+        KEY_COOLDOWN=0.3,
         HEARTBEAT_INTERVAL=0.2,
     )
 
@@ -79,19 +118,32 @@ CALLS = {
     "gemini-sse": (SSE, CONTENTS, lambda key: {"x-goog-api-key": key}),
     "gemini-array": (ARRAY, CONTENTS, lambda key: {"x-goog-api-key": key}),
     "openai": ("/v1/chat/completions", CHAT, lambda key: {"Authorization": f"Bearer {key}"}),
-    "openai-stream": ("/v1/chat/completions", {**CHAT, "stream": True}, lambda key: {"Authorization": f"Bearer {key}"}),
+    "openai-stream": (
+        "/v1/chat/completions",
+        {**CHAT, "stream": True},
+        lambda key: {"Authorization": f"Bearer {key}"},
+    ),
     "anthropic": ("/v1/messages", MESSAGE, lambda key: {"x-api-key": key, **ANTHROPIC_VERSION}),
-    "anthropic-stream": ("/v1/messages", {**MESSAGE, "stream": True}, lambda key: {"x-api-key": key,
-                                                                                  **ANTHROPIC_VERSION}),
+    "anthropic-stream": (
+        "/v1/messages",
+        {**MESSAGE, "stream": True},
+        lambda key: {"x-api-key": key, **ANTHROPIC_VERSION},
+    ),
 }
 OTHER_POSTS = {
     "gemini-count": ("/v1beta/models/gemini-2.5-flash:countTokens", CONTENTS),
-    "gemini-embed": ("/v1beta/models/gemini-embedding-001:embedContent", {"content": CONTENTS["contents"][0]}),
+    "gemini-embed": (
+        "/v1beta/models/gemini-embedding-001:embedContent",
+        {"content": CONTENTS["contents"][0]},
+    ),
     "gemini-predict": ("/v1beta/models/imagen-4.0-generate-001:predict", {"instances": [{"prompt": "x"}]}),
     "openai-embeddings": ("/v1/embeddings", {"model": "gemini-embedding-001", "input": "hi"}),
     "openai-images": ("/v1/images/generations", {"model": "imagen-4.0-generate-001", "prompt": "x"}),
     "openai-speech": ("/v1/audio/speech", {"model": "gemini-2.5-flash-preview-tts", "input": "hi"}),
-    "anthropic-count": ("/v1/messages/count_tokens", {"model": "gemini-2.5-flash", "messages": CHAT["messages"]}),
+    "anthropic-count": (
+        "/v1/messages/count_tokens",
+        {"model": "gemini-2.5-flash", "messages": CHAT["messages"]},
+    ),
 }
 
 
@@ -101,8 +153,12 @@ class Traffic:
         self.exchanges: list[Exchange] = []
         self.calls: list[dict] = []  # what Gemini received, kept across resets of the fake
 
-    def send(self, name: str, method: str, path: str, headers: dict | None = None, **kwargs) -> requests.Response:
-        response = requests.request(method, self.gateway.url(path), headers=headers or {}, timeout=15, **kwargs)
+    def send(
+        self, name: str, method: str, path: str, headers: dict | None = None, **kwargs
+    ) -> requests.Response:
+        response = requests.request(
+            method, self.gateway.url(path), headers=headers or {}, timeout=15, **kwargs
+        )
         seen = "\n".join(f"{k}: {v}" for k, v in response.headers.items()) + "\n\n" + response.text
         self.exchanges.append(Exchange(name, response.status_code, seen))
         return response
@@ -124,6 +180,7 @@ def run_everything(gateway, upstream) -> Traffic:
         t.calls.extend(upstream.calls())
         upstream.reset()
         wait_for_healthy_keys(gateway)
+
     ok_key = CALLS["openai"][2](CLIENT_KEY)
     # Success on every route, and every way a client may present its key (the query included).
     for name, (path, body, auth) in CALLS.items():
@@ -133,36 +190,81 @@ def run_everything(gateway, upstream) -> Traffic:
     for name, (path, body) in OTHER_POSTS.items():
         headers = {**ok_key, **ANTHROPIC_VERSION} if name.startswith("anthropic") else ok_key
         t.send(f"{name} ok", "POST", path, headers, json=body)
-    for path in ("/v1/models", "/v1/models/gemini-2.5-flash", "/v1beta/models", "/v1beta/models/gemini-2.5-flash",
-                 f"/v1beta/models?key={CLIENT_KEY}"):
+    for path in (
+        "/v1/models",
+        "/v1/models/gemini-2.5-flash",
+        "/v1beta/models",
+        "/v1beta/models/gemini-2.5-flash",
+        f"/v1beta/models?key={CLIENT_KEY}",
+    ):
         t.send(f"GET {path}", "GET", path, ok_key)
         t.send(f"GET {path} anthropic", "GET", path, {"x-api-key": CLIENT_KEY, **ANTHROPIC_VERSION})
     # The gateway's own refusals, in each dialect.
     for name, (path, body, auth) in CALLS.items():
-        t.send(f"{name} 400 schema", "POST", path, auth(CLIENT_KEY), json={"model": 5, "contents": 5, "messages": 5})
-        t.send(f"{name} 400 json", "POST", path, {**auth(CLIENT_KEY), "Content-Type": "application/json"},
-               data=b'{"oops": ')
+        t.send(
+            f"{name} 400 schema",
+            "POST",
+            path,
+            auth(CLIENT_KEY),
+            json={"model": 5, "contents": 5, "messages": 5},
+        )
+        t.send(
+            f"{name} 400 json",
+            "POST",
+            path,
+            {**auth(CLIENT_KEY), "Content-Type": "application/json"},
+            data=b'{"oops": ',
+        )
         t.send(f"{name} 401 missing", "POST", path, json=body)
         t.send(f"{name} 401 wrong", "POST", path, auth(WRONG_KEY), json=body)
-        t.send(f"{name} 401 wrong ?key", "POST", path + ("&" if "?" in path else "?") + f"key={WRONG_KEY}", json=body)
+        t.send(
+            f"{name} 401 wrong ?key",
+            "POST",
+            path + ("&" if "?" in path else "?") + f"key={WRONG_KEY}",
+            json=body,
+        )
         t.send(f"{name} 405", "GET" if "models" not in path else "PUT", path, auth(CLIENT_KEY))
-        t.send(f"{name} 413", "POST", path, {**auth(CLIENT_KEY), "Content-Type": "application/json"},
-               data=json.dumps({**body, "pad": "p" * LIMIT}))
-        t.send(f"{name} 403 model", "POST", path.replace("gemini-2.5-flash", "gemini-2.5-pro"), auth(LIMITED_KEY),
-               json={**body, "model": "gemini-2.5-pro"} if "model" in body else body)
-        t.send(f"{name} 404 model", "POST", path.replace("gemini-2.5-flash", "unknown-model"), auth(CLIENT_KEY),
-               json={**body, "model": "unknown-model"} if "model" in body else body)
+        t.send(
+            f"{name} 413",
+            "POST",
+            path,
+            {**auth(CLIENT_KEY), "Content-Type": "application/json"},
+            data=json.dumps({**body, "pad": "p" * LIMIT}),
+        )
+        t.send(
+            f"{name} 403 model",
+            "POST",
+            path.replace("gemini-2.5-flash", "gemini-2.5-pro"),
+            auth(LIMITED_KEY),
+            json={**body, "model": "gemini-2.5-pro"} if "model" in body else body,
+        )
+        t.send(
+            f"{name} 404 model",
+            "POST",
+            path.replace("gemini-2.5-flash", "unknown-model"),
+            auth(CLIENT_KEY),
+            json={**body, "model": "unknown-model"} if "model" in body else body,
+        )
     t.send("404 route", "POST", "/v1/nothing/here", ok_key, json={})
     t.send("GET unknown model", "GET", "/v1/models/unknown-model", ok_key)
     for _ in range(4):  # past the limited key's 3 requests a minute
-        t.send("429 quota", "POST", "/v1/chat/completions", {"Authorization": f"Bearer {LIMITED_KEY}"}, json=CHAT)
+        t.send(
+            "429 quota", "POST", "/v1/chat/completions", {"Authorization": f"Bearer {LIMITED_KEY}"}, json=CHAT
+        )
     # Gemini failing, with our keys in everything it says.
     for name, (path, body, auth) in CALLS.items():
         stream = "stream" in name or "sse" in name or "array" in name
         action = ":streamGenerateContent" if stream else ":generateContent"
-        for status, google in ((400, "INVALID_ARGUMENT"), (404, "NOT_FOUND"), (429, "RESOURCE_EXHAUSTED"),
-                               (503, "UNAVAILABLE"), (500, "INTERNAL")):
-            upstream.script({"match": action, "status": status, "body": error_with_keys(status, google), "repeat": -1})
+        for status, google in (
+            (400, "INVALID_ARGUMENT"),
+            (404, "NOT_FOUND"),
+            (429, "RESOURCE_EXHAUSTED"),
+            (503, "UNAVAILABLE"),
+            (500, "INTERNAL"),
+        ):
+            upstream.script(
+                {"match": action, "status": status, "body": error_with_keys(status, google), "repeat": -1}
+            )
             t.send(f"{name} upstream {status}", "POST", path, auth(CLIENT_KEY), json=body)
             reset()
         upstream.script({"match": action, "raw": f"not json {ECHO}"})
@@ -175,13 +277,14 @@ def run_everything(gateway, upstream) -> Traffic:
         reset()
         if stream:
             text = {"candidates": [{"content": {"parts": [{"text": "tick"}], "role": "model"}, "index": 0}]}
-            upstream.script({"match": action, "events": [text], "trailer": json.dumps(error_with_keys(500, "INTERNAL"))})
+            upstream.script(
+                {"match": action, "events": [text], "trailer": json.dumps(error_with_keys(500, "INTERNAL"))}
+            )
             t.send(f"{name} mid-stream trailer", "POST", path, auth(CLIENT_KEY), json=body)
             upstream.script({"match": action, "events": [text, text], "fault": "reset_after", "after": 1})
             t.send(f"{name} mid-stream reset", "POST", path, auth(CLIENT_KEY), json=body)
         reset()
     return t
-
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +305,11 @@ def test_no_secret_reaches_a_client(captured):
     traffic, _ = captured
     found = [(e.name, leaks(e.text)) for e in traffic.exchanges if leaks(e.text)]
     assert not found, found
-    echoed = [e.name for e in traffic.exchanges if "upstream" in e.name and e.status >= 400 and "[redacted]" in e.text]
+    echoed = [
+        e.name
+        for e in traffic.exchanges
+        if "upstream" in e.name and e.status >= 400 and "[redacted]" in e.text
+    ]
     assert echoed, "the scrubber ran on the upstream errors that echoed the keys"
 
 
@@ -211,7 +318,9 @@ def test_no_secret_reaches_a_client_from_an_error_event_inside_the_stream(canary
     traffic = Traffic(canary_gateway)
     for name in ("gemini-sse", "gemini-array", "openai-stream", "anthropic-stream"):
         path, body, auth = CALLS[name]
-        upstream.script({"match": ":streamGenerateContent", "events": [text, error_with_keys(500, "INTERNAL")]})
+        upstream.script(
+            {"match": ":streamGenerateContent", "events": [text, error_with_keys(500, "INTERNAL")]}
+        )
         traffic.send(name, "POST", path, auth(CLIENT_KEY), json=body)
     found = [(e.name, leaks(e.text)) for e in traffic.exchanges if leaks(e.text)]
     assert not found, found
@@ -236,15 +345,18 @@ def test_no_secret_reaches_the_log(captured, canary_gateway):
     assert not [s for s in found if s not in CLIENT_SECRETS], found  # upstream keys, admin password, token
 
 
-
 def test_no_client_key_reaches_the_log(captured, canary_gateway):
     log = canary_gateway.proc.output()
-    assert not [s for s in leaks(log) if s in CLIENT_SECRETS], [line for line in log.splitlines() if leaks(line)][:3]
+    assert not [s for s in leaks(log) if s in CLIENT_SECRETS], [
+        line for line in log.splitlines() if leaks(line)
+    ][:3]
 
 
 def test_no_secret_in_metrics_admin_pages_or_usage_export(captured, canary_gateway):
     gw = canary_gateway
-    metrics = requests.get(gw.url("/metrics"), headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5)
+    metrics = requests.get(
+        gw.url("/metrics"), headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5
+    )
     assert metrics.status_code == 200 and "gemgate_requests" in metrics.text
     assert not leaks(metrics.text)
     with requests.Session() as admin:
@@ -256,8 +368,14 @@ def test_no_secret_in_metrics_admin_pages_or_usage_export(captured, canary_gatew
             pages.append("\n".join(f"{k}: {v}" for k, v in page.headers.items()) + page.text)
     assert not [leaks(p) for p in pages if leaks(p)]
     env = {**gw.env, "PATH": "/usr/bin:/bin"}
-    export = subprocess.run([sys.executable, "-m", "app.usage", "export", "--format", "jsonl"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=30)
+    export = subprocess.run(
+        [sys.executable, "-m", "app.usage", "export", "--format", "jsonl"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert export.returncode == 0, export.stderr
     rows = [json.loads(line) for line in export.stdout.splitlines()]
     assert len(rows) > 150 and {r["client"] for r in rows} >= {"key-1", "limited"}

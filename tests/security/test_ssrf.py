@@ -1,6 +1,7 @@
 """Image and document URLs through the dialects: fetched only from public addresses, also after redirects
 and DNS tricks (tests/test_media.py tests the fetch itself). Loopback only: a local server stands in for
 every target, and it must never be hit unless the test means it to."""
+
 from __future__ import annotations
 
 import base64
@@ -19,8 +20,9 @@ from app.state import state
 from tests.conftest import BASE, CLIENT_KEY, fixture_json, make_env
 from tests.reliability.gemini_memory import InMemoryGemini
 
-PNG = base64.b64decode(fixture_json("gemini/image_generation.json")["candidates"][0]["content"]["parts"][1]
-                       ["inlineData"]["data"])
+PNG = base64.b64decode(
+    fixture_json("gemini/image_generation.json")["candidates"][0]["content"]["parts"][1]["inlineData"]["data"]
+)
 PUBLIC_IP = "93.184.216.34"  # any public address: connections to it are sent to the local server instead
 OPENAI = {"Authorization": f"Bearer {CLIENT_KEY}"}
 ANTHROPIC = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
@@ -31,7 +33,7 @@ class Target(http.server.BaseHTTPRequestHandler):
 
     hits: list[str] = []
 
-    def do_GET(self):  # noqa: N802 (http.server's name)
+    def do_GET(self):
         Target.hits.append(self.path)
         port = self.server.server_address[1]
         redirects = {
@@ -43,8 +45,10 @@ class Target(http.server.BaseHTTPRequestHandler):
             "/to-mapped-v6": "http://[::ffff:7f00:1]/secret",
             "/to-decimal": f"http://2130706433:{port}/secret",
             "/relative-to-loopback": f"//127.0.0.1:{port}/secret",
-            "/chain": "http://public.example/chain2", "/chain2": "http://public.example/chain3",
-            "/chain3": "http://public.example/chain4", "/chain4": "http://public.example/image.png",
+            "/chain": "http://public.example/chain2",
+            "/chain2": "http://public.example/chain3",
+            "/chain3": "http://public.example/chain4",
+            "/chain4": "http://public.example/image.png",
             "/to-public": "http://public.example/image.png",
         }
         if self.path in redirects:
@@ -85,20 +89,45 @@ def hits(target):
 
 
 def openai_body(url: str) -> dict:
-    return {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": url}}]}]}
+    return {
+        "model": "gemini-2.5-flash",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": url}},
+                ],
+            }
+        ],
+    }
 
 
 def anthropic_body(url: str, kind: str = "image") -> dict:
-    return {"model": "gemini-2.5-flash", "max_tokens": 50, "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "what is this?"}, {"type": kind, "source": {"type": "url", "url": url}}]}]}
+    return {
+        "model": "gemini-2.5-flash",
+        "max_tokens": 50,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": kind, "source": {"type": "url", "url": url}},
+                ],
+            }
+        ],
+    }
 
 
 WAYS = {  # how a client hands the gateway a URL: (path, headers, body, the param an error names)
     "openai-image_url": ("/v1/chat/completions", OPENAI, openai_body, "messages[0].content[1].image_url.url"),
     "anthropic-image": ("/v1/messages", ANTHROPIC, anthropic_body, "messages[0].content[1].source.url"),
-    "anthropic-document": ("/v1/messages", ANTHROPIC, lambda url: anthropic_body(url, "document"),
-                           "messages[0].content[1].source.url"),
+    "anthropic-document": (
+        "/v1/messages",
+        ANTHROPIC,
+        lambda url: anthropic_body(url, "document"),
+        "messages[0].content[1].source.url",
+    ),
 }
 
 
@@ -118,16 +147,36 @@ def assert_refused(way: str, status: int, body: dict, words: str = "") -> None:
 # -- a real server, the real resolver: addresses that are not public, however they are written --------
 
 LOCAL_URLS = [
-    "http://127.0.0.1:{port}/secret", "http://localhost:{port}/secret", "http://LOCALHOST:{port}/secret",
-    "http://[::1]:{port}/secret", "http://2130706433:{port}/secret", "http://0x7f000001:{port}/secret",
-    "http://0x7f.1:{port}/secret", "http://127.1:{port}/secret", "http://0177.0.0.1:{port}/secret",
-    "http://[::ffff:127.0.0.1]:{port}/secret", "http://[0:0:0:0:0:ffff:7f00:1]:{port}/secret",
-    "http://0.0.0.0:{port}/secret", "http://0:{port}/secret", "HTTP://127.0.0.1:{port}/secret",
-    "http://user:pw@127.0.0.1:{port}/secret", "http://127.0.0.1:{port}#@public.example/x",
-    "http://169.254.169.254/latest/meta-data/iam/", "http://[fd00:ec2::254]/latest/", "http://10.0.0.1/x",
-    "http://192.168.0.1/x", "http://172.16.5.4/x", "http://100.64.0.1/x", "http://[fe80::1]/x",
-    "http://[fc00::1]/x", "http://224.0.0.1/x", "http://255.255.255.255/x", "http://[::]/x",
-    "http://[64:ff9b::7f00:1]/x", "http://[2002:7f00:1::]/x", "https://127.0.0.1:{port}/secret",
+    "http://127.0.0.1:{port}/secret",
+    "http://localhost:{port}/secret",
+    "http://LOCALHOST:{port}/secret",
+    "http://[::1]:{port}/secret",
+    "http://2130706433:{port}/secret",
+    "http://0x7f000001:{port}/secret",
+    "http://0x7f.1:{port}/secret",
+    "http://127.1:{port}/secret",
+    "http://0177.0.0.1:{port}/secret",
+    "http://[::ffff:127.0.0.1]:{port}/secret",
+    "http://[0:0:0:0:0:ffff:7f00:1]:{port}/secret",
+    "http://0.0.0.0:{port}/secret",
+    "http://0:{port}/secret",
+    "HTTP://127.0.0.1:{port}/secret",
+    "http://user:pw@127.0.0.1:{port}/secret",
+    "http://127.0.0.1:{port}#@public.example/x",
+    "http://169.254.169.254/latest/meta-data/iam/",
+    "http://[fd00:ec2::254]/latest/",
+    "http://10.0.0.1/x",
+    "http://192.168.0.1/x",
+    "http://172.16.5.4/x",
+    "http://100.64.0.1/x",
+    "http://[fe80::1]/x",
+    "http://[fc00::1]/x",
+    "http://224.0.0.1/x",
+    "http://255.255.255.255/x",
+    "http://[::]/x",
+    "http://[64:ff9b::7f00:1]/x",
+    "http://[2002:7f00:1::]/x",
+    "https://127.0.0.1:{port}/secret",
 ]
 
 
@@ -135,7 +184,9 @@ LOCAL_URLS = [
 def test_non_public_addresses_are_refused_before_any_connection(gateway, upstream, target, hits, way):
     path, headers, body, _ = WAYS[way]
     for url in LOCAL_URLS:
-        response = requests.post(gateway.url(path), json=body(url.format(port=target)), headers=headers, timeout=10)
+        response = requests.post(
+            gateway.url(path), json=body(url.format(port=target)), headers=headers, timeout=10
+        )
         assert_refused(way, response.status_code, response.json())
     assert not hits, "the gateway connected to a non-public address"
     assert not upstream.calls()
@@ -147,9 +198,15 @@ def test_non_public_addresses_are_refused_before_any_connection(gateway, upstrea
 @pytest.fixture
 def client(tmp_path, target):
     """The app with Gemini in memory, names resolved from a table, and PUBLIC_IP routed to the target."""
-    dns = {"public.example": [PUBLIC_IP], "private.example": ["10.0.0.7"], "loop.example": ["127.0.0.1"],
-           "rebind.example": [PUBLIC_IP, "127.0.0.1"], "v6loop.example": ["::1"],
-           "metadata.example": ["::ffff:169.254.169.254"], "nat64.example": ["64:ff9b::a9fe:a9fe"]}
+    dns = {
+        "public.example": [PUBLIC_IP],
+        "private.example": ["10.0.0.7"],
+        "loop.example": ["127.0.0.1"],
+        "rebind.example": [PUBLIC_IP, "127.0.0.1"],
+        "v6loop.example": ["::1"],
+        "metadata.example": ["::ffff:169.254.169.254"],
+        "nat64.example": ["64:ff9b::a9fe:a9fe"],
+    }
     real_connect = urllib3.util.connection.create_connection
 
     def resolve(host, port):
@@ -167,8 +224,10 @@ def client(tmp_path, target):
     gemini = InMemoryGemini()
     with app.app_context():
         state().upstream.session.mount(BASE, gemini)
-    with mock.patch("app.translate.media._system_resolve", resolve), \
-            mock.patch("urllib3.util.connection.create_connection", connect):
+    with (
+        mock.patch("app.translate.media._system_resolve", resolve),
+        mock.patch("urllib3.util.connection.create_connection", connect),
+    ):
         test_client = app.test_client()
         test_client.gemini = gemini
         yield test_client
@@ -191,8 +250,19 @@ def test_a_public_url_is_fetched_and_sent_to_gemini_inline(client, hits, way):
 
 
 @pytest.mark.parametrize("way", list(WAYS))
-@pytest.mark.parametrize("start", ["/to-loopback", "/to-localhost", "/to-metadata", "/to-private-name",
-                                   "/to-rebinding-name", "/to-mapped-v6", "/to-decimal", "/relative-to-loopback"])
+@pytest.mark.parametrize(
+    "start",
+    [
+        "/to-loopback",
+        "/to-localhost",
+        "/to-metadata",
+        "/to-private-name",
+        "/to-rebinding-name",
+        "/to-mapped-v6",
+        "/to-decimal",
+        "/relative-to-loopback",
+    ],
+)
 def test_a_redirect_to_a_non_public_address_is_refused(client, hits, way, start):
     status, body = send(client, way, f"http://public.example{start}")
     assert_refused(way, status, body)
@@ -200,8 +270,17 @@ def test_a_redirect_to_a_non_public_address_is_refused(client, hits, way, start)
 
 
 @pytest.mark.parametrize("way", list(WAYS))
-@pytest.mark.parametrize("host", ["private.example", "loop.example", "rebind.example", "v6loop.example",
-                                  "metadata.example", "nat64.example"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "private.example",
+        "loop.example",
+        "rebind.example",
+        "v6loop.example",
+        "metadata.example",
+        "nat64.example",
+    ],
+)
 def test_names_that_resolve_to_non_public_addresses_are_refused(client, hits, way, host):
     status, body = send(client, way, f"http://{host}/image.png")
     assert_refused(way, status, body, "public")

@@ -11,6 +11,7 @@ workers) and a fake Gemini (bench/fake_gemini.js when node is there, else tests.
 the committed tree without the store (git HEAD) as the baseline, then this tree on SQLite, on
 Redis, and with a rate-limited client key. It starts its own redis-server when one is installed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,23 @@ def start_redis(workdir: Path):
     if not server:
         return None, None
     port = free_port()
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(workdir)], stdout=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     import redis
 
     for _ in range(200):
@@ -77,16 +93,22 @@ def start_redis(workdir: Path):
 
 
 def micro(n: int) -> None:
-    from app.usage.record import RequestRecord
     from app.config import ClientKey
-    from app.usage.quotas import Quotas
     from app.store.redis import RedisStore
     from app.store.sqlite import SQLiteStore
     from app.upstream.key_pool import KeyPool, MemoryKeyStore
     from app.usage import UsageSink
+    from app.usage.quotas import Quotas
+    from app.usage.record import RequestRecord
 
-    limited = ClientKey("alice", b"x" * 32, models=("gemini-*",), requests_per_minute=10**9,
-                        tokens_per_minute=10**12, tokens_per_day=10**13)
+    limited = ClientKey(
+        "alice",
+        b"x" * 32,
+        models=("gemini-*",),
+        requests_per_minute=10**9,
+        tokens_per_minute=10**12,
+        tokens_per_day=10**13,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         redis_proc, redis_url = start_redis(Path(tmp))
         backends = {"sqlite": lambda: SQLiteStore(Path(tmp) / "gemgate.db")}
@@ -101,8 +123,13 @@ def micro(n: int) -> None:
                 pool = KeyPool(UPSTREAM_KEYS.split(","), store)
                 quotas = Quotas((limited,), store)
                 sink = UsageSink(store, quotas, retention_days=90)
-                timings: dict[str, list[float]] = {"choose": [], "admit": [], "record": [], "limited": [],
-                                                   "unlimited": []}
+                timings: dict[str, list[float]] = {
+                    "choose": [],
+                    "admit": [],
+                    "record": [],
+                    "limited": [],
+                    "unlimited": [],
+                }
                 for i in range(n + 200):
                     for client in ("alice", "key-1"):
                         t0 = time.perf_counter()
@@ -136,8 +163,10 @@ def micro(n: int) -> None:
                 t0 = time.perf_counter()
                 pool.succeeded(pool.choose())
                 samples.append(time.perf_counter() - t0)
-            print(f"{'memory':8} {statistics.fmean(samples) * 1e6:7.1f} [{_p99(samples) * 1e6:5.0f}]  (choose only: "
-                  f"the per-process pool before the store)")
+            print(
+                f"{'memory':8} {statistics.fmean(samples) * 1e6:7.1f} [{_p99(samples) * 1e6:5.0f}]  (choose only: "
+                f"the per-process pool before the store)"
+            )
         finally:
             if redis_proc:
                 redis_proc.terminate()
@@ -172,31 +201,56 @@ def http(duration: float, connections: int, rounds: int = 1) -> None:
         script = tmp / "post.lua"
         script.write_text(_LUA)
         keys = tmp / "keys.json"
-        keys.write_text(json.dumps({"keys": [{"name": "limited", "key": LIMITED_KEY, "models": ["gemini-*"],
-                                              "requests_per_minute": 10**9, "tokens_per_minute": 10**12,
-                                              "tokens_per_day": 10**13}]}))
+        keys.write_text(
+            json.dumps(
+                {
+                    "keys": [
+                        {
+                            "name": "limited",
+                            "key": LIMITED_KEY,
+                            "models": ["gemini-*"],
+                            "requests_per_minute": 10**9,
+                            "tokens_per_minute": 10**12,
+                            "tokens_per_day": 10**13,
+                        }
+                    ]
+                }
+            )
+        )
         before = tmp / "before"
         before.mkdir()
         archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
         fake = _start_fake(tmp)
         redis_proc, redis_url = start_redis(tmp)
-        runs = [("before: git HEAD, no store", before, {}, CLIENT_KEY),
-                ("SQLite", ROOT, {}, CLIENT_KEY),
-                ("SQLite, rate-limited key", ROOT, {"CLIENT_KEYS_FILE": str(keys)}, LIMITED_KEY)]
+        runs = [
+            ("before: git HEAD, no store", before, {}, CLIENT_KEY),
+            ("SQLite", ROOT, {}, CLIENT_KEY),
+            ("SQLite, rate-limited key", ROOT, {"CLIENT_KEYS_FILE": str(keys)}, LIMITED_KEY),
+        ]
         if redis_url:
-            runs += [("Redis", ROOT, {"REDIS_URL": redis_url}, CLIENT_KEY),
-                     ("Redis, rate-limited key", ROOT, {"REDIS_URL": redis_url, "CLIENT_KEYS_FILE": str(keys)},
-                      LIMITED_KEY)]
-        print(f"wrk, {connections} connections, {duration:g} s each, 2 gevent workers, {os.cpu_count()} CPUs; "
-              f"fake upstream: {fake[1]}")
+            runs += [
+                ("Redis", ROOT, {"REDIS_URL": redis_url}, CLIENT_KEY),
+                (
+                    "Redis, rate-limited key",
+                    ROOT,
+                    {"REDIS_URL": redis_url, "CLIENT_KEYS_FILE": str(keys)},
+                    LIMITED_KEY,
+                ),
+            ]
+        print(
+            f"wrk, {connections} connections, {duration:g} s each, 2 gevent workers, {os.cpu_count()} CPUs; "
+            f"fake upstream: {fake[1]}"
+        )
         try:
             for label, tree, env, key in runs * rounds:
                 result = _measure(tree, tmp, fake[2], env, key, script, duration, connections)
                 rate = result["requests"] / result["seconds"]
-                print(f"{label:28} {rate:8.0f} req/s   p50 {result['p50'] / 1000:6.1f} ms"
-                      f"   p99 {result['p99'] / 1000:6.1f} ms   non-2xx {result['non2xx']}  errors {result['errors']}"
-                      f"  (healthz store: {result['store']})")
+                print(
+                    f"{label:28} {rate:8.0f} req/s   p50 {result['p50'] / 1000:6.1f} ms"
+                    f"   p99 {result['p99'] / 1000:6.1f} ms   non-2xx {result['non2xx']}  errors {result['errors']}"
+                    f"  (healthz store: {result['store']})"
+                )
         finally:
             fake[0].terminate()
             fake[0].wait()
@@ -208,7 +262,10 @@ def http(duration: float, connections: int, rounds: int = 1) -> None:
 def _start_fake(tmp: Path):
     port = free_port()
     if shutil.which("node") and (ROOT / "bench" / "fake_gemini.js").exists():
-        cmd, name = ["node", str(ROOT / "bench" / "fake_gemini.js"), "--port", str(port)], "bench/fake_gemini.js"
+        cmd, name = (
+            ["node", str(ROOT / "bench" / "fake_gemini.js"), "--port", str(port)],
+            "bench/fake_gemini.js",
+        )
     else:
         cmd, name = [sys.executable, "-m", "tests.fake_upstream", "--port", str(port)], "tests.fake_upstream"
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True)
@@ -216,15 +273,37 @@ def _start_fake(tmp: Path):
     return proc, name, f"http://127.0.0.1:{port}"
 
 
-def _measure(tree: Path, tmp: Path, upstream: str, extra: dict, key: str, script: Path, duration: float,
-             connections: int) -> dict:
+def _measure(
+    tree: Path,
+    tmp: Path,
+    upstream: str,
+    extra: dict,
+    key: str,
+    script: Path,
+    duration: float,
+    connections: int,
+) -> dict:
     port = free_port()
     data = Path(tempfile.mkdtemp(dir=tmp))
-    env = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": "2", "API_KEYS": CLIENT_KEY,
-           "GEMINI_API_KEYS": UPSTREAM_KEYS, "GEMINI_BASE_URL": upstream, "DATA_DIR": str(data),
-           "LOG_LEVEL": "warning", **extra}
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], cwd=tree,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "API_KEYS": CLIENT_KEY,
+        "GEMINI_API_KEYS": UPSTREAM_KEYS,
+        "GEMINI_BASE_URL": upstream,
+        "DATA_DIR": str(data),
+        "LOG_LEVEL": "warning",
+        **extra,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=tree,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
         import urllib.request
@@ -233,9 +312,15 @@ def _measure(tree: Path, tmp: Path, upstream: str, extra: dict, key: str, script
             store = json.loads(health.read()).get("store", "none")  # proves which tree is running
         url = f"http://127.0.0.1:{port}/v1beta/models/{MODEL}:generateContent"
         wrk = ["wrk", "-t", "2", "-c", str(connections), "-s", str(script), url]
-        subprocess.run(wrk + ["-d", "2s"], env={**os.environ, "BENCH_KEY": key}, capture_output=True)  # warm-up
-        out = subprocess.run(wrk + ["-d", f"{duration:g}s"], env={**os.environ, "BENCH_KEY": key},
-                             capture_output=True, text=True).stdout
+        subprocess.run(
+            wrk + ["-d", "2s"], env={**os.environ, "BENCH_KEY": key}, capture_output=True
+        )  # warm-up
+        out = subprocess.run(
+            wrk + ["-d", f"{duration:g}s"],
+            env={**os.environ, "BENCH_KEY": key},
+            capture_output=True,
+            text=True,
+        ).stdout
         return {**json.loads(re.search(r"BENCH (\{.*\})", out).group(1)), "store": store}
     finally:
         os.killpg(proc.pid, 15)

@@ -1,4 +1,5 @@
 """Fixtures for the shared store: a real redis-server, each backend, and multi-worker gateways."""
+
 from __future__ import annotations
 
 import gc
@@ -41,8 +42,19 @@ def redis_server(tmp_path_factory):
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = Process(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
+        [
+            REDIS_SERVER,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
         dict(os.environ),
         workdir / "redis.log",
     )
@@ -105,8 +117,11 @@ def launch(fake_upstream, tmp_path):
         env.update(make_env(GEMINI_BASE_URL=fake_upstream.base_url, STREAM_IDLE_TIMEOUT=5))
         env.update({"PORT": str(port), "DATA_DIR": str(data_dir or tmp_path / "data")})
         env.update({k: str(v) for k, v in overrides.items()})
-        proc = Process([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env,
-                       logs / "gateway.log")
+        proc = Process(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            env,
+            logs / "gateway.log",
+        )
         gateway = Gateway(port, proc)
         started.append(gateway)
         _wait_until_up(gateway.url("/healthz"), proc)

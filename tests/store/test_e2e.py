@@ -1,4 +1,5 @@
 """Shared state end to end: two gunicorn workers behind one port, on SQLite and on Redis."""
+
 import json
 import os
 import signal
@@ -20,15 +21,20 @@ STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "Hello"}]}]}
 AUTH = {"x-goog-api-key": CLIENT_KEY}
 ALICE = "alice-key-0123456789"
-TICK = {"candidates": [{"content": {"parts": [{"text": "tick"}], "role": "model"}, "index": 0}],
-        "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4}}
+TICK = {
+    "candidates": [{"content": {"parts": [{"text": "tick"}], "role": "model"}, "index": 0}],
+    "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4},
+}
 
 
 @pytest.fixture
 def shared(backend, request, tmp_path):
     """Settings for a gateway on this backend, with an access log that names each worker."""
-    env = {"WEB_CONCURRENCY": 2, "ACCESS_LOG": tmp_path / "access.log",
-           "GUNICORN_CMD_ARGS": "--access-logformat '%(p)s %(U)s %(s)s'"}
+    env = {
+        "WEB_CONCURRENCY": 2,
+        "ACCESS_LOG": tmp_path / "access.log",
+        "GUNICORN_CMD_ARGS": "--access-logformat '%(p)s %(U)s %(s)s'",
+    }
     if backend == "redis":
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
     return env
@@ -49,8 +55,14 @@ def post_many(url: str, count: int, headers=AUTH, threads: int = 8) -> list[requ
 
 def test_a_key_that_answers_429_to_one_worker_is_rested_by_both(launch, upstream, shared, tmp_path):
     gateway = launch(**shared)
-    upstream.script({"status": 429, "body": fixture_json("gemini/error_429_resource_exhausted.json"),
-                     "key": UPSTREAM_KEYS[0], "repeat": -1})
+    upstream.script(
+        {
+            "status": 429,
+            "body": fixture_json("gemini/error_429_resource_exhausted.json"),
+            "key": UPSTREAM_KEYS[0],
+            "repeat": -1,
+        }
+    )
     # Each worker's rotation starts at key-1: whichever serves this first meets the 429.
     assert requests.post(gateway.url(GEN), json=BODY, headers=AUTH, timeout=10).status_code == 200
     assert [c["key"] for c in upstream.calls()] == [UPSTREAM_KEYS[0], UPSTREAM_KEYS[1]]
@@ -67,8 +79,10 @@ def test_a_key_that_answers_429_to_one_worker_is_rested_by_both(launch, upstream
 
 def test_quotas_hold_across_workers(launch, upstream, shared, tmp_path):
     keys = tmp_path / "keys.yaml"
-    keys.write_text(f"keys:\n  - name: alice\n    key: {ALICE}\n    requests_per_minute: 5\n"
-                    f"  - name: bob\n    key: bob-key-0123456789\n    tokens_per_minute: 92\n")
+    keys.write_text(
+        f"keys:\n  - name: alice\n    key: {ALICE}\n    requests_per_minute: 5\n"
+        f"  - name: bob\n    key: bob-key-0123456789\n    tokens_per_minute: 92\n"
+    )
     gateway = launch(CLIENT_KEYS_FILE=keys, **shared)
     answers: list[requests.Response] = []
     for _ in range(10):  # until both workers have had some: a gevent worker can take a burst alone
@@ -80,18 +94,31 @@ def test_quotas_hold_across_workers(launch, upstream, shared, tmp_path):
     assert statuses == [200] * 5 + [429] * (len(answers) - 5)  # five in all, not five a worker
     refused = next(r for r in answers if r.status_code == 429)
     assert 1 <= int(refused.headers["Retry-After"]) <= 61
-    assert refused.json()["error"]["status"] == "RESOURCE_EXHAUSTED" and refused.json()["error"]["code"] == 429
-    r = requests.post(gateway.url("/v1/chat/completions"), json={}, headers={"Authorization": f"Bearer {ALICE}"},
-                      timeout=5)
-    assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error" and r.headers["Retry-After"]
-    r = requests.post(gateway.url("/v1/messages"), json={},
-                      headers={"x-api-key": ALICE, "anthropic-version": "2023-06-01"}, timeout=5)
-    assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error" and r.headers["Retry-After"]
+    assert (
+        refused.json()["error"]["status"] == "RESOURCE_EXHAUSTED" and refused.json()["error"]["code"] == 429
+    )
+    r = requests.post(
+        gateway.url("/v1/chat/completions"), json={}, headers={"Authorization": f"Bearer {ALICE}"}, timeout=5
+    )
+    assert (
+        r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error" and r.headers["Retry-After"]
+    )
+    r = requests.post(
+        gateway.url("/v1/messages"),
+        json={},
+        headers={"x-api-key": ALICE, "anthropic-version": "2023-06-01"},
+        timeout=5,
+    )
+    assert (
+        r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error" and r.headers["Retry-After"]
+    )
     assert len(upstream.calls()) == 5
 
     # bob's tokens: Gemini reports 46 a call (generate_text.json); 92 a minute allows two.
     bob = {"x-goog-api-key": "bob-key-0123456789"}
-    statuses = [requests.post(gateway.url(GEN), json=BODY, headers=bob, timeout=5).status_code for _ in range(3)]
+    statuses = [
+        requests.post(gateway.url(GEN), json=BODY, headers=bob, timeout=5).status_code for _ in range(3)
+    ]
     assert statuses == [200, 200, 429]
 
 
@@ -151,9 +178,20 @@ def test_kill_9_loses_no_completed_request(launch, upstream, shared, tmp_path):
     restarted = launch(data_dir=data, **shared)
     health = requests.get(restarted.url("/healthz"), timeout=5)
     assert health.status_code == 200
-    env = {**os.environ, "DATA_DIR": str(data), "API_KEYS": CLIENT_KEY, **{k: str(v) for k, v in shared.items()}}
-    export = subprocess.run([sys.executable, "-m", "app.usage", "export", "--format", "jsonl"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=30)
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data),
+        "API_KEYS": CLIENT_KEY,
+        **{k: str(v) for k, v in shared.items()},
+    }
+    export = subprocess.run(
+        [sys.executable, "-m", "app.usage", "export", "--format", "jsonl"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert export.returncode == 0, export.stderr
     stored = {json.loads(line)["request_id"] for line in export.stdout.splitlines()}
     missing = set(completed) - stored

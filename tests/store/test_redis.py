@@ -1,4 +1,5 @@
 """Redis specifics: a Redis that is away answers 503 in the caller's dialect, and comes back."""
+
 import logging
 
 from app import create_app
@@ -16,8 +17,11 @@ def test_redis_away_is_a_503_in_each_dialect_and_the_record_is_logged(tmp_path, 
         r = client.post(GEN, json=BODY, headers=AUTH)
     assert r.status_code == 503 and r.json["error"]["status"] == "UNAVAILABLE"
     assert "state store is unavailable" in r.json["error"]["message"] and "127.0.0.1" not in r.text
-    r = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "Hi"}]},
-                    headers=AUTH)
+    r = client.post(
+        "/v1/chat/completions",
+        json={"model": "m", "messages": [{"role": "user", "content": "Hi"}]},
+        headers=AUTH,
+    )
     assert r.status_code == 503 and r.json["error"]["type"] == "server_error"
     assert client.get("/healthz").status_code == 503
     assert "Connection refused" in caplog.text  # the operator's log has the detail

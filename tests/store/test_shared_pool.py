@@ -1,4 +1,5 @@
 """The key pool over the shared store: what one worker learns about a key, every worker knows."""
+
 import pytest
 
 from app.errors import RateLimited
@@ -76,7 +77,6 @@ def test_success_resets_a_failing_key_but_not_a_newer_cooldown(open_backend, clo
     assert worker_b.snapshot()[0]["failures"] == 0
 
 
-
 @pytest.mark.parametrize("read_since", [False, True])
 def test_a_late_success_keeps_a_newer_cooldown(open_backend, clock, read_since):
     # A call sent before another worker saw the key return 429 succeeds afterwards.
@@ -107,6 +107,8 @@ def test_the_store_holds_no_secret(store, clock):
     if store.backend == "sqlite":
         raw = b"".join(p.read_bytes() for p in store.path.parent.iterdir())
     else:
-        raw = b"".join(k + b"".join(store.r.hgetall(k).keys()) + b"".join(store.r.hgetall(k).values())
-                       for k in store.r.keys("*"))
+        raw = b"".join(
+            k + b"".join(store.r.hgetall(k).keys()) + b"".join(store.r.hgetall(k).values())
+            for k in store.r.keys("*")
+        )
     assert raw and not any(secret.encode() in raw for secret in SECRETS)

@@ -1,4 +1,5 @@
 """SQLite specifics: waiting for another process's lock without stalling the worker, and bad files."""
+
 import sqlite3
 import threading
 import time
@@ -6,8 +7,8 @@ import time
 import pytest
 
 from app import create_app
-from app.state import state_of
 from app.config import ConfigError
+from app.state import state_of
 from app.store import StoreUnavailable
 from app.store import sqlite as sqlite_store
 from app.store.sqlite import SQLiteStore
@@ -39,8 +40,11 @@ def test_a_write_waits_for_the_lock_with_cooperative_sleeps(tmp_path, monkeypatc
     real_sleep = time.sleep
     holder = hold_write_lock(tmp_path / "gemgate.db", 0.2)
     me = threading.current_thread()
-    monkeypatch.setattr(sqlite_store.time, "sleep",
-                        lambda s: (threading.current_thread() is me and sleeps.append(s), real_sleep(s)))
+    monkeypatch.setattr(
+        sqlite_store.time,
+        "sleep",
+        lambda s: (threading.current_thread() is me and sleeps.append(s), real_sleep(s)),
+    )
     started = time.monotonic()
     store.update_key_state("k", lambda s: KeyState(failures=1))
     holder.join()
@@ -88,7 +92,10 @@ def test_an_older_database_gains_new_columns(tmp_path):
     store = SQLiteStore(path)
     store.finish({"time": 6.0, "client": "new", "status": 200, "stream": True}, None, (), 0, 6.0)
     rows = list(store.usage(0, 10))
-    assert [(r["client"], r["status"], r["stream"]) for r in rows] == [("old", None, None), ("new", 200, True)]
+    assert [(r["client"], r["status"], r["stream"]) for r in rows] == [
+        ("old", None, None),
+        ("new", 200, True),
+    ]
     store.close()
 
 

@@ -1,14 +1,15 @@
 """One suite, both backends: every test here runs against SQLite and against a real Redis."""
-from dataclasses import replace
+
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 
-from app.usage.limits import Limit
 from app.store import USAGE_FIELDS, StoreUnavailable
 from app.store.redis import RedisStore
 from app.store.sqlite import SQLiteStore
 from app.upstream.key_pool import KeyState
+from app.usage.limits import Limit
 
 NOW = 1_700_000_000.0
 RPM = Limit("requests", 60, 3)
@@ -17,10 +18,24 @@ TPD = Limit("tokens", 86400, 1000)
 
 
 def row(t: float, **values) -> dict:
-    base = {name: None for name in USAGE_FIELDS}
-    base.update(time=t, request_id=f"req_{t}", client="alice", dialect="gemini", endpoint="/v1beta/models/m:x",
-                model="gemini-2.5-flash", stream=False, status=200, prompt_tokens=1, completion_tokens=2,
-                thought_tokens=0, first_byte_ms=1.5, total_ms=2.5, attempts=1, key_label="key-1")
+    base = dict.fromkeys(USAGE_FIELDS)
+    base.update(
+        time=t,
+        request_id=f"req_{t}",
+        client="alice",
+        dialect="gemini",
+        endpoint="/v1beta/models/m:x",
+        model="gemini-2.5-flash",
+        stream=False,
+        status=200,
+        prompt_tokens=1,
+        completion_tokens=2,
+        thought_tokens=0,
+        first_byte_ms=1.5,
+        total_ms=2.5,
+        attempts=1,
+        key_label="key-1",
+    )
     base.update(values)
     return base
 
@@ -31,7 +46,9 @@ def row(t: float, **values) -> dict:
 def test_key_states_are_shared_and_fresh_states_are_forgotten(open_backend):
     worker_a, worker_b = open_backend(), open_backend()
     assert worker_a.key_states() == {}
-    cooled = worker_a.update_key_state("abc", lambda s: replace(s, cooldown_until=NOW + 30, last_error="HTTP 429"))
+    cooled = worker_a.update_key_state(
+        "abc", lambda s: replace(s, cooldown_until=NOW + 30, last_error="HTTP 429")
+    )
     assert cooled == KeyState(cooldown_until=NOW + 30, last_error="HTTP 429")
     assert worker_b.key_states() == {"abc": cooled}
     worker_b.update_key_state("abc", lambda s: KeyState())
@@ -116,7 +133,9 @@ def test_requests_limits_ignore_tokens_and_token_limits_ignore_requests(store):
 def test_usage_rows_round_trip_typed_in_time_order(open_backend):
     worker_a, worker_b = open_backend(), open_backend()
     # A long stream that started first ends last: exports still list by start time.
-    worker_a.finish(row(NOW + 5, client="bob", stream=True, error=None, key_label=None), "bob", [], 0, NOW + 6)
+    worker_a.finish(
+        row(NOW + 5, client="bob", stream=True, error=None, key_label=None), "bob", [], 0, NOW + 6
+    )
     worker_b.finish(row(NOW + 1, model=None, first_byte_ms=None), "alice", [], 0, NOW + 9)
     worker_a.finish(row(NOW + 9, status=429, error="rate_limit"), "alice", [], 0, NOW + 9)
     rows = list(worker_b.usage(NOW, NOW + 100))

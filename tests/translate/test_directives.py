@@ -31,7 +31,10 @@ from app.translate.directives import ModelSpec, apply_directives, parse_model_na
         ("gemini-flash-lite-latest-high", ModelSpec("gemini-flash-lite-latest", "high", False, False)),
         ("gemini-exp-1206", ModelSpec("gemini-exp-1206", None, False, False)),
         ("gemini-exp-1206-search", ModelSpec("gemini-exp-1206", None, True, False)),
-        ("gemini-2.5-flash-preview-09-2025-low", ModelSpec("gemini-2.5-flash-preview-09-2025", "low", False, False)),
+        (
+            "gemini-2.5-flash-preview-09-2025-low",
+            ModelSpec("gemini-2.5-flash-preview-09-2025", "low", False, False),
+        ),
         # A name that is only a directive word is a model name, not an empty one.
         ("high", ModelSpec("high", None, False, False)),
     ],
@@ -48,7 +51,17 @@ def test_spec_is_frozen():
 
 @pytest.mark.parametrize(
     "name",
-    ["gemini-2.5-flash-low-high", "gemini-2.5-flash-high(low)", "gemini-2.5-flash(lots)", "gemini-2.5-flash()", "bad name", "", "-high", None, 42],
+    [
+        "gemini-2.5-flash-low-high",
+        "gemini-2.5-flash-high(low)",
+        "gemini-2.5-flash(lots)",
+        "gemini-2.5-flash()",
+        "bad name",
+        "",
+        "-high",
+        None,
+        42,
+    ],
 )
 def test_bad_names_are_a_400_naming_the_param(name):
     with pytest.raises(InvalidRequest) as exc:
@@ -78,7 +91,9 @@ def test_apply_does_not_mutate_the_request():
 
 def test_apply_does_not_duplicate_tools():
     request = _request(tools=[{"google_search": {}}, {"codeExecution": {}}])
-    out = apply_directives(parse_model_name("gemini-2.5-flash-search-code"), request, force_search=True, force_code=True)
+    out = apply_directives(
+        parse_model_name("gemini-2.5-flash-search-code"), request, force_search=True, force_code=True
+    )
     assert out["tools"] == [{"google_search": {}}, {"codeExecution": {}}]
 
 
@@ -95,9 +110,17 @@ def test_apply_thinking_level_on_25_and_3x():
 
 
 def test_suffix_level_replaces_a_budget_and_keeps_include_thoughts():
-    request = _request(generationConfig={"temperature": 1, "thinkingConfig": {"thinkingBudget": 8000, "includeThoughts": True}})
+    request = _request(
+        generationConfig={
+            "temperature": 1,
+            "thinkingConfig": {"thinkingBudget": 8000, "includeThoughts": True},
+        }
+    )
     out = apply_directives(parse_model_name("gemini-3-flash-preview-high"), request)
-    assert out["generationConfig"] == {"temperature": 1, "thinkingConfig": {"thinkingLevel": "HIGH", "includeThoughts": True}}
+    assert out["generationConfig"] == {
+        "temperature": 1,
+        "thinkingConfig": {"thinkingLevel": "HIGH", "includeThoughts": True},
+    }
 
 
 def test_suffix_none_turns_thinking_off_and_drops_include_thoughts():
@@ -112,14 +135,20 @@ def test_suffix_level_on_a_model_without_thinking_control_is_ignored():
 
 
 def test_force_switches():
-    out = apply_directives(parse_model_name("gemini-2.5-flash"), _request(), force_search=True, force_code=True)
+    out = apply_directives(
+        parse_model_name("gemini-2.5-flash"), _request(), force_search=True, force_code=True
+    )
     assert out["tools"] == [{"googleSearch": {}}, {"codeExecution": {}}]
 
 
 def test_force_switches_leave_function_calling_requests_alone():
     functions = [{"functionDeclarations": [{"name": "f"}]}]
-    out = apply_directives(parse_model_name("gemini-2.5-flash"), _request(tools=functions), force_search=True, force_code=True)
+    out = apply_directives(
+        parse_model_name("gemini-2.5-flash"), _request(tools=functions), force_search=True, force_code=True
+    )
     assert out["tools"] == functions
     # The client's own suffix is still honoured.
-    out = apply_directives(parse_model_name("gemini-2.5-flash-search"), _request(tools=functions), force_search=True)
+    out = apply_directives(
+        parse_model_name("gemini-2.5-flash-search"), _request(tools=functions), force_search=True
+    )
     assert out["tools"] == functions + [{"googleSearch": {}}]

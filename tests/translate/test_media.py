@@ -9,8 +9,8 @@ import pytest
 import requests
 import trustme
 
-from app.translate import media
 from app.errors import InvalidRequest
+from app.translate import media
 from app.translate.media import fetch_media, inline_data_from_url, is_public_address, parse_data_url, sniff
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 20
@@ -30,8 +30,16 @@ def b64(data: bytes) -> str:
 
 @pytest.mark.parametrize(
     "data, mime",
-    [(PNG, "image/png"), (JPEG, "image/jpeg"), (GIF, "image/gif"), (WEBP, "image/webp"), (PDF, "application/pdf"),
-     (b"hello", None), (b"", None), (b"RIFF\x00\x00\x00\x00WAVE", None)],
+    [
+        (PNG, "image/png"),
+        (JPEG, "image/jpeg"),
+        (GIF, "image/gif"),
+        (WEBP, "image/webp"),
+        (PDF, "application/pdf"),
+        (b"hello", None),
+        (b"", None),
+        (b"RIFF\x00\x00\x00\x00WAVE", None),
+    ],
 )
 def test_sniff(data, mime):
     assert sniff(data) == mime
@@ -45,12 +53,18 @@ def test_parse_data_url():
 def test_declared_type_that_lies_about_a_known_type_is_corrected():
     # A client that labels a PNG as JPEG: Gemini would misdecode it, the magic bytes tell the truth.
     assert parse_data_url(f"data:image/jpeg;base64,{b64(PNG)}", param="p")["mimeType"] == "image/png"
-    assert parse_data_url(f"data:application/octet-stream;base64,{b64(PDF)}", param="p")["mimeType"] == "application/pdf"
+    assert (
+        parse_data_url(f"data:application/octet-stream;base64,{b64(PDF)}", param="p")["mimeType"]
+        == "application/pdf"
+    )
 
 
 def test_unknown_bytes_keep_the_declared_type_normalised():
     data = b"ID3\x04\x00" + b"\x00" * 10
-    assert parse_data_url(f"data:Audio/MPEG;codecs=mp3;base64,{b64(data)}", param="p")["mimeType"] == "audio/mpeg"
+    assert (
+        parse_data_url(f"data:Audio/MPEG;codecs=mp3;base64,{b64(data)}", param="p")["mimeType"]
+        == "audio/mpeg"
+    )
     assert parse_data_url(f"data:image/jpg;base64,{b64(b'xyz')}", param="p")["mimeType"] == "image/jpeg"
 
 
@@ -95,26 +109,49 @@ def test_malformed_data_urls_are_a_400_naming_the_param(url):
 @pytest.mark.parametrize(
     "address",
     [
-        "127.0.0.1", "127.1.2.3", "10.0.0.1", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
+        "127.0.0.1",
+        "127.1.2.3",
+        "10.0.0.1",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "0.0.0.0",
         "100.100.100.200",  # shared address space (Alibaba's metadata address)
-        "224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255", "192.0.0.8", "198.18.0.1",
-        "::1", "::", "fe80::1", "fe80::1%eth0", "fc00::1", "fd00:ec2::254", "ff02::1", "ff0e::1",
-        "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:10.1.2.3",
+        "224.0.0.1",
+        "239.255.255.250",
+        "240.0.0.1",
+        "255.255.255.255",
+        "192.0.0.8",
+        "198.18.0.1",
+        "::1",
+        "::",
+        "fe80::1",
+        "fe80::1%eth0",
+        "fc00::1",
+        "fd00:ec2::254",
+        "ff02::1",
+        "ff0e::1",
+        "::ffff:127.0.0.1",
+        "::ffff:169.254.169.254",
+        "::ffff:10.1.2.3",
         "2002:7f00:1::",  # 6to4 wrapping 127.0.0.1
         "2002:a00:1::",  # 6to4 wrapping 10.0.0.1
         "64:ff9b::7f00:1",  # NAT64 wrapping 127.0.0.1
         "64:ff9b::a9fe:a9fe",  # NAT64 wrapping 169.254.169.254
         "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo wrapping 10.0.0.1
         "2001:db8::1",  # documentation
-        "not an ip", "",
+        "not an ip",
+        "",
     ],
 )
 def test_non_public_addresses(address):
     assert not is_public_address(address)
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8",
-                                     "64:ff9b::808:808"])
+@pytest.mark.parametrize(
+    "address",
+    ["93.184.216.34", "8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"],
+)
 def test_public_addresses(address):
     assert is_public_address(address)
 
@@ -165,19 +202,37 @@ def test_fetch_mime_from_content_type_corrected_by_sniffing(mocked):
 
 @pytest.mark.parametrize(
     "addresses",
-    [["127.0.0.1"], ["10.0.0.5"], ["169.254.169.254"], ["::1"], ["::ffff:127.0.0.1"], ["fd00:ec2::254"],
-     [PUBLIC_IP, "192.168.0.10"]],  # one private answer among public ones is enough to refuse
+    [
+        ["127.0.0.1"],
+        ["10.0.0.5"],
+        ["169.254.169.254"],
+        ["::1"],
+        ["::ffff:127.0.0.1"],
+        ["fd00:ec2::254"],
+        [PUBLIC_IP, "192.168.0.10"],
+    ],  # one private answer among public ones is enough to refuse
 )
 def test_fetch_refuses_non_public_addresses_before_connecting(mocked, addresses):
     with pytest.raises(InvalidRequest) as exc:
-        fetch_media("http://evil.example/x.png", param="image.source.url", resolve=dns({"evil.example": addresses}))
+        fetch_media(
+            "http://evil.example/x.png", param="image.source.url", resolve=dns({"evil.example": addresses})
+        )
     assert exc.value.param == "image.source.url"
     assert "public" in exc.value.message
     assert len(mocked.calls) == 0
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1/x", "http://[::1]/x", "http://2130706433/x", "http://0x7f.1/x",
-                                 "http://localhost/x", "http://169.254.169.254/latest/meta-data/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/x",
+        "http://[::1]/x",
+        "http://2130706433/x",
+        "http://0x7f.1/x",
+        "http://localhost/x",
+        "http://169.254.169.254/latest/meta-data/",
+    ],
+)
 def test_fetch_refuses_local_urls_with_the_real_resolver(url):
     with pytest.raises(InvalidRequest) as exc:
         fetch_media(url, param="p")
@@ -185,7 +240,9 @@ def test_fetch_refuses_local_urls_with_the_real_resolver(url):
 
 
 def test_each_redirect_is_checked(mocked):
-    mocked.get(f"http://{PUBLIC_IP}/r", status=302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+    mocked.get(
+        f"http://{PUBLIC_IP}/r", status=302, headers={"Location": "http://169.254.169.254/latest/meta-data/"}
+    )
     with pytest.raises(InvalidRequest) as exc:
         fetch_media("http://img.example/r", param="p", resolve=PUBLIC_DNS)
     assert "public" in exc.value.message
@@ -224,8 +281,14 @@ def test_size_cap_while_streaming(mocked):
         fetch_media("http://img.example/big", param="p", max_bytes=100_000, resolve=PUBLIC_DNS)
     assert "larger than" in exc.value.message
     mocked.get(f"http://{PUBLIC_IP}/ok", body=b"x" * 100_000)
-    assert len(base64.b64decode(fetch_media("http://img.example/ok", param="p", max_bytes=100_000,
-                                            resolve=PUBLIC_DNS)["data"])) == 100_000
+    assert (
+        len(
+            base64.b64decode(
+                fetch_media("http://img.example/ok", param="p", max_bytes=100_000, resolve=PUBLIC_DNS)["data"]
+            )
+        )
+        == 100_000
+    )
 
 
 def test_size_cap_counts_decompressed_bytes(mocked):
@@ -246,8 +309,11 @@ def test_http_errors_are_a_400(mocked, status):
 
 @pytest.mark.parametrize(
     "error, words",
-    [(requests.ConnectionError("refused"), "connection failed"), (requests.ConnectTimeout("slow"), "timed out"),
-     (requests.exceptions.SSLError("bad cert"), "TLS error")],
+    [
+        (requests.ConnectionError("refused"), "connection failed"),
+        (requests.ConnectTimeout("slow"), "timed out"),
+        (requests.exceptions.SSLError("bad cert"), "TLS error"),
+    ],
 )
 def test_network_errors_are_a_400(mocked, error, words):
     mocked.get(f"http://{PUBLIC_IP}/x", body=error)
@@ -268,8 +334,16 @@ def test_empty_body_is_a_400(mocked):
         fetch_media("http://img.example/x", param="p", resolve=PUBLIC_DNS)
 
 
-@pytest.mark.parametrize("url", ["ftp://img.example/x", "file:///etc/passwd", "http:///nohost", "http://img.example:99999/x",
-                                 "gopher://127.0.0.1:25/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://img.example/x",
+        "file:///etc/passwd",
+        "http:///nohost",
+        "http://img.example:99999/x",
+        "gopher://127.0.0.1:25/",
+    ],
+)
 def test_other_urls_are_a_400(url):
     with pytest.raises(InvalidRequest) as exc:
         fetch_media(url, param="p", resolve=PUBLIC_DNS)
@@ -283,7 +357,9 @@ def test_https_pins_the_ip_but_verifies_the_host_name():
     assert host_params["host"] == PUBLIC_IP
     assert pool_kwargs["server_hostname"] == "img.example"
     assert pool_kwargs["assert_hostname"] == "img.example"
-    request = requests.Request("GET", f"https://{PUBLIC_IP}:8443/x", headers={"Host": "img.example:8443"}).prepare()
+    request = requests.Request(
+        "GET", f"https://{PUBLIC_IP}:8443/x", headers={"Host": "img.example:8443"}
+    ).prepare()
     assert adapter.build_connection_pool_key_attributes(request, True)[1]["server_hostname"] == "img.example"
 
 
@@ -338,7 +414,10 @@ def test_local_server_is_refused_by_default(local_server):
 
 
 def test_local_server_with_allow_private(local_server):
-    assert fetch_media(local_server + "/png", param="p", allow_private=True) == {"mimeType": "image/png", "data": b64(PNG)}
+    assert fetch_media(local_server + "/png", param="p", allow_private=True) == {
+        "mimeType": "image/png",
+        "data": b64(PNG),
+    }
 
 
 def test_real_stream_is_capped(local_server):
@@ -379,16 +458,26 @@ def tls_server(tmp_path_factory):
 
 def test_https_connects_to_the_pinned_ip_and_verifies_the_host_name(tls_server):
     port, session = tls_server
-    out = fetch_media(f"https://img.example:{port}/png", param="p", allow_private=True, session=session,
-                      resolve=dns({"img.example": ["127.0.0.1"]}))
+    out = fetch_media(
+        f"https://img.example:{port}/png",
+        param="p",
+        allow_private=True,
+        session=session,
+        resolve=dns({"img.example": ["127.0.0.1"]}),
+    )
     assert out == {"mimeType": "image/png", "data": b64(PNG)}
 
 
 def test_https_refuses_a_certificate_for_another_name(tls_server):
     port, session = tls_server
     with pytest.raises(InvalidRequest) as exc:
-        fetch_media(f"https://other.example:{port}/png", param="p", allow_private=True, session=session,
-                    resolve=dns({"other.example": ["127.0.0.1"]}))
+        fetch_media(
+            f"https://other.example:{port}/png",
+            param="p",
+            allow_private=True,
+            session=session,
+            resolve=dns({"other.example": ["127.0.0.1"]}),
+        )
     assert "TLS" in exc.value.message
 
 
@@ -398,11 +487,16 @@ def test_https_refuses_a_certificate_for_another_name(tls_server):
 def test_inline_data_from_url_dispatches(mocked):
     assert inline_data_from_url(f" data:image/gif;base64,{b64(GIF)} ", param="p")["mimeType"] == "image/gif"
     mocked.get(f"http://{PUBLIC_IP}/x", body=WEBP, content_type="image/webp")
-    assert inline_data_from_url("HTTP://img.example/x", param="p", resolve=PUBLIC_DNS)["mimeType"] == "image/webp"
+    assert (
+        inline_data_from_url("HTTP://img.example/x", param="p", resolve=PUBLIC_DNS)["mimeType"]
+        == "image/webp"
+    )
 
 
-@pytest.mark.parametrize("url", ["ftp://x/y", "javascript:alert(1)", "/relative/path.png", "", "   ", None, 5,
-                                 "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://x/y", "javascript:alert(1)", "/relative/path.png", "", "   ", None, 5, "file:///etc/passwd"],
+)
 def test_inline_data_from_url_refuses_other_schemes(url):
     with pytest.raises(InvalidRequest) as exc:
         inline_data_from_url(url, param="p")

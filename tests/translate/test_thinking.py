@@ -40,7 +40,8 @@ def test_model_family(model, family):
 
 # Google's OpenAI-compatibility table for 2.5: minimal/low 1024, medium 8192, high 24576, none 0.
 @pytest.mark.parametrize(
-    "effort, budget", [("none", 0), ("minimal", 1024), ("low", 1024), ("medium", 8192), ("high", 24576), ("xhigh", 24576)]
+    "effort, budget",
+    [("none", 0), ("minimal", 1024), ("low", 1024), ("medium", 8192), ("high", 24576), ("xhigh", 24576)],
 )
 def test_effort_on_25_flash(effort, budget):
     assert thinking_config("gemini-2.5-flash", effort=effort) == {"thinkingBudget": budget}
@@ -121,7 +122,9 @@ def test_budget_wins_over_effort():
 
 def test_dynamic_budget_on_3x_leaves_the_level_to_the_model():
     assert thinking_config("gemini-3-pro-preview", budget=-1) is None
-    assert thinking_config("gemini-3-pro-preview", budget=-1, include_thoughts=True) == {"includeThoughts": True}
+    assert thinking_config("gemini-3-pro-preview", budget=-1, include_thoughts=True) == {
+        "includeThoughts": True
+    }
 
 
 def test_include_thoughts():

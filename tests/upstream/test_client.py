@@ -1,6 +1,5 @@
 import pytest
 import requests
-import responses
 
 from app.config import Config
 from app.errors import RateLimited, UpstreamError, UpstreamNotConfigured, UpstreamTimeout, UpstreamUnavailable
@@ -78,7 +77,10 @@ def test_invalid_key_is_disabled_and_the_next_serves(tmp_path, mocked):
     mocked.post(URL, **err("error_400_api_key_invalid_with_debuginfo.json", 400))
     mocked.post(URL, body=OK)
     up = client(tmp_path)
-    assert up.request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}").response.status_code == 200
+    assert (
+        up.request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}").response.status_code
+        == 200
+    )
     assert [k["status"] for k in up.pool.snapshot()] == ["disabled", "healthy", "healthy"]
 
 
@@ -102,13 +104,20 @@ def test_5xx_storm_retries_with_backoff_then_gives_up(tmp_path, mocked):
 def test_5xx_then_success(tmp_path, mocked):
     mocked.post(URL, **err("error_500_internal.json", 500))
     mocked.post(URL, body=OK)
-    assert client(tmp_path).request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}").response.ok
+    assert (
+        client(tmp_path)
+        .request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}")
+        .response.ok
+    )
 
 
 @pytest.mark.parametrize(
     "exc, expected",
-    [(requests.ConnectionError("refused"), UpstreamUnavailable), (requests.ConnectTimeout("slow"), UpstreamTimeout),
-     (requests.ReadTimeout("silent"), UpstreamTimeout)],
+    [
+        (requests.ConnectionError("refused"), UpstreamUnavailable),
+        (requests.ConnectTimeout("slow"), UpstreamTimeout),
+        (requests.ReadTimeout("silent"), UpstreamTimeout),
+    ],
 )
 def test_network_failures_retry_then_map(tmp_path, mocked, exc, expected):
     mocked.post(URL, body=exc)
@@ -121,12 +130,18 @@ def test_network_failures_retry_then_map(tmp_path, mocked, exc, expected):
 def test_network_failure_then_success(tmp_path, mocked):
     mocked.post(URL, body=requests.ConnectionError("reset"))
     mocked.post(URL, body=OK)
-    assert client(tmp_path).request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}").response.ok
+    assert (
+        client(tmp_path)
+        .request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}")
+        .response.ok
+    )
 
 
 def test_keys_are_scrubbed_from_upstream_errors(tmp_path, mocked):
-    leaked = ('{"error": {"code": 400, "message": "bad key %s and AIzaSyOTHERkey-000000000000000000000000",'
-              ' "status": "INVALID_ARGUMENT"}}' % UPSTREAM_KEYS[0])
+    leaked = (
+        '{"error": {"code": 400, "message": "bad key %s and AIzaSyOTHERkey-000000000000000000000000",'
+        ' "status": "INVALID_ARGUMENT"}}' % UPSTREAM_KEYS[0]
+    )
     mocked.post(URL, body=leaked, status=400)
     with pytest.raises(UpstreamError) as caught:
         client(tmp_path).request("POST", "/v1beta/models/gemini-2.5-flash:generateContent", body=b"{}")

@@ -62,8 +62,14 @@ def test_success_clears_state_and_no_keys_is_unconfigured(clock):
     pool.failed(pool.keys[0], "timeout")
     assert pool.snapshot()[0]["failures"] == 1
     pool.succeeded(pool.keys[0])
-    assert pool.snapshot()[0] == {"label": "key-1", "status": "healthy", "cooldown_until": None,
-                                  "disabled_until": None, "failures": 0, "last_error": None}
+    assert pool.snapshot()[0] == {
+        "label": "key-1",
+        "status": "healthy",
+        "cooldown_until": None,
+        "disabled_until": None,
+        "failures": 0,
+        "last_error": None,
+    }
     with pytest.raises(UpstreamNotConfigured, match="GEMINI_API_KEYS"):
         KeyPool([]).choose()
 

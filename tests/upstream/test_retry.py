@@ -30,7 +30,9 @@ def test_classify(status, fixture, verdict):
 
 def test_retry_delay_from_retry_info_then_header():
     assert retry_delay(fixture_json("gemini/error_429_resource_exhausted.json")) == 26.0
-    fractional = {"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "34.4s"}]}}
+    fractional = {
+        "error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "34.4s"}]}
+    }
     assert retry_delay(fractional) == 34.4
     assert retry_delay(fixture_json("gemini/error_429_resource_exhausted_bare.json")) is None
     assert retry_delay(None, {"Retry-After": "7"}) == 7.0

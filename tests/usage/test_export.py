@@ -1,4 +1,5 @@
 """Usage accounting: the sink, its failure mode, retention, and the CSV / JSONL export CLI."""
+
 import csv
 import io
 import json
@@ -8,11 +9,11 @@ import pytest
 
 from app import create_app
 from app.state import state_of
-from app.usage.record import RequestRecord
-from app.usage.quotas import Quotas
 from app.store import USAGE_FIELDS, StoreUnavailable
 from app.store.sqlite import SQLiteStore
 from app.usage.export import main, parse_when
+from app.usage.quotas import Quotas
+from app.usage.record import RequestRecord
 from app.usage.sink import UsageSink, usage_row
 from tests.conftest import AUTH, BASE, fixture_bytes, make_env
 
@@ -53,12 +54,25 @@ def test_every_request_is_recorded_before_its_response_ends(env, mocked):
     assert [r["request_id"] for r in rows] == ids
     unary, streamed = rows
     assert (unary["client"], unary["dialect"], unary["endpoint"], unary["model"]) == (
-        "key-1", "gemini", GEN, "gemini-2.5-flash")
-    assert (unary["stream"], unary["status"], unary["attempts"], unary["key_label"]) == (False, 200, 1, "key-1")
+        "key-1",
+        "gemini",
+        GEN,
+        "gemini-2.5-flash",
+    )
+    assert (unary["stream"], unary["status"], unary["attempts"], unary["key_label"]) == (
+        False,
+        200,
+        1,
+        "key-1",
+    )
     assert (unary["prompt_tokens"], unary["completion_tokens"], unary["thought_tokens"]) == (11, 1, 34)
     assert 0 <= unary["first_byte_ms"] <= unary["total_ms"]
     assert streamed["stream"] is True and streamed["key_label"] == "key-2"
-    assert (streamed["prompt_tokens"], streamed["completion_tokens"], streamed["thought_tokens"]) == (29, 115, 199)
+    assert (streamed["prompt_tokens"], streamed["completion_tokens"], streamed["thought_tokens"]) == (
+        29,
+        115,
+        199,
+    )
 
 
 class BrokenStore:
@@ -75,8 +89,9 @@ def test_a_record_the_store_refuses_goes_whole_to_the_log(caplog):
         sink(record(client="alice", model="gemini-2.5-flash", status=200, prompt_tokens=7))
     logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("usage record not stored")]
     assert len(logged) == 1
-    assert json.loads(logged[0].split(": ", 1)[1]) == {**usage_row(record(client="alice", model="gemini-2.5-flash",
-                                                                         status=200, prompt_tokens=7))}
+    assert json.loads(logged[0].split(": ", 1)[1]) == {
+        **usage_row(record(client="alice", model="gemini-2.5-flash", status=200, prompt_tokens=7))
+    }
 
 
 def test_retention_prunes_at_most_hourly(tmp_path):
@@ -117,8 +132,15 @@ def test_bad_when_is_a_usage_error(env, capsys):
 def _seed(env):
     store = state_of(create_app(env)).store
     rows = [
-        record(started=NOW, client="alice", model="gemini-2.5-flash", status=200, prompt_tokens=3, total_ms=12.345),
-        record(started=NOW + 60, client="bob", model="=HYPERLINK(\"x\")", status=400, stream=True),
+        record(
+            started=NOW,
+            client="alice",
+            model="gemini-2.5-flash",
+            status=200,
+            prompt_tokens=3,
+            total_ms=12.345,
+        ),
+        record(started=NOW + 60, client="bob", model='=HYPERLINK("x")', status=400, stream=True),
         record(started=NOW + 120, client="alice", model="gemini-2.5-pro", status=200, key_label="key-2"),
     ]
     for rec in rows:
@@ -133,8 +155,16 @@ def test_export_jsonl_with_a_window_and_a_client(env):
     assert code == 0 and [line["model"] for line in lines] == ["gemini-2.5-flash", "gemini-2.5-pro"]
     assert lines[0]["time"] == "2023-11-14T22:13:20.000Z" and lines[0]["total_ms"] == 12.3
     assert list(lines[0]) == list(USAGE_FIELDS) and lines[0]["first_byte_ms"] is None
-    code, out = run_cli(env, "export", "--format", "jsonl", "--since", "2023-11-14T22:14:00Z",
-                        "--until", "2023-11-14T22:15:20Z")
+    code, out = run_cli(
+        env,
+        "export",
+        "--format",
+        "jsonl",
+        "--since",
+        "2023-11-14T22:14:00Z",
+        "--until",
+        "2023-11-14T22:15:20Z",
+    )
     assert [json.loads(line)["client"] for line in out.splitlines()] == ["bob"]
 
 
@@ -145,7 +175,7 @@ def test_export_csv_is_spreadsheet_safe(env, tmp_path):
     rows = list(csv.DictReader(target.open()))
     assert code == 0 and len(rows) == 3 and list(rows[0]) == list(USAGE_FIELDS)
     assert rows[0]["stream"] == "false" and rows[1]["stream"] == "true" and rows[0]["error"] == ""
-    assert rows[1]["model"] == "'=HYPERLINK(\"x\")"  # never a formula
+    assert rows[1]["model"] == '\'=HYPERLINK("x")'  # never a formula
     assert rows[2]["key_label"] == "key-2"
 
 
@@ -166,5 +196,7 @@ def test_the_cli_never_generates_a_client_key(tmp_path):
 def test_the_cli_says_when_the_store_is_away(tmp_path, capsys):
     from tests.conftest import free_port
 
-    code, _ = run_cli({"DATA_DIR": str(tmp_path), "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, "export")
+    code, _ = run_cli(
+        {"DATA_DIR": str(tmp_path), "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, "export"
+    )
     assert code != 0 and "Redis" in capsys.readouterr().err

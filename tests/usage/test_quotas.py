@@ -1,14 +1,15 @@
 """Client keys' limits through the app: allowed models (403) and rate limits (429) in each dialect."""
+
 import json
 
 import pytest
 
 from app import create_app
+from app.errors import PermissionDenied
 from app.state import state_of
+from app.usage.limits import BUCKETS, Limit, check_model
 from app.usage.record import RequestRecord
 from app.usage.sink import usage_row
-from app.errors import PermissionDenied
-from app.usage.limits import BUCKETS, Limit, check_model
 from tests.conftest import BASE, CLIENT_KEY, fixture_bytes, make_env
 
 GEN = "/v1beta/models/gemini-2.5-flash:generateContent"
@@ -92,8 +93,10 @@ def test_the_record_checks_its_model_when_it_is_named():
 
 def test_requests_per_minute_answers_429_in_every_dialect(tmp_path, keys_file, mocked):
     mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"))
-    client = app_with(tmp_path, keys_file({"name": "alice", "key": ALICE, "requests_per_minute": 2},
-                                          {"name": "bob", "key": BOB})).test_client()
+    client = app_with(
+        tmp_path,
+        keys_file({"name": "alice", "key": ALICE, "requests_per_minute": 2}, {"name": "bob", "key": BOB}),
+    ).test_client()
     auth = {"x-goog-api-key": ALICE}
     assert client.post(GEN, json=BODY, headers=auth).status_code == 200
     assert client.post(GEN, json=BODY, headers=auth).status_code == 200
@@ -120,7 +123,9 @@ def test_requests_per_minute_answers_429_in_every_dialect(tmp_path, keys_file, m
 
 def test_a_model_the_key_may_not_use_is_403_and_never_sent(tmp_path, keys_file, mocked):
     mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"))
-    client = app_with(tmp_path, keys_file({"name": "alice", "key": ALICE, "models": ["gemini-2.5-*"]})).test_client()
+    client = app_with(
+        tmp_path, keys_file({"name": "alice", "key": ALICE, "models": ["gemini-2.5-*"]})
+    ).test_client()
     auth = {"x-goog-api-key": ALICE}
     assert client.post(GEN, json=BODY, headers=auth).status_code == 200
     r = client.post("/v1beta/models/gemini-3-pro-preview:generateContent", json=BODY, headers=auth)
@@ -128,7 +133,9 @@ def test_a_model_the_key_may_not_use_is_403_and_never_sent(tmp_path, keys_file, 
     error = r.json["error"]
     assert error["status"] == "PERMISSION_DENIED" and "gemini-3-pro-preview" in error["message"]
     assert error["details"][0]["fieldViolations"][0]["field"] == "model"
-    r = client.post("/v1beta/models/gemini-3-pro-preview:streamGenerateContent?alt=sse", json=BODY, headers=auth)
+    r = client.post(
+        "/v1beta/models/gemini-3-pro-preview:streamGenerateContent?alt=sse", json=BODY, headers=auth
+    )
     assert r.status_code == 403
     assert len(mocked.calls) == 1
 
@@ -136,7 +143,9 @@ def test_a_model_the_key_may_not_use_is_403_and_never_sent(tmp_path, keys_file, 
 def test_a_token_quota_counts_the_tokens_gemini_reported(tmp_path, keys_file, mocked):
     # generate_text.json reports 11 prompt + 1 candidate + 34 thought tokens: 46 a call.
     mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"))
-    client = app_with(tmp_path, keys_file({"name": "alice", "key": ALICE, "tokens_per_minute": 92})).test_client()
+    client = app_with(
+        tmp_path, keys_file({"name": "alice", "key": ALICE, "tokens_per_minute": 92})
+    ).test_client()
     auth = {"x-goog-api-key": ALICE}
     assert client.post(GEN, json=BODY, headers=auth).status_code == 200  # 46 used
     assert client.post(GEN, json=BODY, headers=auth).status_code == 200  # 92 used: at the limit
@@ -148,7 +157,9 @@ def test_a_token_quota_counts_the_tokens_gemini_reported(tmp_path, keys_file, mo
 def test_a_token_quota_counts_stream_usage(tmp_path, keys_file, mocked):
     stream = "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
     mocked.post(BASE + stream, body=fixture_bytes("gemini/stream_text.sse"), content_type="text/event-stream")
-    client = app_with(tmp_path, keys_file({"name": "alice", "key": ALICE, "tokens_per_day": 344})).test_client()
+    client = app_with(
+        tmp_path, keys_file({"name": "alice", "key": ALICE, "tokens_per_day": 344})
+    ).test_client()
     auth = {"x-goog-api-key": ALICE}
     r = client.post(stream + "?alt=sse", json=BODY, headers=auth)
     assert r.status_code == 200 and r.data  # the last event says 29 + 115 + 199 = 343 tokens
@@ -163,24 +174,39 @@ def test_usage_records_name_the_client_never_its_key(tmp_path, keys_file, mocked
     app = app_with(tmp_path, keys_file({"name": "alice", "key": ALICE, "models": ["gemini-2.5-*"]}))
     client = app.test_client()
     client.post(GEN, json=BODY, headers={"x-goog-api-key": ALICE})
-    client.post("/v1beta/models/gemini-3-pro-preview:generateContent", json=BODY, headers={"x-goog-api-key": ALICE})
+    client.post(
+        "/v1beta/models/gemini-3-pro-preview:generateContent", json=BODY, headers={"x-goog-api-key": ALICE}
+    )
     client.post(GEN, json=BODY, headers={"x-goog-api-key": "wrong"})
     rows = list(state_of(app).store.usage(0, 2e9))
     assert [(r["client"], r["status"], r["model"]) for r in rows] == [
-        ("alice", 200, "gemini-2.5-flash"), ("alice", 403, "gemini-3-pro-preview"), (None, 401, None)]
-    assert rows[0]["prompt_tokens"] == 11 and rows[0]["thought_tokens"] == 34 and rows[0]["key_label"] == "key-1"
+        ("alice", 200, "gemini-2.5-flash"),
+        ("alice", 403, "gemini-3-pro-preview"),
+        (None, 401, None),
+    ]
+    assert (
+        rows[0]["prompt_tokens"] == 11 and rows[0]["thought_tokens"] == 34 and rows[0]["key_label"] == "key-1"
+    )
     raw = b"".join(p.read_bytes() for p in (tmp_path / "data").iterdir())
     assert ALICE.encode() not in raw and b"wrong" not in raw
 
 
 def test_the_allowed_models_hold_in_the_openai_and_anthropic_dialects(tmp_path, keys_file, mocked):
-    client = app_with(tmp_path, keys_file({"name": "alice", "key": ALICE, "models": ["gemini-2.5-*"]})).test_client()
+    client = app_with(
+        tmp_path, keys_file({"name": "alice", "key": ALICE, "models": ["gemini-2.5-*"]})
+    ).test_client()
     chat = {"model": "gemini-3-pro-preview", "messages": [{"role": "user", "content": "Hi"}]}
     r = client.post("/v1/chat/completions", json=chat, headers={"Authorization": f"Bearer {ALICE}"})
     assert r.status_code == 403
     assert r.json["error"]["type"] == "permission_error" and r.json["error"]["param"] == "model"
-    message = {"model": "gemini-3-pro-preview", "max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}]}
-    r = client.post("/v1/messages", json=message, headers={"x-api-key": ALICE, "anthropic-version": "2023-06-01"})
+    message = {
+        "model": "gemini-3-pro-preview",
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": "Hi"}],
+    }
+    r = client.post(
+        "/v1/messages", json=message, headers={"x-api-key": ALICE, "anthropic-version": "2023-06-01"}
+    )
     assert r.status_code == 403 and r.json["error"]["type"] == "permission_error"
     assert "gemini-3-pro-preview" in r.json["error"]["message"]
     assert len(mocked.calls) == 0
