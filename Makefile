@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test bench clean
+.PHONY: run test test-fast lint format bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,18 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
+
+# The unit tests alone (no real processes, no fuzzing): about 20 seconds.
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -m "not e2e and not fuzz"
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 # The benchmark (bench/README.md): wrk and Node.js from Debian's packages when missing, then every
 # scenario through the gateway and straight at the fake upstream. `make bench BENCH_ARGS=--quick`.

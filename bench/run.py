@@ -178,7 +178,7 @@ class Fake:
         self.log = workdir / "fake.log"
         self.proc = subprocess.Popen(
             ["node", str(BENCH / "fake_gemini.js"), "--port", str(self.port)],
-            stdout=open(self.log, "wb"),
+            stdout=open(self.log, "wb"),  # noqa: SIM115 (the child owns it)
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -214,7 +214,7 @@ class Gateway:
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
             cwd=app_dir,
             env=env,
-            stdout=open(self.log, "wb"),
+            stdout=open(self.log, "wb"),  # noqa: SIM115 (the child owns it)
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )

@@ -31,6 +31,22 @@ BASE = "http://gemini.test"
 AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 
 
+# Fixtures that start real processes (gunicorn, the fake Gemini, redis-server): a test that uses one
+# is an end-to-end test (marker `e2e`); `make test-fast` runs the rest.
+_PROCESS_FIXTURES = frozenset(
+    {"fake_upstream", "upstream", "gateway", "start_gateway", "redis_server", "redis_url", "launch"}
+)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        redis_param = callspec is not None and "redis" in callspec.params.values()
+        if uses & _PROCESS_FIXTURES or redis_param:
+            item.add_marker(pytest.mark.e2e)
+
+
 def make_env(**overrides) -> dict:
     env = {
         "API_KEYS": f"{CLIENT_KEY},{SEED_KEY}",
@@ -61,8 +77,9 @@ def client(app):
 
 @pytest.fixture
 def mocked():
-    """`responses` with call order enforced where a test registers a sequence."""
-    with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+    """`responses`, with call order enforced where a test registers a sequence; a mock that is
+    never called fails the test."""
+    with responses_lib.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         yield rsps
 
 
@@ -90,7 +107,7 @@ class Process:
 
     def __init__(self, cmd: list[str], env: dict, log_path: Path):
         self.log_path = log_path
-        self.log = open(log_path, "wb")
+        self.log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )

@@ -39,7 +39,7 @@ def _load_or_create(data_dir: Path, name: str, key: str, setting: str) -> str:
     except OSError as exc:
         raise ConfigError(
             f"{setting} is unset and DATA_DIR {str(data_dir)!r} is not writable: {exc.strerror}"
-        )
+        ) from None
     else:
         with os.fdopen(fd, "w") as fh:
             fh.write(key + "\n")

@@ -33,7 +33,7 @@ def route_label() -> str:
     key = (rule.rule, action)
     label = _ROUTES.get(key)
     if label is None:
-        label = _RULE_ARG.sub(lambda m: "{%s}" % m.group(1), rule.rule)
+        label = _RULE_ARG.sub(lambda m: f"{{{m.group(1)}}}", rule.rule)
         if action is not None:
             label = label.replace("{model_action}", "{model}:" + action)
         _ROUTES[key] = label

@@ -116,7 +116,9 @@ class Metrics:
                 tokens = self._token_children[key] = tuple(
                     self.tokens.labels(*key, kind) for kind in TOKEN_TYPES
                 )
-            for child, count in zip(tokens, (rec.prompt_tokens, rec.completion_tokens, rec.thought_tokens)):
+            for child, count in zip(
+                tokens, (rec.prompt_tokens, rec.completion_tokens, rec.thought_tokens), strict=True
+            ):
                 if count:
                     child.inc(count)
         if rec.error:

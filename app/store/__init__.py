@@ -85,7 +85,7 @@ class Store(ABC):
     def prune(self, before: float) -> int:
         """Delete usage rows older than `before` (and spent rate counters); returns rows deleted."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a store with nothing to release need not override it)
         """Release connections; the store must not be used afterwards."""
 
 

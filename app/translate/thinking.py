@@ -62,7 +62,7 @@ _ALIASES = {
 
 
 def model_family(model: str) -> str:
-    """The name of the thinking family of `model` (e.g. 'gemini-2.5-flash-lite'); 'none' if it has no thinking control."""
+    """The thinking family of `model` (e.g. 'gemini-2.5-flash-lite'); 'none' without thinking control."""
     return _family(model).name
 
 
@@ -163,8 +163,7 @@ def thinking_config(
         if value is not None:
             config["thinkingBudget"] = _clamp_budget(value, family)
             off = config["thinkingBudget"] == 0
-    if include_thoughts is not None:
-        # No thoughts come back when thinking is off; asking for them only invites a 400.
-        if not (off and include_thoughts):
-            config["includeThoughts"] = bool(include_thoughts)
+    # No thoughts come back when thinking is off; asking for them only invites a 400.
+    if include_thoughts is not None and not (off and include_thoughts):
+        config["includeThoughts"] = bool(include_thoughts)
     return config or None

@@ -132,7 +132,7 @@ class UpstreamClient:
             try:
                 key = self.pool.choose(avoid)
             except GatewayError as exhausted:
-                raise _final(last_error, exhausted, self.pool)
+                raise _final(last_error, exhausted, self.pool) from None
             headers = {"x-goog-api-key": key.secret, "Content-Type": "application/json"}
             if stream:
                 headers["Accept-Encoding"] = "identity"  # decompression would buffer events
@@ -197,7 +197,7 @@ class UpstreamClient:
             proxies=session.proxies,
         )
         if not stream:
-            response.content  # read now, as session.request does
+            _ = response.content  # read now, as session.request does
         return response
 
     def _url(self, path: str, params: Mapping[str, str] | None) -> str:
@@ -214,9 +214,7 @@ class UpstreamClient:
             self._urls[key] = url
         return url
 
-    def open_stream(
-        self, path: str, body: bytes, params: Mapping[str, str] | None = None
-    ) -> UpstreamStream:
+    def open_stream(self, path: str, body: bytes, params: Mapping[str, str] | None = None) -> UpstreamStream:
         served = self.request("POST", path, body=body, params=params, stream=True)
         return UpstreamStream(self, path, body, params, served)
 

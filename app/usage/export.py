@@ -48,11 +48,7 @@ def parse_when(text: str, now: float) -> float:
 
 
 def iso(seconds: float) -> str:
-    return (
-        datetime.fromtimestamp(seconds, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def export_row(row: dict) -> dict:
@@ -149,7 +145,7 @@ def _run(args, since: float, until: float, now: float, env, stdout: IO[str]) -> 
             deleted = store.prune(now - config.usage_retention_days * 86400)
             print(f"deleted {deleted} usage records", file=sys.stderr)
             return 0
-        out = open(args.output, "w", newline="", encoding="utf-8") if args.output else stdout
+        out = open(args.output, "w", newline="", encoding="utf-8") if args.output else stdout  # noqa: SIM115
         try:
             count = WRITERS[args.format](store.usage(since, until, args.client), out)
         finally:

@@ -21,7 +21,8 @@ class Quotas:
         self._keys = {key.name: key for key in keys}
         self._limits = {key.name: limits_of(key) for key in keys}
         self._token_limits = {
-            name: tuple(l for l in ls if l.metric == "tokens") for name, ls in self._limits.items()
+            name: tuple(limit for limit in ls if limit.metric == "tokens")
+            for name, ls in self._limits.items()
         }
 
     def admit(self, record: RequestRecord) -> None:

@@ -23,10 +23,13 @@ FLAGS = [
     "--no-first-run",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK),
-    reason="Debian's chromium is not installed (apt-get install -y chromium; .ci/run installs it)",
-)
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not os.access(CHROMIUM, os.X_OK),
+        reason="Debian's chromium is not installed (apt-get install -y chromium; .ci/run installs it)",
+    ),
+]
 
 
 @pytest.fixture

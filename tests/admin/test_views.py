@@ -128,7 +128,7 @@ def test_login_attempts_are_limited_across_workers(admin_env):
     # Two apps on one DATA_DIR share the SQLite store, as two gunicorn workers do.
     first, second = create_app(admin_env).test_client(), create_app(admin_env).test_client()
     for i in range(5):
-        assert log_in(first if i % 2 else second, password="guess %d" % i).status_code == 401
+        assert log_in(first if i % 2 else second, password=f"guess {i}").status_code == 401
     r = log_in(first)  # even the right password waits now
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
     assert b"Too many login attempts" in r.data

@@ -529,10 +529,12 @@ def test_a_failure_mid_stream_becomes_an_error_event(gateway, upstream, sdk):
     )
     client = sdk(gateway)
     seen = []
-    with pytest.raises(anthropic.APIStatusError) as err:
-        with client.messages.stream(model="gemini-2.5-flash", max_tokens=10, messages=USER) as stream:
-            for text in stream.text_stream:
-                seen.append(text)
+    with (
+        pytest.raises(anthropic.APIStatusError) as err,
+        client.messages.stream(model="gemini-2.5-flash", max_tokens=10, messages=USER) as stream,
+    ):
+        for text in stream.text_stream:
+            seen.append(text)
     assert seen == ["Hello"]
     assert err.value.body["error"]["type"] in ("overloaded_error", "api_error")
 

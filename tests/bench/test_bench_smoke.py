@@ -11,9 +11,13 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None, reason="Node.js is not installed: the benchmark's fake upstream needs it"
-)
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        shutil.which("node") is None,
+        reason="Node.js is not installed: the benchmark's fake upstream needs it",
+    ),
+]
 HAVE_WRK = shutil.which("wrk") is not None
 
 

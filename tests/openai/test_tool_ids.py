@@ -6,7 +6,10 @@ import pytest
 
 from app.openai.tool_ids import CallRef, decode, encode
 
-SIGNATURE = "CmIBvj72+4pAeKnGzc+2rNwOgLyF3mo/fgOg3Nblgmuo9Mi8ln6O1N7n44cra26xGGff6ytv5zn/rtbUZtxEbAH/r2gaff8IVDzP9yg6eVn5b8Q9KgZ+9e=="
+SIGNATURE = (
+    "CmIBvj72+4pAeKnGzc+2rNwOgLyF3mo/fgOg3Nblgmuo9Mi8ln6O1N7n44cra26xGGff6ytv5zn/"
+    "rtbUZtxEbAH/r2gaff8IVDzP9yg6eVn5b8Q9KgZ+9e=="
+)
 
 
 @pytest.mark.parametrize(

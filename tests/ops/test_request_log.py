@@ -122,6 +122,7 @@ def test_bodies_only_with_log_bodies_and_redacted(logged):
 def test_request_log_off_writes_nothing(logged, tmp_path):
     client, log = logged(REQUEST_LOG="off")
     client.post(GEN, json=BODY, headers=AUTH)
+    client.post(STREAM, json=BODY, headers=AUTH).get_data()
     assert not log.exists()
 
 

@@ -79,7 +79,7 @@ def answer_of(variant: Variant, **extra) -> dict:
 def all_at_once(variants, fn):
     """fn(variant) for every variant concurrently (slow faults cost their time once, not six times)."""
     with ThreadPoolExecutor(len(variants)) as pool:
-        return dict(zip([v.name for v in variants], pool.map(fn, variants)))
+        return dict(zip([v.name for v in variants], pool.map(fn, variants), strict=False))
 
 
 def assert_ok(variant: Variant, response: requests.Response, text: str = FULL) -> None:
@@ -229,7 +229,9 @@ def test_a_storm_ends_in_a_clear_error_after_the_retry_budget(gw, fake, storm):
         assert_error(variant, response, status, overloaded)
         calls = variant.calls(fake.calls())
         assert len(calls) == ATTEMPTS, [c["key"] for c in calls]
-        assert all(a["key"] != b["key"] for a, b in zip(calls, calls[1:])), "each retry prefers another key"
+        assert all(a["key"] != b["key"] for a, b in zip(calls, calls[1:], strict=False)), (
+            "each retry prefers another key"
+        )
         # Capped backoff: the whole budget costs at most its attempts plus the capped waits.
         assert elapsed < ATTEMPTS * per_attempt + (ATTEMPTS - 1) * BACKOFF_MAX + 1.0, elapsed
 
@@ -301,7 +303,7 @@ def test_connection_refused_is_retried_then_a_clear_error(refusing_gateway):
         started = time.monotonic()
         return variant.post(refusing_gateway), time.monotonic() - started
 
-    for variant, (response, elapsed) in zip(VARIANTS, all_at_once(VARIANTS, call).values()):
+    for variant, (response, elapsed) in zip(VARIANTS, all_at_once(VARIANTS, call).values(), strict=False):
         body = assert_error(variant, response, 503, overloaded=True)
         assert "reach Gemini" in json.dumps(body)
         assert elapsed < (ATTEMPTS - 1) * BACKOFF_MAX + 1.0
@@ -312,7 +314,7 @@ def test_connect_timeout_is_retried_then_a_clear_error(unanswering_gateway):
         started = time.monotonic()
         return variant.post(unanswering_gateway), time.monotonic() - started
 
-    for variant, (response, elapsed) in zip(VARIANTS, all_at_once(VARIANTS, call).values()):
+    for variant, (response, elapsed) in zip(VARIANTS, all_at_once(VARIANTS, call).values(), strict=False):
         assert_error(variant, response, 504)
         assert 3 * 0.3 <= elapsed < ATTEMPTS * 0.3 + (ATTEMPTS - 1) * BACKOFF_MAX + 1.0, elapsed
 

@@ -23,6 +23,8 @@ from app.state import state
 from tests.conftest import BASE, CLIENT_KEY, make_env
 from tests.reliability.gemini_memory import InMemoryGemini
 
+pytestmark = pytest.mark.fuzz  # property-based: thousands of generated cases
+
 CASES = int(os.environ.get("FUZZ_CASES", "800"))
 
 TEXT = {"role": "user", "parts": [{"text": "hi"}]}

@@ -18,6 +18,8 @@ from tests.conftest import BASE, CLIENT_KEY, make_env
 from tests.reliability.gemini_memory import InMemoryGemini
 from tests.reliability.test_http_fuzz import check
 
+pytestmark = pytest.mark.fuzz  # property-based: thousands of generated cases
+
 CASES = int(os.environ.get("OPENAPI_CASES", "5"))  # per operation and mode; raise it for a longer hunt
 AUTH = {"Authorization": f"Bearer {CLIENT_KEY}", "x-api-key": CLIENT_KEY}
 

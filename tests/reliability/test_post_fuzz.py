@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from app import create_app
 from tests.conftest import AUTH, BASE, fixture_bytes, make_env
 
+pytestmark = pytest.mark.fuzz  # property-based: thousands of generated cases
+
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 
 JSON_LEAVES = (

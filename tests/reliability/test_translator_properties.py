@@ -8,6 +8,7 @@ import base64
 import json
 import os
 
+import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,8 @@ from schemas import anthropic as anthropic_schemas
 from schemas import gemini as gemini_schemas
 from schemas import openai as openai_schemas
 from tests.anthropic.grammar import check_grammar, parse_events
+
+pytestmark = pytest.mark.fuzz  # property-based: thousands of generated cases
 
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "300"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
@@ -548,7 +551,7 @@ def split_into_events(parts: list[dict], cuts: list[int]) -> list[dict]:
     bounds = sorted({0, len(parts), *[c % (len(parts) + 1) for c in cuts]})
     events = [
         {"candidates": [{"content": {"role": "model", "parts": parts[a:b]}, "index": 0}]}
-        for a, b in zip(bounds, bounds[1:])
+        for a, b in zip(bounds, bounds[1:], strict=False)
     ]
     events[-1]["candidates"][0]["finishReason"] = "STOP"
     events[-1]["usageMetadata"] = {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5}

@@ -65,7 +65,8 @@ def test_chunked_oversize_body_is_refused(small_gateway, upstream):
         (b"<xml/>", "application/xml"),
         (b'{"contents": [{"parts": [{"text": 1e999}]}]}', "application/json"),
         (
-            b'{"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"maxOutputTokens": 99999999999999999999}}',
+            b'{"contents": [{"parts": [{"text": "x"}]}], '
+            b'"generationConfig": {"maxOutputTokens": 99999999999999999999}}',
             "application/json",
         ),
         (b"[" * 50000, "application/json"),

@@ -66,7 +66,7 @@ def redis_server(tmp_path_factory):
             break
         except redis.ConnectionError:
             if proc.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start:\n{proc.output()}")
+                raise RuntimeError(f"redis-server did not start:\n{proc.output()}") from None
             time.sleep(0.05)
     yield RedisServer(port, proc)
     proc.stop()

@@ -51,7 +51,7 @@ def test_a_cooldown_seen_by_one_worker_holds_for_every_worker(open_backend, cloc
 def test_every_key_cooling_anywhere_is_a_429_with_the_shortest_wait(open_backend, clock):
     worker_a = KeyPool(SECRETS, open_backend(), clock=clock)
     worker_b = KeyPool(SECRETS, open_backend(), clock=clock)
-    for key, seconds in zip(worker_a.keys, (30, 12, 50)):
+    for key, seconds in zip(worker_a.keys, (30, 12, 50), strict=False):
         worker_a.cool_down(key, seconds, "429")
     with pytest.raises(RateLimited) as err:
         worker_b.choose()

@@ -8,16 +8,17 @@ from app.translate.json_schema import to_gemini_parameters, to_gemini_schema
 
 # Person.model_json_schema() from pydantic 2 (a self-recursive model with Optional, IntEnum and Literal fields).
 PYDANTIC_PERSON = json.loads(
-    """{"$defs": {"Address": {"properties": {"street": {"title": "Street", "type": "string"}, "city": {"title": "City",
-    "type": "string"}, "zip": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null, "title": "Zip"}},
-    "required": ["street", "city"], "title": "Address", "type": "object"}, "Person": {"description": "A person to contact.",
-    "properties": {"name": {"description": "Full name", "title": "Name", "type": "string"}, "email": {"anyOf": [{"type":
-    "string"}, {"type": "null"}], "default": null, "format": "email", "title": "Email"}, "address": {"anyOf": [{"$ref":
-    "#/$defs/Address"}, {"type": "null"}], "default": null}, "tags": {"default": [], "items": {"type": "string"}, "title":
-    "Tags", "type": "array"}, "priority": {"$ref": "#/$defs/Priority", "default": 2}, "kind": {"default": "friend", "enum":
-    ["friend", "work"], "title": "Kind", "type": "string"}, "manager": {"anyOf": [{"$ref": "#/$defs/Person"}, {"type":
-    "null"}], "default": null}}, "required": ["name"], "title": "Person", "type": "object"}, "Priority": {"enum": [1, 2, 3],
-    "title": "Priority", "type": "integer"}}, "$ref": "#/$defs/Person"}"""
+    """{"$defs": {"Address": {"properties": {"street": {"title": "Street", "type": "string"}, "city": {"title":
+    "City", "type": "string"}, "zip": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null,
+    "title": "Zip"}}, "required": ["street", "city"], "title": "Address", "type": "object"}, "Person":
+    {"description": "A person to contact.", "properties": {"name": {"description": "Full name", "title": "Name",
+    "type": "string"}, "email": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null, "format":
+    "email", "title": "Email"}, "address": {"anyOf": [{"$ref": "#/$defs/Address"}, {"type": "null"}], "default":
+    null}, "tags": {"default": [], "items": {"type": "string"}, "title": "Tags", "type": "array"}, "priority":
+    {"$ref": "#/$defs/Priority", "default": 2}, "kind": {"default": "friend", "enum": ["friend", "work"],
+    "title": "Kind", "type": "string"}, "manager": {"anyOf": [{"$ref": "#/$defs/Person"}, {"type": "null"}],
+    "default": null}}, "required": ["name"], "title": "Person", "type": "object"}, "Priority": {"enum": [1, 2,
+    3], "title": "Priority", "type": "integer"}}, "$ref": "#/$defs/Person"}"""
 )
 
 # The MCP filesystem server's edit_file input schema (zod-to-json-schema output).

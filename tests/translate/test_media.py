@@ -259,9 +259,8 @@ def test_redirects_to_public_hosts_are_followed(mocked):
 
 
 def test_at_most_three_redirects(mocked):
-    for i in range(4):
+    for i in range(4):  # /4 is never asked for: the fourth redirect is refused
         mocked.get(f"http://{PUBLIC_IP}/{i}", status=302, headers={"Location": f"/{i + 1}"})
-    mocked.get(f"http://{PUBLIC_IP}/4", body=PNG)
     with pytest.raises(InvalidRequest) as exc:
         fetch_media("http://img.example/0", param="p", resolve=PUBLIC_DNS)
     assert "redirected more than 3" in exc.value.message

@@ -139,8 +139,9 @@ def test_network_failure_then_success(tmp_path, mocked):
 
 def test_keys_are_scrubbed_from_upstream_errors(tmp_path, mocked):
     leaked = (
-        '{"error": {"code": 400, "message": "bad key %s and AIzaSyOTHERkey-000000000000000000000000",'
-        ' "status": "INVALID_ARGUMENT"}}' % UPSTREAM_KEYS[0]
+        f'{{"error": {{"code": 400, "message": "bad key {UPSTREAM_KEYS[0]} '
+        'and AIzaSyOTHERkey-000000000000000000000000",'
+        ' "status": "INVALID_ARGUMENT"}}'
     )
     mocked.post(URL, body=leaked, status=400)
     with pytest.raises(UpstreamError) as caught:
