@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate
 
 from . import OpenSchema
+from .fields import Boolean, Integer, Number
 
 ROLES = ("user", "assistant", "system")
 # Blocks produced by Anthropic's own server tools: a client may replay them, they carry nothing
@@ -115,7 +116,7 @@ _RESULT_BLOCKS: dict[str, Schema] = {
 class ToolResultBlock(OpenSchema):
     tool_use_id = fields.String(required=True)
     content = ContentBlocks(_RESULT_BLOCKS, allow_none=True)
-    is_error = fields.Boolean(allow_none=True)
+    is_error = Boolean(allow_none=True)
 
 
 _MESSAGE_BLOCKS: dict[str, Schema] = {
@@ -142,12 +143,12 @@ class Tool(OpenSchema):
 class ToolChoice(OpenSchema):
     type = fields.String(required=True, validate=validate.OneOf(("auto", "any", "tool", "none")))
     name = fields.String()
-    disable_parallel_tool_use = fields.Boolean()
+    disable_parallel_tool_use = Boolean()
 
 
 class Thinking(OpenSchema):
     type = fields.String(required=True, validate=validate.OneOf(("enabled", "disabled", "adaptive")))
-    budget_tokens = fields.Integer(strict=True, validate=validate.Range(min=0))
+    budget_tokens = Integer(validate=validate.Range(min=0))
     display = fields.String(allow_none=True, validate=validate.OneOf(("summarized", "omitted")))
 
 
@@ -173,10 +174,10 @@ class CountTokensRequest(OpenSchema):
 
 
 class MessagesRequest(CountTokensRequest):
-    max_tokens = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    stream = fields.Boolean(allow_none=True)
+    max_tokens = Integer(required=True, validate=validate.Range(min=1))
+    stream = Boolean(allow_none=True)
     stop_sequences = fields.List(fields.String(), allow_none=True)
-    temperature = fields.Float(allow_none=True, validate=validate.Range(min=0, max=2))
-    top_p = fields.Float(allow_none=True, validate=validate.Range(min=0, max=1))
-    top_k = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=0))
+    temperature = Number(allow_none=True, validate=validate.Range(min=0, max=2))
+    top_p = Number(allow_none=True, validate=validate.Range(min=0, max=1))
+    top_k = Integer(allow_none=True, validate=validate.Range(min=0))
     metadata = fields.Dict(allow_none=True)

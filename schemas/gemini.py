@@ -1,42 +1,71 @@
-"""Schemas for Gemini-native request bodies (camelCase, as Google documents them)."""
+"""Schemas for Gemini-native request bodies, read as Gemini's proto-JSON parser reads them.
+
+Gemini takes every field under its lowerCamelCase name or its original snake_case name, mixed within
+one body (`inlineData: {"mime_type": ...}` is what google-genai sends), and numbers written as strings.
+These schemas check both spellings; a loaded body has the camelCase names, and the view forwards what
+the client sent.
+"""
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, pre_load, validate
 
 from . import OpenSchema
-
-INT32_MAX = 2**31 - 1
-
-
-def Int32(minimum: int = -INT32_MAX - 1, **kwargs) -> fields.Integer:
-    """A proto int32 field: Gemini rejects anything wider."""
-    return fields.Integer(validate=validate.Range(min=minimum, max=INT32_MAX), **kwargs)
+from .fields import Boolean, ProtoEnum, ProtoInt32, ProtoNumber
 
 
-class Blob(OpenSchema):
+def camel_name(name: str) -> str:
+    """`generation_config` -> `generationConfig`; a camelCase name stays as it is."""
+    if "_" not in name:
+        return name
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def camel_keys(data: dict) -> dict:
+    """The object with its keys in camelCase; 400 when one field is given under both names."""
+    if not any("_" in key for key in data if isinstance(key, str)):
+        return data
+    out: dict = {}
+    for key, value in data.items():
+        name = camel_name(key) if isinstance(key, str) else key
+        if name in out:
+            raise ValidationError({key: [f"Given twice, as {name!r} and {key!r}."]})
+        out[name] = value
+    return out
+
+
+class ProtoSchema(OpenSchema):
+    """An object of Gemini's API: both spellings of every field name are taken."""
+
+    @pre_load
+    def _camel_case(self, data, **kwargs):
+        return camel_keys(data) if isinstance(data, dict) else data
+
+
+class Blob(ProtoSchema):
     mimeType = fields.String(required=True)
     data = fields.String(required=True)
 
 
-class FileData(OpenSchema):
+class FileData(ProtoSchema):
     mimeType = fields.String()
     fileUri = fields.String(required=True)
 
 
-class FunctionCall(OpenSchema):
+class FunctionCall(ProtoSchema):
     name = fields.String(required=True)
     args = fields.Dict()
     id = fields.String()
 
 
-class FunctionResponse(OpenSchema):
+class FunctionResponse(ProtoSchema):
     name = fields.String(required=True)
     response = fields.Dict()
     id = fields.String()
 
 
-class Part(OpenSchema):
+class Part(ProtoSchema):
     text = fields.String()
     inlineData = fields.Nested(Blob)
     fileData = fields.Nested(FileData)
@@ -44,52 +73,48 @@ class Part(OpenSchema):
     functionResponse = fields.Nested(FunctionResponse)
     executableCode = fields.Dict()
     codeExecutionResult = fields.Dict()
-    thought = fields.Boolean()
+    thought = Boolean()
     thoughtSignature = fields.String()
 
 
-class Content(OpenSchema):
+class Content(ProtoSchema):
     role = fields.String()
     parts = fields.List(fields.Nested(Part), required=True)
 
 
-class SystemInstruction(Content):
-    parts = fields.List(fields.Nested(Part), required=True)
+class ThinkingConfig(ProtoSchema):
+    includeThoughts = Boolean()
+    thinkingBudget = ProtoInt32()
+    thinkingLevel = ProtoEnum()
 
 
-class ThinkingConfig(OpenSchema):
-    includeThoughts = fields.Boolean()
-    thinkingBudget = Int32()
-    thinkingLevel = fields.String()
-
-
-class GenerationConfig(OpenSchema):
-    temperature = fields.Float()
-    topP = fields.Float()
-    topK = fields.Float()
-    candidateCount = Int32(1)
-    maxOutputTokens = Int32(1)
+class GenerationConfig(ProtoSchema):
+    temperature = ProtoNumber()
+    topP = ProtoNumber()
+    topK = ProtoNumber()
+    candidateCount = ProtoInt32(1)
+    maxOutputTokens = ProtoInt32(1)
     stopSequences = fields.List(fields.String())
-    presencePenalty = fields.Float()
-    frequencyPenalty = fields.Float()
-    seed = Int32()
+    presencePenalty = ProtoNumber()
+    frequencyPenalty = ProtoNumber()
+    seed = ProtoInt32()
     responseMimeType = fields.String()
-    responseModalities = fields.List(fields.String())
-    responseLogprobs = fields.Boolean()
-    logprobs = Int32()
+    responseModalities = fields.List(ProtoEnum())
+    responseLogprobs = Boolean()
+    logprobs = ProtoInt32()
     thinkingConfig = fields.Nested(ThinkingConfig)
     speechConfig = fields.Dict()
     imageConfig = fields.Dict()
 
 
-class SafetySetting(OpenSchema):
-    category = fields.String(required=True)
-    threshold = fields.String(required=True)
+class SafetySetting(ProtoSchema):
+    category = ProtoEnum(required=True)
+    threshold = ProtoEnum(required=True)
 
 
-class GenerateContentRequest(OpenSchema):
+class GenerateContentRequest(ProtoSchema):
     contents = fields.List(fields.Nested(Content), required=True, validate=validate.Length(min=1))
-    systemInstruction = fields.Nested(SystemInstruction)
+    systemInstruction = fields.Nested(Content)
     tools = fields.List(fields.Dict())
     toolConfig = fields.Dict()
     safetySettings = fields.List(fields.Nested(SafetySetting))
@@ -97,32 +122,32 @@ class GenerateContentRequest(OpenSchema):
     cachedContent = fields.String()
 
 
-class CountTokensRequest(OpenSchema):
+class CountTokensRequest(ProtoSchema):
     contents = fields.List(fields.Nested(Content))
     generateContentRequest = fields.Nested(GenerateContentRequest)
 
 
-class EmbedContentRequest(OpenSchema):
+class EmbedContentRequest(ProtoSchema):
     model = fields.String()
     content = fields.Nested(Content, required=True)
-    taskType = fields.String()
+    taskType = ProtoEnum()
     title = fields.String()
-    outputDimensionality = Int32(1)
+    outputDimensionality = ProtoInt32(1)
 
 
-class BatchEmbedContentsRequest(OpenSchema):
+class BatchEmbedContentsRequest(ProtoSchema):
     requests = fields.List(fields.Nested(EmbedContentRequest), required=True, validate=validate.Length(min=1))
 
 
-class PredictInstance(OpenSchema):
+class PredictInstance(ProtoSchema):
     prompt = fields.String(required=True)
 
 
-class PredictParameters(OpenSchema):
-    sampleCount = fields.Integer(validate=validate.Range(min=1, max=4))
+class PredictParameters(ProtoSchema):
+    sampleCount = ProtoInt32(1, 4)
     aspectRatio = fields.String()
 
 
-class PredictRequest(OpenSchema):
+class PredictRequest(ProtoSchema):
     instances = fields.List(fields.Nested(PredictInstance), required=True, validate=validate.Length(min=1))
     parameters = fields.Nested(PredictParameters)

@@ -5,47 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate
 
 from . import OpenSchema
-
-# Every optional field takes null too: many clients send `"temperature": null` for "not set".
-OPTIONAL = {"allow_none": True, "load_default": None}
-
-
-class Number(fields.Field):
-    """A JSON number (not a numeric string, not a boolean)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValidationError("Not a valid number.")
-        return value
-
-
-class Boolean(fields.Field):
-    """JSON true or false only: a string "false" must not switch streaming on."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise ValidationError("Not a valid boolean.")
-        return value
-
-
-class Integer(fields.Integer):
-    def __init__(self, **kwargs):
-        super().__init__(strict=True, **kwargs)
-
-
-class StringOrList(fields.Field):
-    """A string or a list of strings, like `stop`."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
-            return value
-        if isinstance(value, list):
-            for i, item in enumerate(value):
-                if not isinstance(item, str):
-                    raise ValidationError({i: ["Not a valid string."]})
-            return value
-        raise ValidationError("Must be a string or a list of strings.")
-
+from .fields import OPTIONAL, Boolean, Integer, Number, StringOrList
 
 _PART_TYPES = ("text", "image_url", "input_audio", "file", "refusal")
 

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ..translate import parts as gemini_parts
+from ..translate.finish import Outcome, block_reason, outcome
+from ..translate.parts import Kind, MarkdownText
+from ..translate.usage import count, token_counts
 from .ids import message_id, thinking_signature, tool_use_id
-
-REFUSALS = frozenset(
-    {
-        "SAFETY",
-        "RECITATION",
-        "LANGUAGE",
-        "BLOCKLIST",
-        "PROHIBITED_CONTENT",
-        "SPII",
-        "IMAGE_SAFETY",
-        "IMAGE_PROHIBITED_CONTENT",
-        "IMAGE_RECITATION",
-    }
-)
 
 
 def stop_reason(finish: str | None, *, tool_use: bool, blocked: bool, stop_sequence: str | None) -> str:
     if stop_sequence is not None:
         return "stop_sequence"
-    if blocked or finish in REFUSALS:
+    found = outcome(finish)
+    if blocked or found is Outcome.REFUSAL:
         return "refusal"
-    if finish == "MAX_TOKENS":
+    if found is Outcome.LENGTH:
         return "max_tokens"
     # Gemini finishes a function-call answer with STOP; Anthropic says tool_use.
     return "tool_use" if tool_use else "end_turn"
@@ -34,19 +25,13 @@ def stop_reason(finish: str | None, *, tool_use: bool, blocked: bool, stop_seque
 
 def usage(meta: dict | None) -> dict:
     """Anthropic usage from Gemini usageMetadata: thoughts count as output, cache reads apart from input."""
-    meta = meta if isinstance(meta, dict) else {}
-    cached = _int(meta.get("cachedContentTokenCount"))
-    prompt = _int(meta.get("promptTokenCount")) + _int(meta.get("toolUsePromptTokenCount"))
+    counts = token_counts(meta)
     return {
-        "input_tokens": max(prompt - cached, 0),
+        "input_tokens": max(counts.input - counts.cached, 0),
         "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-        "output_tokens": _int(meta.get("candidatesTokenCount")) + _int(meta.get("thoughtsTokenCount")),
+        "cache_read_input_tokens": counts.cached,
+        "output_tokens": counts.output,
     }
-
-
-def _int(value) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 class StopScanner:
@@ -124,6 +109,7 @@ class ContentBuilder:
         self._open: str | None = None
         self._blocks = 0
         self._signature: str | None = None  # for the open thinking block
+        self._markdown = MarkdownText()  # text blocks: answer text, code and media as Markdown
 
     def feed(self, response: dict) -> None:
         if self.done:
@@ -131,19 +117,14 @@ class ContentBuilder:
         meta = response.get("usageMetadata")
         if isinstance(meta, dict):
             self.usage = meta
-        feedback = response.get("promptFeedback")
-        if isinstance(feedback, dict) and feedback.get("blockReason"):
+        if block_reason(response):
             self.blocked = True
         candidates = response.get("candidates")
         candidate = candidates[0] if isinstance(candidates, list) and candidates else None
         if not isinstance(candidate, dict):
             return
-        content = candidate.get("content")
-        parts = content.get("parts") if isinstance(content, dict) else None
-        parts = [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
-        signature = next(
-            (p["thoughtSignature"] for p in parts if isinstance(p.get("thoughtSignature"), str)), None
-        )
+        parts = gemini_parts.candidate_parts(candidate)
+        signature = gemini_parts.first_signature(parts)
         for part in parts:
             self._part(part, signature)
             if self.done:
@@ -163,14 +144,15 @@ class ContentBuilder:
 
     # -- parts ------------------------------------------------------------------------
     def _part(self, part: dict, chunk_signature: str | None) -> None:
-        own = part.get("thoughtSignature") if isinstance(part.get("thoughtSignature"), str) else None
-        if part.get("thought"):
+        own = gemini_parts.signature(part)
+        found = gemini_parts.kind(part)
+        if found is Kind.THOUGHT:
             if self._open != "thinking":
                 self._close()
                 self._start({"type": "thinking", "thinking": "", "signature": ""})
             self._signature = self._signature or own
-            text = part.get("text")
-            if isinstance(text, str) and text:
+            text = gemini_parts.text_of(part)
+            if text:
                 self.sink.delta({"type": "thinking_delta", "thinking": text})
             return
         if self._open == "thinking":
@@ -182,35 +164,19 @@ class ContentBuilder:
             self._start({"type": "thinking", "thinking": "", "signature": ""})
             self._signature = chunk_signature
             self._close()
-        if "text" in part:
-            text = part["text"]
-            if isinstance(text, str) and text:
-                self._text(text)
-        elif isinstance(part.get("functionCall"), dict):
+        if found is Kind.TEXT:
+            self._text(self._markdown.text(gemini_parts.text_of(part)))
+        elif found is Kind.FUNCTION_CALL:
             self._function_call(part["functionCall"], own)
-        elif isinstance(part.get("executableCode"), dict):
-            code = part["executableCode"]
-            language = str(code.get("language") or "").lower().replace("language_unspecified", "")
-            self._text(f"\n```{language}\n{code.get('code') or ''}\n```\n")
-        elif isinstance(part.get("codeExecutionResult"), dict):
-            result = part["codeExecutionResult"]
-            output = result.get("output") or ""
-            outcome = result.get("outcome")
-            label = "" if outcome in (None, "OUTCOME_OK") else f"{outcome}\n"
-            self._text(f"\n```\n{label}{output}\n```\n")
-        elif isinstance(part.get("inlineData"), dict):
-            blob = part["inlineData"]
-            mime, data = str(blob.get("mimeType") or "application/octet-stream"), str(blob.get("data") or "")
-            if mime.startswith("image/"):
-                self._text(f"![image](data:{mime};base64,{data})")
-                if not self.done:
+        else:
+            block = gemini_parts.code_markdown(part) or gemini_parts.media_markdown(part)
+            if block:
+                self._text(self._markdown.block(block))
+            if found is Kind.INLINE_DATA and not self.done:
+                mime, data = gemini_parts.inline_media(part)
+                if mime.startswith("image/"):
                     self._close()
                     self.sink.image(mime, data)
-            else:
-                self._text(f"[{mime} data](data:{mime};base64,{data})")
-        elif isinstance(part.get("fileData"), dict):
-            uri = part["fileData"].get("fileUri") or ""
-            self._text(f"[{part['fileData'].get('mimeType') or 'file'}]({uri})")
 
     def _text(self, text: str, *, scan: bool = True) -> None:
         matched = None
@@ -323,4 +289,4 @@ def message(
 
 def count_tokens(answer: dict) -> dict:
     total = answer.get("totalTokens") if isinstance(answer, dict) else None
-    return {"input_tokens": _int(total)}
+    return {"input_tokens": count(total)}

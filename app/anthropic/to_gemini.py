@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+
+from schemas.fields import INT32_MAX
 
 from ..errors import InvalidRequest
+from ..translate.contents import merge_turns, text_parts
 from ..translate.directives import ModelSpec, apply_directives
 from ..translate.json_schema import to_gemini_parameters, to_gemini_schema
-from ..translate.media import inline_data_from_url, parse_data_url
+from ..translate.media import Fetch, inline_data_from_url, parse_data_url
+from ..translate.signatures import ensure_call_signatures
 from ..translate.thinking import thinking_config
 from .ids import parse_thinking_signature, parse_tool_use_id
 
-Fetch = Callable[..., dict]  # (url, *, param) -> {"mimeType", "data"}
-
-# Google's documented value for function calls whose signature was lost (history from another model).
-SKIP_SIGNATURE = "skip_thought_signature_validator"
-_SERVER_TOOLS = (
+_SERVER_TOOLS: tuple[tuple[str, dict], ...] = (
     ("web_search_", {"googleSearch": {}}),
     ("web_fetch_", {"urlContext": {}}),
     ("code_execution_", {"codeExecution": {}}),
@@ -25,7 +24,6 @@ _TOOL_MODES = {"auto": "AUTO", "any": "ANY", "tool": "ANY", "none": "NONE"}
 # Anthropic's output_config.effort -> the shared effort scale.
 _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "xhigh"}
 _MAJOR = re.compile(r"^gemini-(\d+)")
-INT32_MAX = 2**31 - 1  # Gemini's integer fields are int32
 
 
 def options(body: dict) -> dict:
@@ -40,18 +38,12 @@ def options(body: dict) -> dict:
     }
 
 
-def generate_request(
-    body: dict,
-    spec: ModelSpec,
-    *,
-    fetch: Fetch = inline_data_from_url,
-    safety_settings: list | None = None,
-    force_search: bool = False,
-    force_code: bool = False,
-) -> dict:
-    """The Gemini request for a validated Messages body and its parsed model name."""
+def generate_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_from_url) -> dict:
+    """The Gemini request for a validated Messages body and its parsed model name (the model name's
+    directives are applied when the request is finalized)."""
     request = _prompt(body, spec.model, fetch)
-    # An upper bound: past Gemini's int32 it means "no limit", and `views._send` retries with the model's cap.
+    # An upper bound: past Gemini's int32 it means "no limit", and the generate step retries with
+    # the model's own cap when Gemini refuses it.
     config: dict = {"maxOutputTokens": min(body["max_tokens"], INT32_MAX)}
     # Stop sequences stay here: Gemini's STOP would not say which one matched (see StopScanner).
     for ours, theirs in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK")):
@@ -63,13 +55,10 @@ def generate_request(
     if output_format is not None:
         config["responseMimeType"] = "application/json"
         config["responseSchema"] = to_gemini_schema(output_format, param="output_config.format.schema")
-    request["generationConfig"] = config
-    if safety_settings:
-        request["safetySettings"] = safety_settings
-    request = apply_directives(spec, request, force_search=force_search, force_code=force_code)
     thinking = _thinking_config(body, spec.model)
     if thinking is not None:
-        request["generationConfig"] = {**request["generationConfig"], "thinkingConfig": thinking}
+        config["thinkingConfig"] = thinking
+    request["generationConfig"] = config
     return request
 
 
@@ -88,28 +77,19 @@ def _prompt(body: dict, model: str, fetch: Fetch) -> dict:
     messages = body["messages"]
     names = _tool_names(messages)
     gemini3 = _gemini_major(model) >= 3
-    contents: list[dict] = []
+    turns: list[tuple[str, list[dict]]] = []
     for i, message in enumerate(messages):
         role, content, param = message["role"], message["content"], f"messages[{i}]"
         if role == "system":  # some clients put the system prompt in the list
             system.extend(_system_parts(content, f"{param}.content"))
-            continue
-        if role == "user":
-            parts = _user_parts(content, param, names, gemini3, fetch)
-            gemini_role = "user"
+        elif role == "user":
+            turns.append(("user", _user_parts(content, param, names, gemini3, fetch)))
         else:
-            parts = _model_parts(content, param, fetch)
-            gemini_role = "model"
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == gemini_role:
-            contents[-1]["parts"].extend(parts)  # Anthropic merges consecutive turns of one role too
-        else:
-            contents.append({"role": gemini_role, "parts": parts})
+            turns.append(("model", _model_parts(content, param, fetch)))
+    contents = merge_turns(turns)  # Anthropic merges consecutive turns of one role too
     if not contents:
         raise InvalidRequest("messages: at least one message with content is required.", param="messages")
-    if gemini3:
-        _fill_signatures(contents)
+    ensure_call_signatures(contents)
     request: dict = {"contents": contents}
     if system:
         request["systemInstruction"] = {"parts": system}
@@ -123,10 +103,8 @@ def _prompt(body: dict, model: str, fetch: Fetch) -> dict:
 
 
 def _system_parts(system, param: str) -> list[dict]:
-    if system is None:
-        return []
-    if isinstance(system, str):
-        return [{"text": system}] if system else []
+    if system is None or isinstance(system, str):
+        return text_parts(system)
     parts = []
     for j, block in enumerate(system):
         if block.get("type") != "text":
@@ -149,7 +127,7 @@ def _tool_names(messages: list) -> dict[str, str]:
 
 def _user_parts(content, param: str, names: dict, gemini3: bool, fetch: Fetch) -> list[dict]:
     if isinstance(content, str):
-        return [{"text": content}] if content else []
+        return text_parts(content)
     responses: list[dict] = []
     others: list[dict] = []
     for j, block in enumerate(content):
@@ -202,7 +180,7 @@ def _tool_result(block: dict, where: str, names: dict, gemini3: bool, fetch: Fet
 
 def _model_parts(content, param: str, fetch: Fetch) -> list[dict]:
     if isinstance(content, str):
-        return [{"text": content}] if content else []
+        return text_parts(content)
     parts: list[dict] = []
     carried = {
         sig for b in content if b.get("type") == "tool_use" for sig in [parse_tool_use_id(b["id"])[1]] if sig
@@ -238,18 +216,6 @@ def _model_parts(content, param: str, fetch: Fetch) -> list[dict]:
                 pending = None
             parts.append(part)
     return parts
-
-
-def _fill_signatures(contents: list[dict]) -> None:
-    """Gemini 3 refuses a model turn whose first function call lacks its signature; history from
-    another model (or a client that rewrote ids) gets Google's documented stand-in instead."""
-    for content in contents:
-        if content["role"] != "model":
-            continue
-        for part in content["parts"]:
-            if "functionCall" in part:
-                part.setdefault("thoughtSignature", SKIP_SIGNATURE)
-                break
 
 
 def _block_parts(block: dict, where: str, fetch: Fetch) -> list[dict]:

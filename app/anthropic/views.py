@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, Response, g, request
 
 from schemas import anthropic as schemas
 
 from .. import jsonx
-from ..errors import InvalidRequest, UpstreamError
+from ..errors import InvalidRequest
+from ..http import generate
 from ..http.body import json_body
-from ..http.streaming import stream_response
 from ..state import state
 from ..translate.directives import parse_model_name
-from ..translate.safety import default_safety_settings
-from ..upstream.answers import answer_object
-from ..usage.record import record
 from . import from_gemini, to_gemini
 from .stream import CONTENT_TYPE, PING, MessageStream
 
@@ -25,10 +20,6 @@ bp = Blueprint("anthropic", __name__)
 JSON_TYPE = "application/json"
 _messages = schemas.MessagesRequest()
 _count = schemas.CountTokensRequest()
-# Gemini's answer to a maxOutputTokens above the model's cap (the upper bound is exclusive).
-_OUTPUT_RANGE = re.compile(
-    r"maxOutputTokens value of \d+ but the supported range is from 1 \(inclusive\) to (\d+)"
-)
 EPOCH = "1970-01-01T00:00:00Z"  # Gemini does not publish release dates; Anthropic allows the epoch
 
 
@@ -40,91 +31,33 @@ def _json(obj, status: int = 200) -> Response:
     return Response(jsonx.dumps(obj), status=status, content_type=JSON_TYPE, headers=_headers())
 
 
-def _answer(response) -> dict:
-    return answer_object(response.content)
-
-
 @bp.post("/v1/messages")
 def create_message():
     body = json_body(_messages)
-    svc = state()
-    spec = parse_model_name(body["model"], aliases=svc.config.model_aliases)
-    record().use_model(spec.model)
-    gemini_request = to_gemini.generate_request(
-        body,
-        spec,
-        safety_settings=default_safety_settings(svc.config.safety_threshold),
-        force_search=svc.config.force_search,
-        force_code=svc.config.force_code,
-    )
+    spec = generate.model_spec(body["model"])
+    gemini_request = to_gemini.generate_request(body, spec)
     options = to_gemini.options(body)
     if body.get("stream"):
-        return _stream(spec.model, gemini_request, MessageStream(model=body["model"], **options))
-    response = _send(
-        lambda payload: svc.upstream.request(
-            "POST", f"/v1beta/models/{spec.model}:generateContent", body=payload
-        ),
-        gemini_request,
-    )
-    record().served_by(response)
-    answer = _answer(response)
-    record().set_usage(answer.get("usageMetadata"))
+        translator = MessageStream(model=body["model"], **options)
+        return generate.stream(
+            spec,
+            gemini_request,
+            translator,
+            content_type=CONTENT_TYPE,
+            heartbeat=PING,
+            headers=_headers(),
+            until=lambda: translator.done,  # a stop sequence matched: nothing more is needed
+        )
+    answer = generate.generate(spec, gemini_request)
     return _json(from_gemini.message(answer, model=body["model"], **options))
-
-
-def _stream(model: str, gemini_request: dict, translator: MessageStream) -> Response:
-    svc = state()
-    upstream = _send(
-        lambda payload: svc.upstream.open_stream(
-            f"/v1beta/models/{model}:streamGenerateContent", payload, params={"alt": "sse"}
-        ),
-        gemini_request,
-    )
-    return stream_response(
-        upstream,
-        translator,
-        content_type=CONTENT_TYPE,
-        heartbeat=PING,
-        events=_until_done(upstream.events(), translator),
-        headers=_headers(),
-    )
-
-
-def _send(call, gemini_request: dict):
-    """`call(payload)`; once more with Gemini's own cap when it refuses `max_tokens` as too high.
-
-    Clients written for Claude ask for 32k or 64k output tokens, more than some Gemini models take;
-    Anthropic's max_tokens is an upper bound, so the model's cap serves the same request.
-    """
-    try:
-        return call(jsonx.dumps(gemini_request))
-    except UpstreamError as err:
-        match = _OUTPUT_RANGE.search(err.message) if err.status == 400 else None
-        if match is None:
-            raise
-        config = {**gemini_request["generationConfig"], "maxOutputTokens": int(match[1]) - 1}
-        return call(jsonx.dumps({**gemini_request, "generationConfig": config}))
-
-
-def _until_done(events, translator: MessageStream):
-    """Upstream events until the translator needs no more (a stop sequence matched)."""
-    for event in events:
-        yield event
-        if translator.done:
-            return
 
 
 @bp.post("/v1/messages/count_tokens")
 def count_tokens():
     body = json_body(_count)
-    spec = parse_model_name(body["model"], aliases=state().config.model_aliases)
-    record().use_model(spec.model)
-    gemini_request = to_gemini.count_tokens_request(body, spec)
-    response = state().upstream.request(
-        "POST", f"/v1beta/models/{spec.model}:countTokens", body=jsonx.dumps(gemini_request)
-    )
-    record().served_by(response)
-    return _json(from_gemini.count_tokens(_answer(response)))
+    spec = generate.model_spec(body["model"])
+    answer = generate.call(spec.model, "countTokens", to_gemini.count_tokens_request(body, spec))
+    return _json(from_gemini.count_tokens(answer))
 
 
 # -- models -----------------------------------------------------------------------------

@@ -8,11 +8,13 @@ from schemas import gemini as schemas
 
 from .. import jsonx
 from ..errors import NotFound
-from ..http.body import json_body
-from ..http.streaming import stream_response
+from ..http.body import json_body, with_member
+from ..http.generate import model_path
+from ..http.streaming import StreamTranslator, stream_response
 from ..state import state
 from ..translate.safety import default_safety_settings
 from ..upstream.answers import answer_object
+from ..upstream.client import Served
 from ..upstream.model_catalog import model_id
 from ..usage.record import record
 from .streams import JSONArrayRelay, SSERelay
@@ -49,20 +51,21 @@ def model_action(model_action: str):
 
 
 def generate_content(model: str):
-    body = _generate_body()
-    response = state().upstream.request("POST", f"/{api_version()}/models/{model}:generateContent", body=body)
-    return relay(response, with_usage=True)
+    served = state().upstream.request("POST", _path(model, "generateContent"), body=_generate_body())
+    rec = record()
+    rec.served_by(served)
+    rec.set_usage(answer_object(served.content).get("usageMetadata"))
+    return _relay(served)
 
 
 def stream_generate_content(model: str):
     sse = request.args.get("alt") == "sse"
     if not sse:
         g.gemini_json_array = True
-    body = _generate_body()
-    svc = state()
-    upstream = svc.upstream.open_stream(
-        f"/{api_version()}/models/{model}:streamGenerateContent", body, params={"alt": "sse"}
+    upstream = state().upstream.open_stream(
+        _path(model, "streamGenerateContent"), _generate_body(), params={"alt": "sse"}
     )
+    translator: StreamTranslator
     if sse:
         # A bare blank line: google-genai skips it, but fails on an SSE comment.
         translator, content_type, heartbeat = SSERelay(), "text/event-stream", b"\r\n"
@@ -110,28 +113,26 @@ def get_model(model: str):
     return Response(jsonx.dumps_pretty(found), content_type=JSON_TYPE)
 
 
-def relay(response, with_usage: bool = False) -> Response:
+def _path(model: str, action: str) -> str:
+    return model_path(model, action, api_version())
+
+
+def _relay(served: Served) -> Response:
     """Gemini's answer, as it came."""
-    rec = record()
-    rec.served_by(response)
-    body = response.content
-    if with_usage:
-        rec.set_usage(answer_object(body).get("usageMetadata"))
-    return Response(body, status=200, content_type=response.headers.get("Content-Type", JSON_TYPE))
+    return Response(served.content, status=200, content_type=served.headers.get("Content-Type", JSON_TYPE))
 
 
 def _relay_validated(model: str, action: str, schema) -> Response:
     json_body(schema)
-    response = state().upstream.request(
-        "POST", f"/{api_version()}/models/{model}:{action}", body=request.get_data()
-    )
-    return relay(response)
+    served = state().upstream.request("POST", _path(model, action), body=request.get_data())
+    record().served_by(served)
+    return _relay(served)
 
 
 def _generate_body() -> bytes:
-    """The validated request as bytes, with default safety settings only where it has none."""
-    data = json_body(_generate)
-    if "safetySettings" in data or "safety_settings" in data:
-        return request.get_data()
-    data["safetySettings"] = default_safety_settings(state().config.safety_threshold)
-    return jsonx.dumps(data)
+    """The client's request as it sent it, with the default safety settings only where it set none."""
+    data = json_body(_generate)  # loaded with camelCase names, whatever spelling the client used
+    raw = request.get_data()
+    if "safetySettings" in data:
+        return raw
+    return with_member(raw, "safetySettings", default_safety_settings(state().config.safety_threshold))

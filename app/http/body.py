@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, request
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError
 
 from schemas import first_error
 
@@ -14,8 +14,9 @@ _JSON_TYPES = ("application/json", "text/plain", "")
 
 
 def json_body(schema: Schema | None = None) -> dict:
-    """The body as a dict; 400 for a wrong content type, an empty or malformed body, or a
-    schema violation; 413 (from werkzeug, before reading it all) for a body over the limit."""
+    """The body as the schema loads it (unknown fields kept as sent); 400 for a wrong content type,
+    an empty or malformed body, or a schema violation; 413 (from werkzeug, before reading it all)
+    for a body over the limit."""
     mimetype = request.mimetype
     if mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
         raise InvalidRequest(
@@ -34,9 +35,21 @@ def json_body(schema: Schema | None = None) -> dict:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")
-    if schema is not None:
-        errors = schema.validate(data)
-        if errors:
-            path, message = first_error(errors)
-            raise InvalidRequest(f"Invalid value at '{path}': {message}", param=path)
-    return data
+    if schema is None:
+        return data
+    try:
+        return schema.load(data)
+    except ValidationError as err:
+        path, message = first_error(err.normalized_messages())
+        raise InvalidRequest(f"Invalid value at '{path}': {message}", param=path) from None
+
+
+def with_member(raw: bytes, name: str, value: object) -> bytes:
+    """A JSON object's bytes with one more member, the client's own bytes kept as they were sent
+    (numbers written as strings, either spelling of a name) rather than re-encoded."""
+    body = raw.rstrip()
+    if not body.endswith(b"}"):
+        raise InvalidRequest("The request body must be a JSON object.")
+    inner = body[:-1].rstrip()
+    comma = b"" if inner.endswith(b"{") else b","
+    return inner + comma + jsonx.dumps(name) + b":" + jsonx.dumps(value) + b"}"

@@ -6,72 +6,46 @@ import base64
 import secrets
 
 from .. import jsonx
+from ..translate import parts as gemini_parts
+from ..translate.finish import Outcome, block_reason, outcome
+from ..translate.parts import Kind, MarkdownText
+from ..translate.usage import token_counts
 from . import audio, tool_ids
 
-_CONTENT_FILTER = (
-    "SAFETY",
-    "RECITATION",
-    "BLOCKLIST",
-    "PROHIBITED_CONTENT",
-    "SPII",
-    "IMAGE_SAFETY",
-    "IMAGE_PROHIBITED_CONTENT",
-    "IMAGE_RECITATION",
-)
-# A failed tool call must not pass for a normal end: these keep Gemini's own name, lowercased.
-_SURFACED = (
-    "MALFORMED_FUNCTION_CALL",
-    "UNEXPECTED_TOOL_CALL",
-    "TOO_MANY_TOOL_CALLS",
-    "MISSING_THOUGHT_SIGNATURE",
-    "MALFORMED_RESPONSE",
-)
-FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
-FINISH_REASONS.update(dict.fromkeys(_CONTENT_FILTER, "content_filter"))
-FINISH_REASONS.update({r: r.lower() for r in _SURFACED})
 AUDIO_TTL = 3600  # `message.audio.expires_at`: nothing is stored, so it is only advisory
+_FINISH_REASONS = {
+    Outcome.STOP: "stop",
+    Outcome.LENGTH: "length",
+    Outcome.REFUSAL: "content_filter",
+    Outcome.OTHER: "stop",
+}
 
 
 def finish_reason(reason: str | None, has_tool_calls: bool) -> str:
     if has_tool_calls:
         return "tool_calls"
-    return FINISH_REASONS.get(reason or "STOP", "stop")
+    found = outcome(reason)
+    if found is Outcome.TOOL_FAILURE:
+        # A botched tool call must not pass for a normal end: Gemini's own name, lowercased.
+        return str(reason).lower()
+    return _FINISH_REASONS[found]
 
 
 def usage(meta: dict | None) -> dict:
     """OpenAI usage from Gemini usageMetadata; completion tokens count thoughts, as OpenAI's do."""
-    meta = meta if isinstance(meta, dict) else {}
-    prompt = _count(meta, "promptTokenCount") + _count(meta, "toolUsePromptTokenCount")
-    thoughts = _count(meta, "thoughtsTokenCount")
-    completion = _count(meta, "candidatesTokenCount") + thoughts
+    counts = token_counts(meta)
     return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {
-            "cached_tokens": _count(meta, "cachedContentTokenCount"),
-            "audio_tokens": _modality(meta.get("promptTokensDetails"), "AUDIO"),
-        },
+        "prompt_tokens": counts.input,
+        "completion_tokens": counts.output,
+        "total_tokens": counts.total,
+        "prompt_tokens_details": {"cached_tokens": counts.cached, "audio_tokens": counts.prompt_audio},
         "completion_tokens_details": {
-            "reasoning_tokens": thoughts,
-            "audio_tokens": _modality(meta.get("candidatesTokensDetails"), "AUDIO"),
+            "reasoning_tokens": counts.thoughts,
+            "audio_tokens": counts.output_audio,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
         },
     }
-
-
-def _count(meta: dict, key: str) -> int:
-    value = meta.get(key)
-    return value if isinstance(value, int) else 0
-
-
-def _modality(details, modality: str) -> int:
-    if not isinstance(details, list):
-        return 0
-    return sum(
-        d.get("tokenCount", 0) for d in details if isinstance(d, dict) and d.get("modality") == modality
-    )
 
 
 def logprobs(result: dict | None) -> dict | None:
@@ -96,9 +70,9 @@ def _token(candidate: dict) -> dict:
 class Choice:
     """One choice built from Gemini parts: all at once (a completion) or event by event (a stream).
 
-    `delta(parts)` returns only the fields these parts add, so the same rules serve both. Images
-    become Markdown data URIs in `content` (what chat UIs render) and `images[]` entries; a tool
-    call's id carries Gemini's call id and thought signature (see tool_ids).
+    `delta(parts)` returns only the fields these parts add, so the same rules serve both. Code, images
+    and files become Markdown in `content` (what chat UIs render), images also `images[]` entries; a
+    tool call's id carries Gemini's call id and thought signature (see tool_ids).
     """
 
     def __init__(self, index: int, *, parallel_tool_calls: bool = True, audio_format: str | None = None):
@@ -109,9 +83,7 @@ class Choice:
         self.images = 0
         self.finished = False
         self.audio_id: str | None = None
-        self._wrote = False  # any content yet
-        self._after_block = False  # the last content was an image or code block
-        self._ends_with_newline = True
+        self._text = MarkdownText()
 
     def delta(self, parts: list) -> dict:
         out: dict = {}
@@ -121,68 +93,48 @@ class Choice:
         for part in parts:
             if not isinstance(part, dict):
                 continue
-            if "text" in part:
-                text = part["text"]
-                if not isinstance(text, str) or not text:
-                    continue
-                if part.get("thought"):
+            found = gemini_parts.kind(part)
+            if found is Kind.THOUGHT:
+                text = gemini_parts.text_of(part)
+                if text:
                     out["reasoning_content"] = out.get("reasoning_content", "") + text
-                else:
-                    self._text(content, text)
-            elif "functionCall" in part:
+            elif found is Kind.TEXT:
+                content.append(self._text.text(gemini_parts.text_of(part)))
+            elif found is Kind.FUNCTION_CALL:
                 call = self._tool_call(part)
                 if call is not None:
                     out.setdefault("tool_calls", []).append(call)
-            elif "inlineData" in part:
-                blob = part["inlineData"] or {}
-                mime, data = blob.get("mimeType") or "", blob.get("data") or ""
-                if mime.startswith("image/"):
-                    url = f"data:{mime};base64,{data}"
-                    self._block(content, f"![image]({url})")
-                    out.setdefault("images", []).append(
-                        {"type": "image_url", "image_url": {"url": url}, "index": self.images}
-                    )
-                    self.images += 1
-                elif mime.startswith("audio/"):
-                    found = audio.pcm_rate(mime)
-                    rate = found or rate
-                    pcm += base64.b64decode(data)
-            elif "executableCode" in part:
-                code = part["executableCode"] or {}
-                language = str(code.get("language", "")).lower().replace("language_unspecified", "")
-                self._block(content, f"```{language}\n{code.get('code', '')}\n```")
-            elif "codeExecutionResult" in part:
-                result = part["codeExecutionResult"] or {}
-                output = result.get("output", "")
-                if output:
-                    self._block(content, f"```output\n{output.rstrip()}\n```")
-        if content:
-            out["content"] = "".join(content)
+            elif found is Kind.INLINE_DATA and gemini_parts.inline_media(part)[0].startswith("audio/"):
+                mime, data = gemini_parts.inline_media(part)
+                rate = audio.pcm_rate(mime) or rate
+                pcm += base64.b64decode(data)
+            else:
+                block = gemini_parts.code_markdown(part) or gemini_parts.media_markdown(part)
+                if block:
+                    content.append(self._text.block(block))
+                if found is Kind.INLINE_DATA:
+                    self._image(part, out)
+        text = "".join(content)
+        if text:
+            out["content"] = text
         if pcm:
             out["audio"] = self._audio(bytes(pcm), rate)
         return out
 
-    def _text(self, content: list[str], text: str) -> None:
-        if self._after_block and not text.startswith("\n"):
-            content.append("\n\n")
-        content.append(text)
-        self._after_block = False
-        self._wrote = True
-        self._ends_with_newline = text.endswith("\n")
-
-    def _block(self, content: list[str], block: str) -> None:
-        if self._wrote:
-            content.append("\n\n" if not self._ends_with_newline else "\n")
-        content.append(block)
-        self._after_block = True
-        self._wrote = True
-        self._ends_with_newline = False
+    def _image(self, part: dict, out: dict) -> None:
+        mime, data = gemini_parts.inline_media(part)
+        if mime.startswith("image/"):
+            url = f"data:{mime};base64,{data}"
+            out.setdefault("images", []).append(
+                {"type": "image_url", "image_url": {"url": url}, "index": self.images}
+            )
+            self.images += 1
 
     def _tool_call(self, part: dict) -> dict | None:
         if self.tool_calls and not self.parallel_tool_calls:
             return None  # the client asked for one call per turn
-        function_call = part["functionCall"] or {}
-        signature = part.get("thoughtSignature")
+        function_call = part["functionCall"]
+        signature = gemini_parts.signature(part)
         call = {
             "index": self.tool_calls,
             "id": tool_ids.encode(function_call.get("id"), signature),
@@ -254,7 +206,7 @@ def chat_completion(
             continue
         index = candidate.get("index", position)
         choice = Choice(index, parallel_tool_calls=parallel_tool_calls, audio_format=audio_format)
-        delta = choice.delta((candidate.get("content") or {}).get("parts") or [])
+        delta = choice.delta(gemini_parts.candidate_parts(candidate))
         message: dict = {
             "role": "assistant",
             "content": delta.get("content", None if choice.tool_calls else ""),
@@ -293,7 +245,7 @@ def chat_completion(
 
 def blocked_choice(answer: dict) -> dict:
     """The one choice of an answer without candidates: Gemini blocked the prompt."""
-    reason = (answer.get("promptFeedback") or {}).get("blockReason")
+    reason = block_reason(answer)
     refusal = f"Gemini blocked the prompt ({reason})." if reason else "Gemini returned no answer."
     return {
         "index": 0,

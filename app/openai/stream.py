@@ -6,9 +6,11 @@ import secrets
 
 from .. import jsonx
 from ..errors import GatewayError
+from ..translate.finish import block_reason
+from ..translate.parts import candidate_parts
 from ..upstream.answers import stream_event
 from .errors import SHAPE_ERRORS, error_body, malformed_answer
-from .from_gemini import Choice, finish_reason, logprobs, usage
+from .from_gemini import AUDIO_TTL, Choice, finish_reason, logprobs, usage
 
 DONE = b"data: [DONE]\n\n"
 HEARTBEAT = b": ping\n\n"  # an SSE comment: OpenAI clients skip it
@@ -84,7 +86,7 @@ class ChatCompletionStream:
             self.usage = event["usageMetadata"]
         candidates = event.get("candidates")
         if not candidates:
-            block = (event.get("promptFeedback") or {}).get("blockReason")
+            block = block_reason(event)
             if not block:
                 return b""
             return b"".join(
@@ -99,9 +101,9 @@ class ChatCompletionStream:
             choice = self._choice(candidate.get("index", position))
             if choice.finished:
                 continue
-            delta = choice.delta((candidate.get("content") or {}).get("parts") or [])
+            delta = choice.delta(candidate_parts(candidate))
             if "audio" in delta:
-                delta["audio"]["expires_at"] = self.created + 3600
+                delta["audio"]["expires_at"] = self.created + AUDIO_TTL
             result = candidate.get("logprobsResult")
             if delta or result:
                 out.append(

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from collections.abc import Callable
 from typing import NamedTuple
+
+from schemas.fields import INT32_MAX, INT32_MIN
 
 from .. import jsonx
 from ..errors import InvalidRequest
+from ..translate.contents import merge_turns, text_parts
 from ..translate.directives import ModelSpec
 from ..translate.json_schema import to_gemini_parameters, to_gemini_schema
-from ..translate.media import inline_data_from_url, parse_data_url
+from ..translate.media import Fetch, inline_data_from_url, parse_data_url
+from ..translate.signatures import ensure_call_signatures
 from ..translate.thinking import thinking_config
 from . import audio, speech, tool_ids
-
-# Google's documented stand-in for a thought signature we never saw (history from another model or
-# a client that dropped it): Gemini 3 refuses a replayed function call with none at all.
-BYPASS_SIGNATURE = "skip_thought_signature_validator"
-
-Fetch = Callable[..., dict]
 
 # Images this gateway returned as Markdown data URIs come back in assistant history; as text, the
 # base64 would cost far more tokens than the image itself, so they go back to Gemini as images.
@@ -35,7 +32,6 @@ _CHAT_AUDIO_FORMATS = {
     "opus": "opus",
     "aac": "aac",
 }
-INT32_MAX = 2**31 - 1  # Gemini's integer fields are int32
 # Models that predate `responseJsonSchema` take the converted OpenAPI-subset schema instead.
 _OLD_SCHEMA_MODELS = re.compile(r"^(gemini-1\.|gemini-2\.0|gemma-)")
 
@@ -129,24 +125,16 @@ def convert_messages(messages: list, fetch: Fetch) -> tuple[list[dict], list[dic
             turns.append(("user", parts))
             continue
         i += 1
-    contents: list[dict] = []
-    for role, parts in turns:
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
+    contents = merge_turns(turns)
     if not contents:
         raise InvalidRequest("messages holds no user, assistant or tool content to send.", param="messages")
+    ensure_call_signatures(contents)
     return system, contents
 
 
 def _text_only(content, param: str) -> list[dict]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
+    if content is None or isinstance(content, str):
+        return text_parts(content)
     parts = []
     for j, part in enumerate(content):
         text = part if isinstance(part, str) else part.get("text")
@@ -164,10 +152,8 @@ def part_type(part) -> str:
 
 
 def user_parts(content, param: str, fetch: Fetch) -> list[dict]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
+    if content is None or isinstance(content, str):
+        return text_parts(content)
     parts = []
     for j, part in enumerate(content):
         converted = content_part(part, f"{param}.content[{j}]", fetch)
@@ -273,8 +259,6 @@ def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]
                 }
             }
         )
-    if function_calls and not any("thoughtSignature" in p for p in function_calls):
-        function_calls[0]["thoughtSignature"] = BYPASS_SIGNATURE
     return parts + function_calls
 
 
@@ -461,7 +445,7 @@ def generation_config(body: dict, spec: ModelSpec, google: dict) -> dict:
     for name, key in (("temperature", "temperature"), ("top_p", "topP"), ("seed", "seed")):
         if body.get(name) is not None:
             config[key] = body[name]
-    if not -INT32_MAX - 1 <= config.get("seed", 0) <= INT32_MAX:
+    if not INT32_MIN <= config.get("seed", 0) <= INT32_MAX:
         raise InvalidRequest(f"seed must be a 32-bit integer (at most {INT32_MAX} in size).", param="seed")
     if body.get("n") and body["n"] > 1:
         config["candidateCount"] = body["n"]

@@ -12,12 +12,12 @@ from schemas import openai as schemas
 
 from .. import jsonx
 from ..errors import InvalidRequest, UpstreamUnavailable
+from ..http import generate
 from ..http.body import json_body
-from ..http.streaming import stream_response
 from ..state import state
-from ..translate.directives import apply_directives, parse_model_name
-from ..translate.safety import default_safety_settings
-from ..upstream.answers import answer_object
+from ..translate.directives import parse_model_name
+from ..translate.finish import block_reason
+from ..translate.parts import Kind, candidate_parts, inline_media, kind
 from ..usage.record import record
 from . import audio, embeddings, from_gemini, images, speech, to_gemini
 from .errors import SHAPE_ERRORS, ContentFiltered, malformed_answer
@@ -35,37 +35,31 @@ _speech = schemas.SpeechRequest()
 @bp.post("/v1/chat/completions")
 def chat_completions():
     body = json_body(_chat)
-    svc = state()
-    spec = parse_model_name(body["model"], aliases=svc.config.model_aliases)
-    record().use_model(spec.model)
-    options = {
-        "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
-        "audio_format": to_gemini.audio_format(body, spec.model),
-    }
+    spec = generate.model_spec(body["model"])
+    parallel_tool_calls = body.get("parallel_tool_calls") is not False
+    audio_format = to_gemini.audio_format(body, spec.model)
     request = to_gemini.chat_request(body, spec)  # may fetch image URLs: after the cheap checks
-    request = apply_directives(
-        spec,
-        request,
-        force_search=svc.config.force_search,
-        force_code=svc.config.force_code,
-    )
-    payload = jsonx.dumps(_with_safety(request))
     created = int(time.time())
     if body.get("stream"):
-        upstream = svc.upstream.open_stream(
-            _path(spec.model, "streamGenerateContent"), payload, params={"alt": "sse"}
-        )
         translator = ChatCompletionStream(
             model=body["model"],
             created=created,
             n=body.get("n") or 1,
             include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
-            **options,
+            parallel_tool_calls=parallel_tool_calls,
+            audio_format=audio_format,
         )
-        return stream_response(upstream, translator, content_type=CONTENT_TYPE, heartbeat=HEARTBEAT)
-    answer = _call(_path(spec.model, "generateContent"), payload)
-    record().set_usage(answer.get("usageMetadata"))
-    return _json(_read(from_gemini.chat_completion, answer, model=body["model"], created=created, **options))
+        return generate.stream(spec, request, translator, content_type=CONTENT_TYPE, heartbeat=HEARTBEAT)
+    answer = generate.generate(spec, request)
+    completion = _read(
+        from_gemini.chat_completion,
+        answer,
+        model=body["model"],
+        created=created,
+        parallel_tool_calls=parallel_tool_calls,
+        audio_format=audio_format,
+    )
+    return _json(completion)
 
 
 def list_models():
@@ -97,7 +91,7 @@ def create_embeddings():
     values: list[list[float]] = []
     tokens = 0
     for batch in embeddings.batches(texts, model, body.get("dimensions")):
-        answer = _call(_path(model, "batchEmbedContents"), jsonx.dumps(batch))
+        answer = generate.call(model, "batchEmbedContents", batch)
         values.extend(_read(embeddings.vectors, answer, len(batch["requests"])))
         tokens += from_gemini.usage(answer.get("usageMetadata"))["prompt_tokens"]
     record().set_usage({"promptTokenCount": tokens})
@@ -113,15 +107,15 @@ def generate_images():
     created = int(time.time())
     if images.kind(model) == "imagen":
         ratio = images.aspect_ratio(body.get("size"), images.IMAGEN_RATIOS)
-        answer = _call(_path(model, "predict"), jsonx.dumps(images.predict_request(body["prompt"], n, ratio)))
+        answer = generate.call(model, "predict", images.predict_request(body["prompt"], n, ratio))
         found, usage = _read(images.from_predict, answer), None
     else:
         # Gemini image models draw one image per call.
         ratio = images.aspect_ratio(body.get("size"), images.GEMINI_RATIOS)
-        payload = jsonx.dumps(_with_safety(images.generate_request(body["prompt"], ratio)))
+        request = images.generate_request(body["prompt"], ratio)
         found, usage = [], {}
         for _ in range(n):
-            answer = _call(_path(model, "generateContent"), payload)
+            answer = generate.call(model, "generateContent", request, safety=True)
             found.extend(_read(images.from_generate, answer))
             meta = answer.get("usageMetadata")
             for key, value in meta.items() if isinstance(meta, dict) else ():
@@ -143,8 +137,7 @@ def create_speech():
             f"response_format {fmt!r} is not offered here; choose one of {', '.join(offered)}.",
             param="response_format",
         )
-    answer = _call(_path(model, "generateContent"), jsonx.dumps(_with_safety(speech.speech_request(body))))
-    record().set_usage(answer.get("usageMetadata"))
+    answer = generate.call(model, "generateContent", speech.speech_request(body), safety=True)
     pcm, rate = _read(_speech_pcm, answer)
     data = audio.encode(pcm, rate, fmt)
     if body.get("stream_format") == "sse":
@@ -169,18 +162,18 @@ def create_speech():
 def _speech_pcm(answer: dict) -> tuple[bytes, int]:
     pcm = bytearray()
     rate = audio.DEFAULT_RATE
-    reason = (answer.get("promptFeedback") or {}).get("blockReason")
+    reason = block_reason(answer)
     for candidate in answer.get("candidates") or []:
         reason = candidate.get("finishReason") or reason
-        for part in (candidate.get("content") or {}).get("parts") or []:
-            blob = part.get("inlineData") if isinstance(part, dict) else None
-            if not isinstance(blob, dict):
+        for part in candidate_parts(candidate):
+            if kind(part) is not Kind.INLINE_DATA:
                 continue
-            found = audio.pcm_rate(str(blob.get("mimeType", "")))
+            mime, data = inline_media(part)
+            found = audio.pcm_rate(mime)
             if found is None:
-                raise UpstreamUnavailable(f"Gemini sent audio as {blob.get('mimeType')!r}, not PCM.")
+                raise UpstreamUnavailable(f"Gemini sent audio as {mime!r}, not PCM.")
             rate = found
-            pcm += base64.b64decode(blob.get("data") or "")
+            pcm += base64.b64decode(data)
     if not pcm:
         if reason and reason != "STOP":
             raise ContentFiltered(f"Gemini returned no audio (finish reason {reason}).", param="input")
@@ -195,23 +188,6 @@ def _read(translate, answer: dict, *args, **kwargs):
     except SHAPE_ERRORS:
         log.warning("Gemini answer of an unexpected shape", exc_info=True)
         raise malformed_answer() from None
-
-
-def _path(model: str, action: str) -> str:
-    return f"/v1beta/models/{model}:{action}"
-
-
-def _call(path: str, payload: bytes) -> dict:
-    response = state().upstream.request("POST", path, body=payload)
-    record().served_by(response)
-    return answer_object(response.content)
-
-
-def _with_safety(request: dict) -> dict:
-    """The gateway's default safety threshold, where the client set none."""
-    if "safetySettings" not in request:
-        request["safetySettings"] = default_safety_settings(state().config.safety_threshold)
-    return request
 
 
 def _json(obj: dict) -> Response:

@@ -32,6 +32,9 @@ _MAGIC = (
 _ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
 
 Resolver = Callable[[str, int], Iterable[str]]
+# How translators turn a client's URL into inlineData: `fetch(url, param=...)` (inline_data_from_url,
+# or a stand-in in tests).
+Fetch = Callable[..., dict]
 
 
 def sniff(data: bytes) -> str | None:

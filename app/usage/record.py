@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from flask import g
 
+from ..translate.usage import token_counts
 from .limits import check_model
 
 if TYPE_CHECKING:
@@ -58,17 +59,14 @@ class RequestRecord:
     def set_usage(self, usage: dict | None) -> None:
         """Take token counts from Gemini's usageMetadata (cumulative: the latest one wins)."""
         if isinstance(usage, dict):
-            self.prompt_tokens = _int(usage.get("promptTokenCount"))
-            self.completion_tokens = _int(usage.get("candidatesTokenCount"))
-            self.thought_tokens = _int(usage.get("thoughtsTokenCount"))
+            counts = token_counts(usage)
+            self.prompt_tokens = counts.input
+            self.completion_tokens = counts.candidates
+            self.thought_tokens = counts.thoughts
 
     def first_byte(self) -> None:
         if self.first_byte_ms is None:
             self.first_byte_ms = (time.time() - self.started) * 1000
-
-
-def _int(value) -> int:
-    return value if isinstance(value, int) else 0
 
 
 Sink = Callable[[RequestRecord], None]

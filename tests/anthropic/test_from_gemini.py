@@ -107,7 +107,7 @@ def test_code_execution_as_markdown():
     (block,) = reply["content"]
     text = block["text"]
     assert "```python\nprint('ok')\nprint(1/0)\n```" in text
-    assert "```\nok\n\n```" in text and "OUTCOME_FAILED\ndivision by zero" in text
+    assert "```output\nok\n```" in text and "```output\nOUTCOME_FAILED\ndivision by zero" in text
     assert text.endswith("ZeroDivisionError: division by zero\n```")
     assert reply["usage"]["input_tokens"] == 23 + 289  # tool-use prompt tokens are input too
 

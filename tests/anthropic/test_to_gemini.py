@@ -5,9 +5,11 @@ import base64
 import pytest
 
 from app.anthropic import ids
-from app.anthropic.to_gemini import SKIP_SIGNATURE, count_tokens_request, generate_request, options
+from app.anthropic.to_gemini import count_tokens_request, generate_request, options
 from app.errors import InvalidRequest
 from app.translate.directives import parse_model_name
+from app.translate.finalize import finalize
+from app.translate.signatures import BYPASS_SIGNATURE
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
 PDF = base64.b64encode(b"%PDF-1.7\n...").decode()
@@ -111,15 +113,6 @@ def test_sampling_settings_and_stop_sequences():
         "topK": 40,
     }
     assert options({"stop_sequences": ["END", ""]})["stop_sequences"] == ["END"]
-
-
-def test_safety_settings_are_added_when_given():
-    body = {"model": "gemini-2.5-flash", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
-    settings = [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "OFF"}]
-    request = generate_request(
-        body, parse_model_name("gemini-2.5-flash"), fetch=no_fetch, safety_settings=settings
-    )
-    assert request["safetySettings"] == settings
 
 
 # -- media -----------------------------------------------------------------------------
@@ -332,9 +325,9 @@ def test_gemini3_calls_without_a_signature_get_googles_stand_in():
             user(result("toolu_01A"), result("toolu_01B")),
         ]
     }
-    parts = build(history, model="gemini-3-pro-preview")["contents"][1]["parts"]
-    assert parts[1]["thoughtSignature"] == SKIP_SIGNATURE and "thoughtSignature" not in parts[2]
-    assert all("thoughtSignature" not in p for p in build(history)["contents"][1]["parts"])  # 2.5: not needed
+    for model in ("gemini-3-pro-preview", "gemini-2.5-flash"):  # 2.5 accepts the stand-in too
+        parts = build(history, model=model)["contents"][1]["parts"]
+        assert parts[1]["thoughtSignature"] == BYPASS_SIGNATURE and "thoughtSignature" not in parts[2]
 
 
 def test_images_in_tool_results():
@@ -512,13 +505,17 @@ def test_effort_from_output_config():
     assert config["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 24576, "includeThoughts": True}
 
 
-def test_model_name_directives():
-    request = build(model="gemini-2.5-flash-search-low")
+def test_model_name_directives_apply_when_the_request_is_finalized():
+    spec = parse_model_name("gemini-2.5-flash-search-low")
+    request = finalize(build(model=spec.model), spec, safety_threshold="OFF")
     assert request["tools"] == [{"googleSearch": {}}]
     assert request["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 1024}
-    # The request's own thinking settings win over the name's level.
-    request = build(model="gemini-2.5-flash-low", thinking={"type": "enabled", "budget_tokens": 5000})
-    assert request["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 5000, "includeThoughts": True}
+    # The name's level wins over the request's own budget, as in every dialect; includeThoughts stays.
+    spec = parse_model_name("gemini-2.5-flash-low")
+    body = build(model=spec.model, thinking={"type": "enabled", "budget_tokens": 5000})
+    assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 5000, "includeThoughts": True}
+    request = finalize(body, spec, safety_threshold="OFF")
+    assert request["generationConfig"]["thinkingConfig"] == {"includeThoughts": True, "thinkingBudget": 1024}
 
 
 def test_structured_output():

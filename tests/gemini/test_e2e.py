@@ -109,6 +109,10 @@ def test_google_genai_sdk_against_the_gateway(gateway, upstream):
     embedded = client.models.embed_content(model="gemini-embedding-001", contents=["a", "b"])
     assert len(embedded.embeddings) == 2
     assert any(m.name.startswith("models/") for m in client.models.list())
+    picture = types.Part.from_bytes(data=b"\x89PNG\r\n\x1a\n" + bytes(16), mime_type="image/png")
+    assert client.models.generate_content(model="gemini-2.5-flash", contents=[picture, "What is it?"]).text
+    sent = upstream.calls()[-1]["body"]["contents"][0]["parts"]
+    assert any((p.get("inlineData") or p.get("inline_data") or {}).get("data") for p in sent)
     with pytest.raises(genai.errors.ClientError) as err:
         client.models.generate_content(model="unknown-model", contents="x")
     assert err.value.code == 404

@@ -49,6 +49,27 @@ def test_default_safety_settings_only_when_the_request_has_none(tmp_path, mocked
     assert second["newField"] == {"x": 1}  # unknown fields pass through untouched
 
 
+def test_proto_json_bodies_are_forwarded_as_the_client_sent_them(client, mocked):
+    # snake_case names and numbers as strings, as Gemini's own parser takes them; only the default
+    # safety settings are added, and nothing the client wrote is re-encoded.
+    raw = (
+        b'{"contents": [{"role": "user", "parts": [{"text": "What is this?"}, '
+        b'{"inline_data": {"mime_type": "image/png", "data": "iVBORw0KGgo="}}]}], '
+        b'"generation_config": {"max_output_tokens": "64", "temperature": "0.5"}}'
+    )
+    mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"))
+    response = client.post(GEN, data=raw, content_type="application/json", headers=AUTH)
+    assert response.status_code == 200
+    sent = mocked.calls[0].request.body
+    assert sent.startswith(raw[:-1]) and sent.endswith(b"}")
+    forwarded = json.loads(sent)
+    assert forwarded["generation_config"] == {"max_output_tokens": "64", "temperature": "0.5"}
+    assert len(forwarded["safetySettings"]) == 4
+    with_own = raw[:-1] + b', "safety_settings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": 4}]}'
+    assert client.post(GEN, data=with_own, content_type="application/json", headers=AUTH).status_code == 200
+    assert mocked.calls[1].request.body == with_own  # the client's own settings: forwarded byte for byte
+
+
 @pytest.mark.parametrize(
     "action, fixture, body",
     [

@@ -4,8 +4,9 @@ import pytest
 
 from app.errors import InvalidRequest
 from app.openai import tool_ids
-from app.openai.to_gemini import BYPASS_SIGNATURE, audio_format, chat_request
+from app.openai.to_gemini import audio_format, chat_request
 from app.translate.directives import parse_model_name
+from app.translate.signatures import BYPASS_SIGNATURE
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 SUM_TOOL = {

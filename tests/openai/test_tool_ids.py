@@ -1,5 +1,6 @@
 """Tool call ids carrying Gemini's call id and thought signature."""
 
+import base64
 import re
 
 import pytest
@@ -17,8 +18,19 @@ SIGNATURE = (
 )
 def test_round_trip(gemini_id, signature):
     call_id = encode(gemini_id, signature)
-    assert re.fullmatch(r"call_[0-9a-f]{24}(_[A-Za-z0-9_-]+)?", call_id)
+    assert re.fullmatch(r"call_[0-9a-f]{24}|call_gg[A-Za-z0-9_-]+", call_id)
     assert decode(call_id) == CallRef(gemini_id, signature)
+
+
+def test_ids_of_earlier_versions_still_decode():
+    # `call_<24 hex>_` and base64url of {"i": id, "s": signature}, as ids were made before.
+    earlier = (
+        "call_"
+        + "a" * 24
+        + "_"
+        + base64.urlsafe_b64encode(b'{"i":"3ae8iwca","s":"c2ln"}').decode().rstrip("=")
+    )
+    assert decode(earlier) == CallRef("3ae8iwca", "c2ln")
 
 
 def test_ids_are_unique_even_for_the_same_call():
@@ -41,6 +53,9 @@ def test_a_plain_id_carries_nothing():
         "call_" + "0" * 24 + "x!!",
         "call_" + "0" * 24 + "_%%%",
         "call_" + "0" * 24 + "_WzFd",  # base64 of a JSON list
+        "call_gg",
+        "call_ggAAAA",  # too short to hold its own header
+        "call_gg" + "_" * 12,
     ],
 )
 def test_foreign_or_damaged_ids_carry_nothing(other):

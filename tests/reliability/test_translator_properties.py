@@ -22,6 +22,7 @@ from app.openai import to_gemini as openai_to
 from app.openai.stream import ChatCompletionStream
 from app.translate.directives import apply_directives, parse_model_name
 from app.translate.media import inline_data_from_url
+from app.translate.signatures import BYPASS_SIGNATURE
 from schemas import anthropic as anthropic_schemas
 from schemas import gemini as gemini_schemas
 from schemas import openai as openai_schemas
@@ -601,15 +602,13 @@ def replay_openai(message: dict) -> list[dict]:
     return model_turn(openai_to.chat_request(body, parse_model_name(body["model"]), fetch=fetch))
 
 
-def assert_calls_come_back(
-    original: list[dict], replayed: list[dict], bypass: str | None = None, when: str = "none"
-) -> None:
+def assert_calls_come_back(original: list[dict], replayed: list[dict], bypass: str) -> None:
     """The same calls with the same signatures; Google's stand-in `bypass` on the first call where it had
-    none (`when` "first") or where no call had one ("none")."""
+    none."""
     sent, back = calls_of(original), calls_of(replayed)
     assert [p["functionCall"] for p in back] == [p["functionCall"] for p in sent]
     expected = [p.get("thoughtSignature") for p in sent]
-    if bypass and sent and not expected[0] and (when == "first" or not any(expected)):
+    if sent and not expected[0]:
         expected[0] = bypass
     assert [p.get("thoughtSignature") for p in back] == expected
 
@@ -625,7 +624,7 @@ def test_openai_answers_replayed_as_history_keep_text_calls_and_signatures(parts
     for message in (whole, streamed):
         replayed = replay_openai(message)
         assert answer_text(replayed) == answer_text(parts)
-        assert_calls_come_back(parts, replayed, openai_to.BYPASS_SIGNATURE)
+        assert_calls_come_back(parts, replayed, BYPASS_SIGNATURE)
     assert (streamed["content"] or "") == (whole["content"] or "")
     assert [c["function"] for c in streamed.get("tool_calls", [])] == [
         c["function"] for c in whole.get("tool_calls", [])
@@ -669,8 +668,7 @@ def test_anthropic_answers_replayed_as_history_keep_text_calls_and_signatures(pa
     for content in (whole, streamed):
         replayed = replay_anthropic(content, model)
         assert answer_text(replayed) == answer_text(parts)
-        bypass = anthropic_to.SKIP_SIGNATURE if model.startswith("gemini-3") else None
-        assert_calls_come_back(parts, replayed, bypass, when="first")
+        assert_calls_come_back(parts, replayed, BYPASS_SIGNATURE)
     assert comparable(streamed) == comparable(whole)
 
 

@@ -1,0 +1,58 @@
+"""Why Gemini stopped: its finish and block reasons sorted into the few outcomes every dialect reports."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Outcome(Enum):
+    STOP = "stop"  # a natural end (function-call answers end with STOP too)
+    LENGTH = "length"  # the output token limit
+    REFUSAL = "refusal"  # a safety, recitation, policy or language filter withheld the answer
+    TOOL_FAILURE = "tool_failure"  # the model botched a function call
+    OTHER = "other"  # anything else Gemini names (OTHER, NO_IMAGE, a reason newer than this list)
+
+
+# Gemini's FinishReason values by outcome (google-genai's full list; see WIRE.md).
+REFUSALS = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "LANGUAGE",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    }
+)
+TOOL_FAILURES = frozenset(
+    {
+        "MALFORMED_FUNCTION_CALL",
+        "UNEXPECTED_TOOL_CALL",
+        "TOO_MANY_TOOL_CALLS",
+        "MISSING_THOUGHT_SIGNATURE",
+        "MALFORMED_RESPONSE",
+    }
+)
+
+
+def outcome(finish_reason: str | None) -> Outcome:
+    """The outcome of a candidate's `finishReason` (None, as on a stream cut short, reads as STOP)."""
+    if finish_reason in (None, "STOP", "FINISH_REASON_UNSPECIFIED"):
+        return Outcome.STOP
+    if finish_reason == "MAX_TOKENS":
+        return Outcome.LENGTH
+    if finish_reason in REFUSALS:
+        return Outcome.REFUSAL
+    if finish_reason in TOOL_FAILURES:
+        return Outcome.TOOL_FAILURE
+    return Outcome.OTHER
+
+
+def block_reason(answer: dict) -> str | None:
+    """`promptFeedback.blockReason`: Gemini refused the prompt itself (the answer has no candidates)."""
+    feedback = answer.get("promptFeedback")
+    reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
+    return reason if isinstance(reason, str) and reason else None
