@@ -88,7 +88,7 @@ class ContentBlocks(fields.Field):
                 continue
             kind = block.get("type")
             if not isinstance(kind, str):  # a list or an object here must not reach a set or dict lookup
-                kind = None if kind is None else repr(kind)
+                kind = "" if kind is None else repr(kind)
             if kind in SERVER_TOOL_BLOCKS:
                 continue
             schema = self.block_schemas.get(kind)

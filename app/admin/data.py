@@ -77,7 +77,7 @@ def summarize(rows: Iterable[dict], since: float, until: float, filters: Filters
     }
     latest: deque = deque(maxlen=LATEST)
     models: set[str] = set()
-    totals = Counter()
+    totals: Counter[str] = Counter()
     scanned = 0
     truncated = False
     for row in rows:

@@ -31,6 +31,8 @@ SECURITY_HEADERS = {
 
 def register(app: Flask, config: Config) -> None:
     app_state = state_of(app)
+    # Only registered with a password, and a password always comes with a session secret.
+    assert config.session_secret is not None and config.admin_password is not None
     app_state.admin = Sessions(config.session_secret, config.admin_password, app_state.store)
     app.register_blueprint(bp)
 

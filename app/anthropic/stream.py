@@ -77,7 +77,7 @@ class MessageStream:
     def start(self) -> bytes:
         # Sent at once so the client sees the message before Gemini's first token; the real
         # input count follows in message_delta, which clients take as the cumulative total.
-        message = {
+        message: dict = {
             "id": message_id(),
             "type": "message",
             "role": "assistant",

@@ -226,7 +226,7 @@ def _block_parts(block: dict, where: str, fetch: Fetch) -> list[dict]:
     if kind == "image":
         return [{"inlineData": _source_data(block["source"], f"{where}.source", fetch, "image/png")}]
     if kind == "document":
-        parts = []
+        parts: list[dict] = []
         heading = "\n".join(str(block[k]) for k in ("title", "context") if block.get(k))
         if heading:
             parts.append({"text": heading})
@@ -242,7 +242,8 @@ def _block_parts(block: dict, where: str, fetch: Fetch) -> list[dict]:
                     if isinstance(item, dict) and item.get("type") in ("text", "image"):
                         parts.extend(_block_parts(item, f"{where}.source.content[{k}]", fetch))
         else:
-            parts.append({"inlineData": _source_data(source, f"{where}.source", fetch, "application/pdf")})
+            data = _source_data(source, f"{where}.source", fetch, "application/pdf")
+            parts.append({"inlineData": data})
         return [p for p in parts if p.get("text") != ""]
     if kind == "search_result":
         texts = [str(block.get(k)) for k in ("title", "source") if block.get(k)]

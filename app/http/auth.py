@@ -6,11 +6,13 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
+from werkzeug.datastructures import Headers
+
 from ..config import ClientKey
 from ..errors import AuthenticationFailed
 
 
-def presented_key(headers: Mapping[str, str], args: Mapping[str, str]) -> str | None:
+def presented_key(headers: Headers | Mapping[str, str], args: Mapping[str, str]) -> str | None:
     """The client's key from `Authorization: Bearer`, `x-api-key`, `x-goog-api-key` or `?key=`."""
     auth = headers.get("Authorization")
     if auth:

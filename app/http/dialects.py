@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from werkzeug.datastructures import Headers
+
 GEMINI, OPENAI, ANTHROPIC = "gemini", "openai", "anthropic"
 
 
-def dialect_for(path: str, headers: Mapping[str, str], args: Mapping[str, str]) -> str:
+def dialect_for(path: str, headers: Headers | Mapping[str, str], args: Mapping[str, str]) -> str:
     if path.startswith("/v1beta/"):
         return GEMINI
     if path.startswith("/v1/messages"):

@@ -160,7 +160,7 @@ class Choice:
         }
 
 
-def annotations(candidate: dict) -> list[dict]:
+def url_citations(candidate: dict) -> list[dict]:
     """Google Search grounding as OpenAI `url_citation` annotations."""
     grounding = candidate.get("groundingMetadata")
     if not isinstance(grounding, dict):
@@ -211,7 +211,7 @@ def chat_completion(
             "role": "assistant",
             "content": delta.get("content", None if choice.tool_calls else ""),
             "refusal": None,
-            "annotations": annotations(candidate),
+            "annotations": url_citations(candidate),
         }
         for key in ("reasoning_content", "tool_calls", "images", "audio"):
             if key in delta:

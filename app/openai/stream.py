@@ -38,7 +38,8 @@ class ChatCompletionStream:
         self._choices = {
             i: Choice(i, parallel_tool_calls=parallel_tool_calls, audio_format=audio_format) for i in range(n)
         }
-        self._options = {"parallel_tool_calls": parallel_tool_calls, "audio_format": audio_format}
+        self._parallel_tool_calls = parallel_tool_calls
+        self._audio_format = audio_format
 
     def _frame(self, choices: list[dict], final_usage: dict | None = None) -> bytes:
         chunk = {
@@ -55,7 +56,9 @@ class ChatCompletionStream:
     def _choice(self, index: int) -> Choice:
         choice = self._choices.get(index)
         if choice is None:
-            choice = self._choices[index] = Choice(index, **self._options)
+            choice = self._choices[index] = Choice(
+                index, parallel_tool_calls=self._parallel_tool_calls, audio_format=self._audio_format
+            )
         return choice
 
     def start(self) -> bytes:

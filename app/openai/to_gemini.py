@@ -54,7 +54,7 @@ def chat_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_from
     tool_config = None
     if declarations:
         declarations, tool_config = tool_choice(body, declarations)
-    tools = [{"functionDeclarations": declarations}] if declarations else []
+    tools: list[dict] = [{"functionDeclarations": declarations}] if declarations else []
     if body.get("web_search_options") is not None:
         tools.append({"googleSearch": {}})
     if tools:
@@ -225,12 +225,12 @@ def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]
     if isinstance(content, str):
         parts.extend(_with_images(content))
     elif isinstance(content, list):
-        for j, part in enumerate(content):
-            if part_type(part) not in ("text", "refusal"):
+        for j, item in enumerate(content):
+            if part_type(item) not in ("text", "refusal"):
                 raise InvalidRequest(
                     "Assistant messages may only hold text parts.", param=f"{param}.content[{j}]"
                 )
-            parts.extend(_with_images(part if isinstance(part, str) else part[part_type(part)]))
+            parts.extend(_with_images(item if isinstance(item, str) else item[part_type(item)]))
     function_calls = []
     for j, call in enumerate(msg.get("tool_calls") or []):
         call_param = f"{param}.tool_calls[{j}]"
@@ -319,14 +319,13 @@ def function_response(
             raise InvalidRequest(
                 "A tool message needs the tool_call_id it answers.", param=f"{param}.tool_call_id"
             )
-        call = calls.get(call_id)
-        if call is None:
-            if not msg.get("name"):
-                raise InvalidRequest(
-                    f"No assistant tool call with id {call_id!r} precedes this tool message.",
-                    param=f"{param}.tool_call_id",
-                )
-            call = Call(msg["name"], tool_ids.decode(call_id).gemini_id, 1 << 30)
+        found = calls.get(call_id)
+        if found is None and not msg.get("name"):
+            raise InvalidRequest(
+                f"No assistant tool call with id {call_id!r} precedes this tool message.",
+                param=f"{param}.tool_call_id",
+            )
+        call = found or Call(msg["name"], tool_ids.decode(call_id).gemini_id, 1 << 30)
     text, media = _tool_content(msg.get("content"), param, fetch)
     response: dict = {"name": call.name, "response": _response_value(text)}
     if call.gemini_id:
@@ -474,7 +473,7 @@ def generation_config(body: dict, spec: ModelSpec, google: dict) -> dict:
 def _response_format(fmt: dict | None, model: str) -> dict:
     if not fmt or fmt["type"] == "text":
         return {}
-    out = {"responseMimeType": "application/json"}
+    out: dict = {"responseMimeType": "application/json"}
     schema = (fmt.get("json_schema") or {}).get("schema") if fmt["type"] == "json_schema" else None
     if schema:
         if _OLD_SCHEMA_MODELS.match(model):

@@ -105,15 +105,17 @@ def generate_images():
     record().use_model(model)
     n = body.get("n") or 1
     created = int(time.time())
+    found: list[tuple[str, str]] = []  # (MIME type, base64 data)
+    usage: dict[str, int] | None = None
     if images.kind(model) == "imagen":
         ratio = images.aspect_ratio(body.get("size"), images.IMAGEN_RATIOS)
         answer = generate.call(model, "predict", images.predict_request(body["prompt"], n, ratio))
-        found, usage = _read(images.from_predict, answer), None
+        found = _read(images.from_predict, answer)
     else:
         # Gemini image models draw one image per call.
         ratio = images.aspect_ratio(body.get("size"), images.GEMINI_RATIOS)
         request = images.generate_request(body["prompt"], ratio)
-        found, usage = [], {}
+        usage = {}
         for _ in range(n):
             answer = generate.call(model, "generateContent", request, safety=True)
             found.extend(_read(images.from_generate, answer))

@@ -7,6 +7,7 @@ import hmac
 import os
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Flask, Response, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -38,7 +39,7 @@ class Metrics:
     def __init__(self) -> None:
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
         self.registry = None if self.multiprocess else CollectorRegistry(auto_describe=True)
-        reg = {"registry": self.registry}
+        reg: dict[str, Any] = {"registry": self.registry}
         self.requests = Counter(
             "gemgate_requests",
             "API requests answered, by route and final status",
@@ -110,11 +111,11 @@ class Metrics:
         if rec.overhead_ms is not None:
             overhead.observe(rec.overhead_ms / 1000)
         if rec.prompt_tokens or rec.completion_tokens or rec.thought_tokens:
-            key = (rec.dialect, model, rec.client or "")
-            tokens = self._token_children.get(key)
+            token_key = (rec.dialect, model, rec.client or "")
+            tokens = self._token_children.get(token_key)
             if tokens is None:
-                tokens = self._token_children[key] = tuple(
-                    self.tokens.labels(*key, kind) for kind in TOKEN_TYPES
+                tokens = self._token_children[token_key] = tuple(
+                    self.tokens.labels(*token_key, kind) for kind in TOKEN_TYPES
                 )
             for child, count in zip(
                 tokens, (rec.prompt_tokens, rec.completion_tokens, rec.thought_tokens), strict=True
@@ -152,6 +153,7 @@ class Metrics:
 
             multiprocess.MultiProcessCollector(registry)
         else:
+            assert self.registry is not None
             registry.register(_Collected(self.registry))
         registry.register(_KeyStates(pool))
         encoder, content_type = choose_encoder(accept or "")
@@ -161,9 +163,9 @@ class Metrics:
 class _ClosingBody:
     """A response body that calls `on_close` once when the WSGI server closes it."""
 
-    def __init__(self, body: Iterable[bytes], on_close: Callable[[], None]):
+    def __init__(self, body: Iterable, on_close: Callable[[], None]):
         self.body = body
-        self.on_close = on_close
+        self.on_close: Callable[[], None] | None = on_close
 
     def __iter__(self):
         return iter(self.body)

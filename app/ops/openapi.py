@@ -12,6 +12,7 @@ from flask import Flask, Response
 from marshmallow import fields
 
 from schemas import anthropic as anthropic_schemas
+from schemas import fields as schema_fields
 from schemas import gemini as gemini_schemas
 from schemas import openai as openai_schemas
 
@@ -20,7 +21,12 @@ from ..http.timing import OVERHEAD_HEADER
 
 OPENAPI_VERSION = "3.0.3"
 _PREFIXES = {"schemas.gemini": "Gemini", "schemas.openai": "OpenAI", "schemas.anthropic": "Anthropic"}
-CLIENT_AUTH = [{"bearerAuth": []}, {"xApiKey": []}, {"xGoogApiKey": []}, {"keyQuery": []}]
+CLIENT_AUTH: list[dict[str, list]] = [
+    {"bearerAuth": []},
+    {"xApiKey": []},
+    {"xGoogApiKey": []},
+    {"keyQuery": []},
+]
 SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <client key>`"},
     "xApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key", "description": "Anthropic SDK style"},
@@ -262,7 +268,13 @@ def _custom_fields(self, field: fields.Field, **kwargs) -> dict:
     """OpenAPI for the schemas' own field classes (apispec knows only marshmallow's)."""
     o, a = openai_schemas, anthropic_schemas
     strings = {"type": "array", "items": {"type": "string"}}
-    if isinstance(field, (o.StringOrList, o.EmbeddingsInput)):
+    if isinstance(field, schema_fields.ProtoNumber):
+        return {"oneOf": [{"type": "number"}, {"type": "string"}]}
+    if isinstance(field, schema_fields.ProtoInt32):
+        return {"oneOf": [{"type": "integer", "format": "int32"}, {"type": "string"}]}
+    if isinstance(field, schema_fields.ProtoEnum):
+        return {"oneOf": [{"type": "string"}, {"type": "integer"}]}
+    if isinstance(field, (schema_fields.StringOrList, o.EmbeddingsInput)):
         return {"oneOf": [{"type": "string"}, strings]}
     if isinstance(field, o.MessageContent):
         part = {
@@ -298,6 +310,7 @@ def _custom_fields(self, field: fields.Field, **kwargs) -> dict:
 
 def _schema_name(schema) -> str:
     cls = resolve_schema_cls(schema)
+    assert not isinstance(cls, list)  # every request schema is one class
     return _PREFIXES.get(cls.__module__, "") + cls.__name__
 
 
@@ -642,8 +655,11 @@ def document() -> bytes:
         },
         security=CLIENT_AUTH,
     )
-    plugin.map_to_openapi_type(openai_schemas.Number, "number", None)
-    plugin.map_to_openapi_type(openai_schemas.Boolean, "boolean", None)
+    plugin.map_to_openapi_type(schema_fields.Number, "number", None)
+    plugin.map_to_openapi_type(schema_fields.Integer, "integer", None)
+    plugin.map_to_openapi_type(schema_fields.Boolean, "boolean", None)
+    assert plugin.converter is not None  # set by init_spec
+
     plugin.converter.add_attribute_function(_custom_fields)
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, scheme)

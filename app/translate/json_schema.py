@@ -206,7 +206,7 @@ class _Converter:
             out["description"] = node["description"]
         if node.get("nullable") is True:
             out["nullable"] = True
-        kind = node.get("type").lower() if isinstance(node.get("type"), str) else None
+        kind = node["type"].lower() if isinstance(node.get("type"), str) else ""
         gtype = _TYPES.get(kind)
         if kind == "null":
             out["nullable"] = True
@@ -315,7 +315,7 @@ _COMMON = {"type", "description", "nullable", "anyOf"}
 
 def _fit(schema: dict) -> dict:
     """Drop keywords that do not belong to the schema's type (left over from a merge)."""
-    allowed = _BY_TYPE.get(schema.get("type"))
+    allowed = _BY_TYPE.get(str(schema.get("type")))
     if allowed is None:
         return schema
     return {k: v for k, v in schema.items() if k in _COMMON or k in allowed}

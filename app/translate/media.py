@@ -140,7 +140,7 @@ _MORE_V4 = (ipaddress.ip_network("192.0.0.0/24"),)
 
 def _system_resolve(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 class _PinnedAdapter(HTTPAdapter):
@@ -155,8 +155,9 @@ class _PinnedAdapter(HTTPAdapter):
         if host_params.get("scheme") == "https":
             hostname = _host_only(request.headers.get("Host", ""))
             if hostname:
-                pool_kwargs["server_hostname"] = hostname
-                pool_kwargs["assert_hostname"] = hostname
+                # urllib3 takes these, though requests' types do not list them.
+                pool_kwargs["server_hostname"] = hostname  # type: ignore[typeddict-unknown-key]
+                pool_kwargs["assert_hostname"] = hostname  # type: ignore[typeddict-unknown-key]
         return host_params, pool_kwargs
 
 

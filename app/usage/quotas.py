@@ -27,7 +27,7 @@ class Quotas:
 
     def admit(self, record: RequestRecord) -> None:
         """Bind the client's allowed models to its record and count the request; 429 when over a limit."""
-        key = self._keys.get(record.client)
+        key = self._keys.get(record.client) if record.client else None
         if key is None:
             return  # an API_KEYS key: no limits
         record.allowed_models = key.models
