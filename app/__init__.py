@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import admin, anthropic, errors, gemini, openai
 from .config import Config, ConfigError
+from .config.runtime import LiveSettings
 from .http import cors, models_route, timing
 from .http.auth import ClientKeys, presented_key
 from .http.dialects import dialect_for
@@ -70,6 +71,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         metrics=meter,
         request_log=request_log,
         finish=_observed(UsageSink(store, quotas, config.usage_retention_days), meter, request_log),
+        settings=LiveSettings(config, store),
     )
     app_state.install(app)
     errors.init_app(app, app_state.renderers)
@@ -136,7 +138,7 @@ def _finish(response):
     rec.route = route_label()
     rec.upstream_ms = waited
     rec.overhead_ms = overhead
-    if app_state.request_log.bodies:
+    if app_state.request_log.enabled and app_state.settings.current().log_bodies:
         _keep_bodies(rec, response, app_state.request_log)
     if isinstance(response, StreamedResponse):
         app_state.metrics.track_stream(response)  # the record ends with the body

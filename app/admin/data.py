@@ -157,6 +157,12 @@ ENV_NAMES = {
     "cors_origins": "CORS_ORIGINS",
     "force_search": "FORCE_GOOGLE_SEARCH",
     "force_code": "FORCE_CODE_EXECUTION",
+    "force_url_context": "FORCE_URL_CONTEXT",
+    "force_thinking": "FORCE_THINKING",
+    "force_dialects": "FORCE_DIALECTS",
+    "streaming_mode": "STREAMING_MODE",
+    "fake_stream_heartbeat": "FAKE_STREAM_HEARTBEAT",
+    "nonstream_keepalive": "NONSTREAM_KEEPALIVE",
     "model_aliases": "MODEL_ALIASES",
     "redis_url": "REDIS_URL",
     "redis_prefix": "REDIS_PREFIX",
@@ -171,10 +177,19 @@ ENV_NAMES = {
 }
 # Text settings that never hold a secret, shown as they are. Any other text is masked.
 PLAIN_TEXT = frozenset(
-    ("data_dir", "safety_threshold", "no_proxy", "redis_prefix", "request_log", "cors_origins")
+    (
+        "data_dir",
+        "safety_threshold",
+        "no_proxy",
+        "redis_prefix",
+        "request_log",
+        "cors_origins",
+        "streaming_mode",
+        "force_dialects",
+    )
 )
 URLS = frozenset(("gemini_base_url", "https_proxy", "redis_url"))  # shown without credentials or query
-_HIDDEN = frozenset(("generated_api_key",))  # folded into API_KEYS
+_HIDDEN = frozenset(("generated_api_key", "generated_admin_password"))  # folded into their settings
 
 
 def describe_config(config: Config) -> list[tuple[str, str]]:
@@ -194,6 +209,10 @@ def _describe(config: Config, name: str, value) -> str:
         return f"{shown} (generated, kept in DATA_DIR)" if config.generated_api_key else shown
     if name == "gemini_api_keys":
         return _labels(len(value))
+    if name == "admin_password" and config.generated_admin_password:
+        return "generated, kept in DATA_DIR/admin_password"
+    if name == "nonstream_keepalive" and not value:
+        return "off"
     if name == "client_keys":
         return "; ".join(_client_key(k) for k in value) or "none"
     if name == "model_aliases":

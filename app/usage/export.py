@@ -99,6 +99,7 @@ def cli_config(env=None) -> Config:
     if not env.get("API_KEYS", "").strip():
         # The CLI authenticates no one: a throwaway key keeps Config from generating one on disk.
         env["API_KEYS"] = "cli-" + secrets.token_hex(16)
+    env["ADMIN_PASSWORD"] = "off"  # nor does it serve the admin page: no password generated either
     return Config.from_env(env)
 
 

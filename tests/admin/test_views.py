@@ -1,12 +1,15 @@
 """The admin routes through the Flask test client: login, sessions, CSRF, key buttons, what is shown."""
 
+import os
 import re
+import stat
 from http.cookies import SimpleCookie
 
 import pytest
 from responses import matchers
 
 from app import create_app
+from app.config import ADMIN_PASSWORD_FILE
 from app.state import state_of
 from tests.conftest import (
     AUTH,
@@ -60,11 +63,26 @@ def admin_rules(app):
     ]
 
 
-def test_no_admin_password_means_no_admin_at_all(client):
+def test_admin_password_off_means_no_admin_at_all(tmp_path):
+    client = create_app(make_env(DATA_DIR=str(tmp_path), ADMIN_PASSWORD="off")).test_client()
     for path in ("/admin", "/admin/", "/admin/login", "/admin/static/chart.js"):
         r = client.get(path)
         assert r.status_code == 404, path
     assert client.post("/admin/login", data={"password": "x"}).status_code == 404
+    assert not (tmp_path / ADMIN_PASSWORD_FILE).exists()
+
+
+def test_without_admin_password_a_generated_one_opens_the_page(tmp_path):
+    app = create_app(make_env(DATA_DIR=str(tmp_path), REQUEST_LOG="off"))
+    password = (tmp_path / ADMIN_PASSWORD_FILE).read_text().strip()
+    assert len(password) >= 20 and stat.S_IMODE(os.stat(tmp_path / ADMIN_PASSWORD_FILE).st_mode) == 0o600
+    assert state_of(app).config.generated_admin_password
+    again = create_app(make_env(DATA_DIR=str(tmp_path), REQUEST_LOG="off"))  # another worker, a restart
+    assert state_of(again).config.admin_password == password
+    client = again.test_client()
+    assert client.post("/admin/login", data={"password": "wrong password"}).status_code == 401
+    assert client.post("/admin/login", data={"password": password}).status_code == 303
+    assert client.get("/admin").status_code == 200
 
 
 def test_without_a_session_every_admin_route_refuses_and_shows_nothing(admin_app, admin, mocked):

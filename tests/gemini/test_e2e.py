@@ -220,7 +220,7 @@ def test_bad_setting_stops_the_start_naming_the_variable(tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_generated_client_key_is_printed_once_and_works(tmp_path, fake_upstream):
+def test_generated_client_key_and_admin_password_are_printed_once_and_work(tmp_path, fake_upstream):
     port = free_port()
     env = {
         **make_env(
@@ -258,6 +258,16 @@ def test_generated_client_key_is_printed_once_and_works(tmp_path, fake_upstream)
                 ).status_code
                 == 200
             )
+        # `make run` then /admin works for a newcomer: the password was printed once, like the key.
+        password = (tmp_path / "data" / "admin_password").read_text().strip()
+        assert proc.output().count(password) == 1 and "ADMIN_PASSWORD=off" in proc.output()
+        for _ in range(4):  # both workers take it
+            with requests.Session() as admin:
+                login = admin.post(
+                    f"http://127.0.0.1:{port}/admin/login", data={"password": password}, timeout=5
+                )
+                assert login.status_code == 200 and login.url.endswith("/admin")
+                assert "Upstream keys" in login.text
     finally:
         proc.stop()
 
