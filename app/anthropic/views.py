@@ -12,6 +12,7 @@ from ..http import generate
 from ..http.body import json_body
 from ..state import state
 from ..translate.directives import parse_model_name
+from ..translate.usage import estimated_prompt_tokens
 from . import from_gemini, to_gemini
 from .stream import CONTENT_TYPE, PING, MessageStream
 
@@ -38,7 +39,9 @@ def create_message():
     gemini_request = to_gemini.generate_request(body, spec)
     options = to_gemini.options(body)
     if body.get("stream"):
-        translator = MessageStream(model=body["model"], **options)
+        translator = MessageStream(
+            model=body["model"], estimated_input_tokens=estimated_prompt_tokens(gemini_request), **options
+        )
         return generate.stream(
             spec,
             gemini_request,
@@ -48,8 +51,11 @@ def create_message():
             headers=_headers(),
             until=lambda: translator.done,  # a stop sequence matched: nothing more is needed
         )
-    answer = generate.generate(spec, gemini_request)
-    return _json(from_gemini.message(answer, model=body["model"], **options))
+
+    def render(answer: generate.Answer) -> bytes:
+        return jsonx.dumps(from_gemini.message(answer.object, model=body["model"], **options))
+
+    return generate.respond(spec, gemini_request, render, content_type=JSON_TYPE, headers=_headers())
 
 
 @bp.post("/v1/messages/count_tokens")

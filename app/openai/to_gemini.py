@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from schemas.fields import INT32_MAX, INT32_MIN
@@ -14,7 +15,7 @@ from ..translate.contents import merge_turns, text_parts
 from ..translate.directives import ModelSpec
 from ..translate.json_schema import to_gemini_parameters, to_gemini_schema
 from ..translate.media import Fetch, inline_data_from_url, parse_data_url
-from ..translate.signatures import ensure_call_signatures
+from ..translate.signatures import CallRef, ensure_call_signatures
 from ..translate.thinking import thinking_config
 from . import audio, speech, tool_ids
 
@@ -42,9 +43,16 @@ class Call(NamedTuple):
     position: int  # index in its assistant turn: Gemini wants the answers in call order
 
 
-def chat_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_from_url) -> dict:
-    """The Gemini request for a validated chat completion body (model directives not yet applied)."""
-    system, contents = convert_messages(body["messages"], fetch)
+def chat_request(
+    body: dict,
+    spec: ModelSpec,
+    *,
+    fetch: Fetch = inline_data_from_url,
+    known: Mapping[str, CallRef] | None = None,
+) -> dict:
+    """The Gemini request for a validated chat completion body (model directives not yet applied).
+    `known` holds what the store keeps for the history's short tool call ids (call_memory)."""
+    system, contents = convert_messages(body["messages"], fetch, known or {})
     request: dict = {"contents": contents}
     if system:
         request["systemInstruction"] = {"parts": system}
@@ -99,8 +107,11 @@ def google_options(body: dict) -> dict:
 # -- messages -------------------------------------------------------------------------------------
 
 
-def convert_messages(messages: list, fetch: Fetch) -> tuple[list[dict], list[dict]]:
+def convert_messages(
+    messages: list, fetch: Fetch, known: Mapping[str, CallRef] | None = None
+) -> tuple[list[dict], list[dict]]:
     """(systemInstruction parts, contents) for OpenAI messages."""
+    known = known or {}
     system: list[dict] = []
     turns: list[tuple[str, list[dict]]] = []
     calls: dict[str, Call] = {}
@@ -114,11 +125,11 @@ def convert_messages(messages: list, fetch: Fetch) -> tuple[list[dict], list[dic
         elif role == "user":
             turns.append(("user", user_parts(msg.get("content"), param, fetch)))
         elif role == "assistant":
-            turns.append(("model", assistant_parts(msg, param, calls)))
+            turns.append(("model", assistant_parts(msg, param, calls, known)))
         else:  # tool / function: answers to the calls of one turn travel together, in call order
             run = []
             while i < len(messages) and messages[i]["role"] in ("tool", "function"):
-                run.append(function_response(messages[i], f"messages[{i}]", calls, fetch))
+                run.append(function_response(messages[i], f"messages[{i}]", calls, fetch, known))
                 i += 1
             run.sort(key=lambda answer: answer[0])
             parts = [answer[1] for answer in run] + [p for answer in run for p in answer[2]]
@@ -219,7 +230,9 @@ def _file_data(uri: str, filename: str | None) -> dict:
     return data
 
 
-def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]:
+def assistant_parts(
+    msg: dict, param: str, calls: dict[str, Call], known: Mapping[str, CallRef] | None = None
+) -> list[dict]:
     parts: list[dict] = []
     content = msg.get("content")
     if isinstance(content, str):
@@ -238,7 +251,7 @@ def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]
             raise InvalidRequest(
                 f"Tool call type {call['type']!r} is not supported.", param=f"{call_param}.type"
             )
-        ref = tool_ids.decode(call["id"])
+        ref = (known or {}).get(call["id"]) or tool_ids.decode(call["id"])
         name = call["function"]["name"]
         function_call = {"name": name, "args": _arguments(call["function"].get("arguments"), call_param)}
         if ref.gemini_id:
@@ -305,7 +318,7 @@ def _arguments(raw, param: str) -> dict:
 
 
 def function_response(
-    msg: dict, param: str, calls: dict[str, Call], fetch: Fetch
+    msg: dict, param: str, calls: dict[str, Call], fetch: Fetch, known: Mapping[str, CallRef] | None = None
 ) -> tuple[int, dict, list[dict]]:
     """(position of the call it answers, the functionResponse part, extra media parts) for a tool message."""
     if msg["role"] == "function":  # the deprecated form: answers by name
@@ -325,7 +338,8 @@ def function_response(
                 f"No assistant tool call with id {call_id!r} precedes this tool message.",
                 param=f"{param}.tool_call_id",
             )
-        call = found or Call(msg["name"], tool_ids.decode(call_id).gemini_id, 1 << 30)
+        ref = (known or {}).get(call_id) or tool_ids.decode(call_id)
+        call = found or Call(msg["name"], ref.gemini_id, 1 << 30)
     text, media = _tool_content(msg.get("content"), param, fetch)
     response: dict = {"name": call.name, "response": _response_value(text)}
     if call.gemini_id:

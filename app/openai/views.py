@@ -19,13 +19,14 @@ from ..translate.directives import parse_model_name
 from ..translate.finish import block_reason
 from ..translate.parts import Kind, candidate_parts, inline_media, kind
 from ..usage.record import record
-from . import audio, embeddings, from_gemini, images, speech, to_gemini
+from . import audio, call_memory, embeddings, from_gemini, images, speech, to_gemini, tool_ids
 from .errors import SHAPE_ERRORS, ContentFiltered, malformed_answer
 from .stream import CONTENT_TYPE, HEARTBEAT, ChatCompletionStream
 
 bp = Blueprint("openai", __name__)
 log = logging.getLogger(__name__)
 
+JSON_TYPE = "application/json"
 _chat = schemas.ChatCompletionRequest()
 _embeddings = schemas.EmbeddingsRequest()
 _images = schemas.ImagesRequest()
@@ -38,7 +39,9 @@ def chat_completions():
     spec = generate.model_spec(body["model"])
     parallel_tool_calls = body.get("parallel_tool_calls") is not False
     audio_format = to_gemini.audio_format(body, spec.model)
-    request = to_gemini.chat_request(body, spec)  # may fetch image URLs: after the cheap checks
+    store, client = state().store, record().client
+    known = call_memory.recall(store, client, tool_ids.unresolved(body["messages"]))
+    request = to_gemini.chat_request(body, spec, known=known)  # may fetch image URLs: after the cheap checks
     created = int(time.time())
     if body.get("stream"):
         translator = ChatCompletionStream(
@@ -48,18 +51,32 @@ def chat_completions():
             include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
             parallel_tool_calls=parallel_tool_calls,
             audio_format=audio_format,
+            remember=lambda carried: call_memory.remember(store, client, carried),
         )
-        return generate.stream(spec, request, translator, content_type=CONTENT_TYPE, heartbeat=HEARTBEAT)
-    answer = generate.generate(spec, request)
-    completion = _read(
-        from_gemini.chat_completion,
-        answer,
-        model=body["model"],
-        created=created,
-        parallel_tool_calls=parallel_tool_calls,
-        audio_format=audio_format,
-    )
-    return _json(completion)
+        return generate.stream(
+            spec,
+            request,
+            translator,
+            content_type=CONTENT_TYPE,
+            heartbeat=HEARTBEAT,
+            retry_tool_failures=True,
+        )
+
+    def render(answer: generate.Answer) -> bytes:
+        carried: dict[str, tool_ids.CallRef] = {}
+        completion = _read(
+            from_gemini.chat_completion,
+            answer.object,
+            model=body["model"],
+            created=created,
+            parallel_tool_calls=parallel_tool_calls,
+            audio_format=audio_format,
+            carried=carried,
+        )
+        call_memory.remember(store, client, carried)
+        return jsonx.dumps(completion)
+
+    return generate.respond(spec, request, render, content_type=JSON_TYPE, retry_tool_failures=True)
 
 
 def list_models():
@@ -193,4 +210,4 @@ def _read(translate, answer: dict, *args, **kwargs):
 
 
 def _json(obj: dict) -> Response:
-    return Response(jsonx.dumps(obj), mimetype="application/json")
+    return Response(jsonx.dumps(obj), mimetype=JSON_TYPE)

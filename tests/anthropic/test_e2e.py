@@ -562,7 +562,7 @@ def test_pings_while_gemini_is_silent(start_gateway, upstream, sdk):
         assert stream.get_final_message().content[0].text == "ab"
 
 
-def test_a_stop_sequence_ends_the_stream_and_the_upstream_call_early(gateway, upstream, sdk):
+def test_more_than_five_stop_sequences_end_the_stream_and_the_upstream_call_early(gateway, upstream, sdk):
     words = ["Step one.", " Step two.", " DONE and more"] + [" words"] * 12
     upstream.script(
         {
@@ -572,8 +572,9 @@ def test_a_stop_sequence_ends_the_stream_and_the_upstream_call_early(gateway, up
         }
     )
     started = time.time()
+    sequences = ["DONE", "HALT", "END", "STOP!", "QUIT", "EXIT"]  # Gemini takes five: the gateway scans
     with sdk(gateway).messages.stream(
-        model="gemini-2.5-flash", max_tokens=100, messages=USER, stop_sequences=["DONE"]
+        model="gemini-2.5-flash", max_tokens=100, messages=USER, stop_sequences=sequences
     ) as stream:
         final = stream.get_final_message()
     assert time.time() - started < 1.5  # the whole answer takes 3.5 s
@@ -584,3 +585,35 @@ def test_a_stop_sequence_ends_the_stream_and_the_upstream_call_early(gateway, up
     while time.time() < deadline and not upstream.calls()[0]["closed"]:
         time.sleep(0.05)
     assert upstream.calls()[0]["closed"] - started < 2.5  # the gateway hung up on Gemini
+
+
+def test_up_to_five_stop_sequences_go_to_gemini_and_end_as_end_turn(gateway, upstream, sdk):
+    upstream.script(
+        {"match": ":streamGenerateContent", "events": [chunk({"text": "Step one. "}, finish="STOP")]},
+        {
+            "match": ":generateContent",
+            "body": {
+                "candidates": [
+                    {
+                        "content": {"parts": [{"text": "Step one. "}], "role": "model"},
+                        "finishReason": "STOP",
+                        "index": 0,
+                    }
+                ]
+            },
+        },
+    )
+    with sdk(gateway).messages.stream(
+        model="gemini-2.5-flash", max_tokens=100, messages=USER, stop_sequences=["DONE", "HALT"]
+    ) as stream:
+        final = stream.get_final_message()
+    # Gemini stopped generating at the sequence (no tokens paid past it) but does not say which matched.
+    assert final.content[0].text == "Step one. " and final.stop_reason == "end_turn"
+    assert final.stop_sequence is None
+    whole = sdk(gateway).messages.create(
+        model="gemini-2.5-flash", max_tokens=100, messages=USER, stop_sequences=["DONE"]
+    )
+    assert whole.stop_reason == "end_turn" and whole.content[0].text == "Step one. "
+    stream_call, whole_call = upstream.calls()
+    assert stream_call["body"]["generationConfig"]["stopSequences"] == ["DONE", "HALT"]
+    assert whole_call["body"]["generationConfig"]["stopSequences"] == ["DONE"]

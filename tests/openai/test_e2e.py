@@ -10,7 +10,7 @@ import pytest
 import requests
 from pydantic import BaseModel
 
-from app.openai import tool_ids
+from app.translate.signatures import BYPASS_SIGNATURE
 from tests.conftest import CLIENT_KEY, FIXTURES, SEED_KEY, UPSTREAM_KEYS, fixture_json
 
 SEED = (FIXTURES / "seed" / "api-examples.md").read_text()
@@ -141,7 +141,7 @@ def test_upstream_failure_mid_stream_raises_in_the_sdk(gateway, upstream):
 # -- tools ------------------------------------------------------------------------------------------
 
 
-def test_tool_round_trip_with_signature_carried_by_the_id(gateway, upstream):
+def test_tool_round_trip_with_a_short_id_and_the_signature_kept_in_the_store(gateway, upstream):
     gemini3 = fixture_json("gemini/function_call_gemini3.json")
     signature = gemini3["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
     upstream.script({"match": ":generateContent", "body": gemini3})
@@ -160,26 +160,24 @@ def test_tool_round_trip_with_signature_carried_by_the_id(gateway, upstream):
         "location": "San Francisco"
     }
     assert call.model_extra["extra_content"]["google"]["thought_signature"] == signature
+    assert re.fullmatch(r"call_[A-Za-z0-9]{24}", call.id)  # short, like OpenAI's: chat UIs replay it
     # A client that keeps only the id, the name and the arguments (as most do):
-    second = client.chat.completions.create(
-        model="gemini-3-pro-preview",
-        tools=[weather],
-        messages=[
-            *USER,
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": call.id,
-                        "type": "function",
-                        "function": {"name": "weather", "arguments": call.function.arguments},
-                    }
-                ],
-            },
-            {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 18}'},
-        ],
-    )
+    replay = [
+        *USER,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": call.function.arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 18}'},
+    ]
+    second = client.chat.completions.create(model="gemini-3-pro-preview", tools=[weather], messages=replay)
     assert second.choices[0].message.content == "Paris"
     body = generate_calls(upstream)[-1]["body"]
     assert body["contents"][1] == {
@@ -195,6 +193,12 @@ def test_tool_round_trip_with_signature_carried_by_the_id(gateway, upstream):
         "role": "user",
         "parts": [{"functionResponse": {"name": "weather", "response": {"temp_c": 18}}}],
     }
+    # The store keeps it per client key: another key replaying the same id gets Google's stand-in.
+    sdk(gateway, api_key=SEED_KEY).chat.completions.create(
+        model="gemini-3-pro-preview", tools=[weather], messages=replay
+    )
+    other = generate_calls(upstream)[-1]["body"]["contents"][1]["parts"][0]
+    assert other["thoughtSignature"] == BYPASS_SIGNATURE
 
 
 def test_tool_round_trip_replaying_the_sdk_message_as_is(gateway, upstream):
@@ -280,8 +284,35 @@ def test_streamed_parallel_tool_calls_accumulate_in_the_sdk(gateway, upstream):
         {"a": 4, "b": 5},
         {"b": 7, "a": 6},
     ]
-    assert [tool_ids.decode(c.id).gemini_id for c in calls] == ["3ae8iwca", "up3kf30e", "ycroch25"]
     assert final.choices[0].finish_reason == "tool_calls"
+    # Each id was kept with Gemini's call id before it was sent: a replay without extra_content gets them.
+    client = sdk(gateway)
+    client.chat.completions.create(
+        model="gemini-3-flash-preview",
+        tools=[SUM],
+        messages=[
+            *USER,
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": "sum", "arguments": c.function.arguments},
+                    }
+                    for c in calls
+                ],
+            },
+            *({"role": "tool", "tool_call_id": c.id, "content": "5"} for c in calls),
+        ],
+    )
+    replayed = generate_calls(upstream)[-1]["body"]["contents"]
+    assert [p["functionCall"]["id"] for p in replayed[1]["parts"]] == ["3ae8iwca", "up3kf30e", "ycroch25"]
+    assert (
+        replayed[1]["parts"][0]["thoughtSignature"]
+        == events[0]["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
+    )
+    assert [p["functionResponse"]["id"] for p in replayed[2]["parts"]] == ["3ae8iwca", "up3kf30e", "ycroch25"]
 
 
 # -- reasoning, structured output, images ---------------------------------------------------------
