@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from .errors import ConfigError
 from .settings import RUNTIME_SETTINGS, Config, read_runtime_setting
@@ -32,7 +32,7 @@ class SettingsStore(Protocol):
 
 def effective(config: Config, overrides: Mapping[str, str]) -> Config:
     """`config` with the stored changes applied; a stored value that no longer reads is skipped."""
-    values = {}
+    values: dict[str, Any] = {}
     for name, raw in overrides.items():
         if name not in RUNTIME_SETTINGS:
             continue  # a setting of a newer or older version

@@ -99,13 +99,14 @@ class Config:
             raise ConfigError(f"GEMINI_BASE_URL must be an http(s) URL, got {base_url!r}")
         threshold = reader.threshold("SAFETY_THRESHOLD")
         proxy = env.get("HTTPS_PROXY") or env.get("https_proxy") or None
-        admin_password: str | None = reader.text("ADMIN_PASSWORD", "")
-        generated_admin = not admin_password
+        chosen = reader.text("ADMIN_PASSWORD", "")
+        generated_admin = not chosen
+        admin_password: str | None = chosen
         if generated_admin:
             admin_password = load_or_create_admin_password(data_dir)
-        elif admin_password.lower() == "off":
+        elif chosen.lower() == "off":
             admin_password = None
-        elif len(admin_password) < 8:
+        elif len(chosen) < 8:
             raise ConfigError("ADMIN_PASSWORD must be at least 8 characters (or off, for no admin page)")
         request_log = reader.text("REQUEST_LOG", "-")
         no_proxy = env.get("NO_PROXY") or env.get("no_proxy") or None

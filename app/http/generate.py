@@ -124,7 +124,7 @@ def respond(
 
     translator = WholeJSON(late, late_error_body())
     response = stream_response(
-        WholeAnswerSource(pending, rec),
+        WholeAnswerSource(pending, rec),  # type: ignore[arg-type]
         translator,
         content_type=content_type,
         heartbeat=JSON_HEARTBEAT,

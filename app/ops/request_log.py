@@ -43,6 +43,7 @@ class RequestLog:
     ):
         self.enabled = target is not None
         self.bodies = bodies and self.enabled
+        self.worker = os.getpid()  # each gunicorn worker builds its own app, and log
         self.scrub = scrub or (lambda data: data)
         self._fd = None
         if target == "-":
@@ -85,6 +86,7 @@ class RequestLog:
             "attempts": rec.attempts,
             "key_label": rec.key_label,
             "error": rec.error,
+            "worker": self.worker,
         }
         bodies = getattr(rec, "bodies", None)
         if bodies:

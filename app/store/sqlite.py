@@ -228,17 +228,19 @@ class SQLiteStore(Store):
             after = (rows[-1][1], rows[-1][0])
 
     def import_usage(self, rows: Sequence[Mapping]) -> int:
-        def insert(db: sqlite3.Connection, batch: Sequence[Mapping]) -> int:
-            added = 0
-            with _transaction(db):
-                for row in batch:
-                    values = tuple(_sql_value(row.get(name)) for name in USAGE_FIELDS)
-                    added += db.execute(_IMPORT_USAGE, values + (row["request_id"],)).rowcount
-            return added
-
         added = 0
         for start in range(0, len(rows), _PAGE):  # in batches: the write lock is shared with every worker
-            added += self._run(lambda db, batch=rows[start : start + _PAGE]: insert(db, batch))
+            batch = rows[start : start + _PAGE]
+
+            def insert(db: sqlite3.Connection, batch: Sequence[Mapping] = batch) -> int:
+                inserted = 0
+                with _transaction(db):
+                    for row in batch:
+                        values = tuple(_sql_value(row.get(name)) for name in USAGE_FIELDS)
+                        inserted += db.execute(_IMPORT_USAGE, values + (row["request_id"],)).rowcount
+                return inserted
+
+            added += self._run(insert)
         return added
 
     # -- runtime settings -----------------------------------------------------------------------
@@ -282,7 +284,11 @@ class SQLiteStore(Store):
                 f"AND call_id IN ({', '.join('?' * len(chunk))})"
             )
             args = (client, now, *chunk)
-            found.update(self._run(lambda db, query=query, args=args: db.execute(query, args).fetchall()))
+
+            def read(db: sqlite3.Connection, query: str = query, args: tuple = args) -> list[tuple[str, str]]:
+                return db.execute(query, args).fetchall()
+
+            found.update(self._run(read))
         return found
 
     def prune(self, before: float) -> int:

@@ -138,6 +138,63 @@ def test_upstream_failure_mid_stream_raises_in_the_sdk(gateway, upstream):
     assert "broke" in caught.value.message
 
 
+@pytest.mark.parametrize(
+    "reason", ["BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "RECITATION", "OTHER", "NO_IMAGE"]
+)
+def test_finish_reasons_openai_has_no_name_for_read_content_filter(gateway, upstream, reason):
+    upstream.script(
+        {"match": ":generateContent", "body": answer({"text": "Part"}, finish=reason)},
+        {"match": ":streamGenerateContent", "events": [answer({"text": "Part"}, finish=reason)]},
+    )
+    client = sdk(gateway)
+    whole = client.chat.completions.create(model="gemini-2.5-flash", messages=USER)
+    assert whole.choices[0].finish_reason == "content_filter"
+    chunks = list(client.chat.completions.create(model="gemini-2.5-flash", messages=USER, stream=True))
+    assert [c.choices[0].finish_reason for c in chunks if c.choices[0].finish_reason] == ["content_filter"]
+
+
+BOTCHED = answer(finish="MALFORMED_FUNCTION_CALL")
+BOTCHED["candidates"][0]["finishMessage"] = "Malformed function call: print(default_api.sum(a=2,))"
+
+
+def test_a_botched_tool_call_is_asked_for_once_more_and_the_sdk_sees_only_the_good_answer(gateway, upstream):
+    call = {"functionCall": {"name": "sum", "args": {"a": 2, "b": 3}}, "thoughtSignature": "c2ln"}
+    upstream.script(
+        {"match": ":generateContent", "body": BOTCHED},
+        {"match": ":generateContent", "body": answer(call)},
+        {"match": ":streamGenerateContent", "events": [BOTCHED]},
+        {"match": ":streamGenerateContent", "events": [answer(call)]},
+    )
+    client = sdk(gateway)
+    whole = client.chat.completions.create(model="gemini-3-flash-preview", messages=USER, tools=[SUM])
+    assert whole.choices[0].finish_reason == "tool_calls"
+    assert whole.choices[0].message.tool_calls[0].function.name == "sum"
+    with client.chat.completions.stream(model="gemini-3-flash-preview", messages=USER, tools=[SUM]) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].finish_reason == "tool_calls"
+    assert json.loads(final.choices[0].message.tool_calls[0].function.arguments) == {"a": 2, "b": 3}
+    assert len(generate_calls(upstream)) == 4
+
+
+def test_a_tool_call_botched_twice_is_an_error_in_the_sdk_never_a_silent_stop(gateway, upstream):
+    upstream.script(
+        {"match": ":generateContent", "body": BOTCHED, "repeat": 2},
+        {"match": ":streamGenerateContent", "events": [BOTCHED], "repeat": 2},
+    )
+    client = sdk(gateway)
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="gemini-3-flash-preview", messages=USER, tools=[SUM])
+    assert caught.value.status_code == 502 and "MALFORMED_FUNCTION_CALL" in caught.value.message
+    assert "print(default_api.sum(a=2,))" in caught.value.message
+    stream = client.chat.completions.create(
+        model="gemini-3-flash-preview", messages=USER, tools=[SUM], stream=True
+    )
+    with pytest.raises(openai.APIError) as caught:
+        list(stream)
+    assert "MALFORMED_FUNCTION_CALL" in caught.value.message
+    assert len(generate_calls(upstream)) == 4  # each asked once more, no more
+
+
 # -- tools ------------------------------------------------------------------------------------------
 
 
