@@ -76,12 +76,13 @@ class Answer:
     object: dict
 
 
-def generate(spec: ModelSpec, request: dict, *, retry_tool_failures: bool = False) -> dict:
-    """Gemini's whole answer to a generate request (its usage noted on the record)."""
+def generate(spec: ModelSpec, request: dict) -> dict:
+    """Gemini's whole answer to a generate request (its usage noted on the record), for a view that
+    needs it as data; `respond` answers a client (with NONSTREAM_KEEPALIVE's whitespace)."""
     fetch = _whole_answer(
         state().upstream, model_path(spec.model, "generateContent"), finalized(spec, request)
     )
-    answer = fetch(retry_tool_failures)
+    answer = fetch(False)
     _note(record(), answer)
     return answer.object
 
