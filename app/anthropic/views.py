@@ -15,6 +15,7 @@ from ..http.streaming import stream_response
 from ..state import state
 from ..translate.directives import parse_model_name
 from ..translate.safety import default_safety_settings
+from ..upstream import affinity
 from ..upstream.answers import answer_object
 from ..usage.record import record
 from . import from_gemini, to_gemini
@@ -50,6 +51,7 @@ def create_message():
     svc = state()
     spec = parse_model_name(body["model"], aliases=svc.config.model_aliases)
     record().use_model(spec.model)
+    affinity.prefer_session((body.get("metadata") or {}).get("user_id"))
     gemini_request = to_gemini.generate_request(
         body,
         spec,

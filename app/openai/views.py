@@ -17,6 +17,7 @@ from ..http.streaming import stream_response
 from ..state import state
 from ..translate.directives import apply_directives, parse_model_name
 from ..translate.safety import default_safety_settings
+from ..upstream import affinity
 from ..upstream.answers import answer_object
 from ..usage.record import record
 from . import audio, embeddings, from_gemini, images, speech, to_gemini
@@ -38,6 +39,7 @@ def chat_completions():
     svc = state()
     spec = parse_model_name(body["model"], aliases=svc.config.model_aliases)
     record().use_model(spec.model)
+    affinity.prefer_session(body.get("prompt_cache_key"), body.get("user"))
     options = {
         "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
         "audio_format": to_gemini.audio_format(body, spec.model),

@@ -195,7 +195,7 @@ def test_recheck_makes_a_real_call_with_that_key_and_follows_the_answer(admin, m
         assert admin.post(f"/admin/keys/{label}/recheck", data={"csrf": csrf}).status_code == 303
     page = admin.get("/admin").get_data(as_text=True)
     assert 'data-key="key-1" data-status="cooling"' in page
-    assert 'data-key="key-2" data-status="disabled"' in page and "HTTP 400 INVALID_ARGUMENT" in page
+    assert 'data-key="key-2" data-status="disabled"' in page and "HTTP 400 API_KEY_INVALID" in page
     assert 'data-key="key-3" data-status="healthy"' in page  # a good answer brings a key back
     assert "key-3: healthy (HTTP 200" in page
     sent = [(c.request.headers["x-goog-api-key"], c.request.url) for c in mocked.calls]

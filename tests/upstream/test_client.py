@@ -42,8 +42,11 @@ def test_429_moves_to_the_next_key_at_once_and_cools_the_first(tmp_path, mocked)
     path = "/v1beta/models/gemini-2.5-flash:generateContent"
     assert up.request("POST", path, body=b"{}").response.status_code == 200
     assert sent_keys(mocked) == list(UPSTREAM_KEYS[:2])
-    state = up.pool.snapshot()[0]
-    assert state["status"] == "cooling" and state["last_error"] == "HTTP 429 RESOURCE_EXHAUSTED"
+    key = up.pool.snapshot()[0]
+    assert key["status"] == "healthy"  # as a whole: the quota was the model's
+    (state,) = key["models"]
+    assert state["model"] == "gemini-2.5-flash" and state["status"] == "cooling"
+    assert state["last_error"] == "HTTP 429 RESOURCE_EXHAUSTED GenerateContentInputTokensPerModelPerMinute-FreeTier"
     # The cooled key is skipped by the following calls.
     for _ in range(4):
         up.request("POST", path, body=b"{}")
