@@ -19,11 +19,22 @@ from ..config import Config
 from ..errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from ..http.sse import SSEDecoder
 from .call import GENERATE_ACTIONS, estimate_prompt_tokens, model_call, named_resources, with_model
-from .key_pool import KeyPool, ModelExhausted, Route, UpstreamKey, resource_name, session_name
+from .key_pool import (
+    KeyPool,
+    ModelExhausted,
+    ProbePending,
+    Route,
+    UpstreamKey,
+    resource_name,
+    session_name,
+)
 from .retry import Fault, Rules, backoff, judge, retry_delay
 
 # Gemini API keys look like this; scrubbed even when they are not one of ours.
 _GOOGLE_KEY = r"AIza[0-9A-Za-z_\-]{35}"
+# A call that finds only keys under probe polls the store this often, doubling, for this long.
+PROBE_POLL = 0.05
+PROBE_WAIT = 5.0
 _READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 
 
@@ -192,7 +203,7 @@ class UpstreamClient:
         must_differ = False
         for attempt in range(1, self.max_attempts + 1):
             try:
-                key = self.pool.choose(model, avoid, route)
+                key = self._choose(model, avoid, route)
             except ModelExhausted as exhausted:
                 raise _Exhausted(_final(last_error, exhausted, self.pool, model)) from None
             except GatewayError as exhausted:
@@ -252,6 +263,21 @@ class UpstreamClient:
             time.sleep(backoff(transient, self.config.backoff_base, self.config.backoff_max))
         assert last_error is not None
         raise last_error
+
+    def _choose(self, model: str | None, avoid: set[str], route: Route) -> UpstreamKey:
+        """The pool's choice; while the only keys left are being probed by other requests (back
+        from a rest), wait a little for the probe's outcome rather than fail at once."""
+        waited = 0.0
+        pause = PROBE_POLL
+        while True:
+            try:
+                return self.pool.choose(model, avoid, route)
+            except ProbePending:
+                if waited >= PROBE_WAIT:
+                    raise
+            time.sleep(pause)  # gevent's under gunicorn: the worker's other requests go on
+            waited += pause
+            pause = min(pause * 2, 1.0)
 
     def record_owner(self, resource: str, served: Served) -> None:
         """Remember that the key that served the call holds `resource` (files/…, cachedContents/…),

@@ -149,6 +149,10 @@ class ModelExhausted(RateLimited):
     """Every key is resting for the model the call asked for: another model may serve it."""
 
 
+class ProbePending(RateLimited):
+    """The only keys left are being probed by other requests: worth waiting a moment for."""
+
+
 class KeyPool:
     """Rotation over the upstream keys; their health, per key and per (key, model), lives in `store`.
 
@@ -274,19 +278,25 @@ class KeyPool:
 
     def _exhausted(self, states, candidates, model, route, now) -> Exception:
         """The error to answer when no key may take the call now."""
-        waits, disabled, model_bound, daily = [], 0, False, False
+        waits, model_bound, daily, probing = [], False, False, False
         for key in candidates:
             key_state = states.get(key.id, _FRESH)
             pair_state = states.get(pair_id(key.id, model), _FRESH) if model else _FRESH
             if key_state.disabled_until > now:
-                disabled += 1
                 continue
             pair_until = max(pair_state.cooldown_until, pair_state.disabled_until)
             until = max(key_state.cooldown_until, pair_until)
             if pair_until > now:
                 model_bound = True
                 daily = daily or "PerDay" in (pair_state.last_error or "")
-            waits.append(until - now if until > now else 1.0)  # else: a probe is under way
+            if until <= now:
+                probing = True  # available, but another request is probing it (or won the claim)
+            waits.append(until - now if until > now else 1.0)
+        if probing:
+            return ProbePending(
+                "Every upstream Gemini key that could take this call is being re-checked; retry in 1s.",
+                retry_after=1.0,
+            )
         if route is not None and route.owner is not None:
             wait = max(1.0, min(waits, default=_left(states, route.owner.key_id, now)))
             return RateLimited(

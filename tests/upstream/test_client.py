@@ -406,3 +406,21 @@ def key_is(i):
     from responses import matchers
 
     return matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[i]})
+
+
+def test_a_call_waits_briefly_for_another_requests_probe_then_is_served(tmp_path, mocked):
+    import threading
+
+    from app.upstream.key_pool import Route
+
+    mocked.post(URL, body=OK)
+    clock = Clock(1e9)
+    up = pool_client(tmp_path, clock, GEMINI_API_KEYS=UPSTREAM_KEYS[0])
+    key = up.pool.keys[0]
+    up.pool.cool_down(key, 30, "HTTP 429", model="gemini-2.5-flash")
+    clock.now += 31
+    probe = Route()
+    assert up.pool.choose("gemini-2.5-flash", route=probe) is key  # another request's probe
+    threading.Timer(0.2, lambda: up.pool.succeeded(key, "gemini-2.5-flash", probe)).start()
+    assert up.request("POST", FLASH_PATH, body=b"{}").response.ok
+    assert len(mocked.calls) == 1
