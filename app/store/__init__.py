@@ -73,8 +73,8 @@ class Store(ABC):
 
     # -- affinity: which key holds a resource, which key a session used last ----------------------
     @abstractmethod
-    def remember(self, name: str, affinity: Affinity) -> None:
-        """Keep `name` -> affinity until `affinity.until` (then it is gone)."""
+    def remember(self, name: str, affinity: Affinity, now: float) -> None:
+        """Keep `name` -> affinity until `affinity.until`, `now` being the caller's clock (then it is gone)."""
 
     # -- client limits ----------------------------------------------------------------------
     @abstractmethod

@@ -130,8 +130,8 @@ class RedisStore(Store):
                     found[name] = Affinity(key_id, client, until)
         return {key_id.decode(): _state(v) for key_id, v in raw.items()}, found
 
-    def remember(self, name: str, affinity: Affinity) -> None:
-        ttl_ms = max(1, int((affinity.until - time.time()) * 1000))
+    def remember(self, name: str, affinity: Affinity, now: float) -> None:
+        ttl_ms = max(1, int((affinity.until - now) * 1000))
         value = jsonx.dumps([affinity.key_id, affinity.client, affinity.until])
         with self._guard():
             self.r.set(self._affinity_key(name), value, px=ttl_ms)  # Redis forgets it on time

@@ -147,7 +147,7 @@ class SQLiteStore(Store):
 
         return self._run(read)
 
-    def remember(self, name: str, affinity: Affinity) -> None:
+    def remember(self, name: str, affinity: Affinity, now: float) -> None:
         self._run(
             lambda db: db.execute(
                 "INSERT OR REPLACE INTO affinity VALUES (?, ?, ?, ?)",

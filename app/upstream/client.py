@@ -101,8 +101,9 @@ def _no_context() -> tuple[str | None, str | None]:
 class _Exhausted(Exception):
     """Every key rests for this model: the error to answer, unless a fallback model serves."""
 
-    def __init__(self, error: GatewayError):
+    def __init__(self, error: GatewayError, attempts: int):
         self.error = error
+        self.attempts = attempts
 
 
 class UpstreamClient:
@@ -174,11 +175,13 @@ class UpstreamClient:
         if fallback and call and call[1] in GENERATE_ACTIONS and not cached:
             models += self.fallbacks.get(call[0], ())
         first: GatewayError | None = None
+        spent = 0  # attempts on the models before this one
         for i, candidate in enumerate(models):
-            target = path if i == 0 else with_model(path, candidate)
+            target = path if i == 0 or candidate is None else with_model(path, candidate)
             try:
-                return self._attempts(method, target, candidate, body, params, stream, route)
+                return self._attempts(method, target, candidate, body, params, stream, route, spent)
             except _Exhausted as exhausted:
+                spent = exhausted.attempts
                 error = exhausted.error
                 if first is None:
                     first = error
@@ -193,7 +196,7 @@ class UpstreamClient:
         assert first is not None
         raise first
 
-    def _attempts(self, method, path, model, body, params, stream, route: Route) -> Served:
+    def _attempts(self, method, path, model, body, params, stream, route: Route, spent: int) -> Served:
         read_timeout = self.config.stream_idle_timeout if stream else self.config.request_timeout
         timeout = (self.config.connect_timeout, read_timeout)
         transient = 0
@@ -205,7 +208,9 @@ class UpstreamClient:
             try:
                 key = self._choose(model, avoid, route)
             except ModelExhausted as exhausted:
-                raise _Exhausted(_final(last_error, exhausted, self.pool, model)) from None
+                raise _Exhausted(
+                    _final(last_error, exhausted, self.pool, model), spent + attempt - 1
+                ) from None
             except GatewayError as exhausted:
                 raise _final(last_error, exhausted, self.pool, model) from None
             if must_differ and key.label in avoid:
@@ -230,7 +235,7 @@ class UpstreamClient:
                 if response.status_code < 300:
                     self.on_attempt("ok")
                     self.pool.succeeded(key, model, route)
-                    return Served(response, key, attempt, model, path)
+                    return Served(response, key, spent + attempt, model, path)
                 error = self._error_from(response)
                 judgement = judge(
                     response.status_code,

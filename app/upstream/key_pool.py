@@ -90,8 +90,8 @@ class KeyStateStore(Protocol):
     def update_key_state(self, key_id: str, change: StateChange) -> KeyState:
         """Apply `change` to one state atomically (a fresh result is forgotten)."""
 
-    def remember(self, name: str, affinity: Affinity) -> None:
-        """Keep an affinity until its `until`."""
+    def remember(self, name: str, affinity: Affinity, now: float) -> None:
+        """Keep an affinity until its `until` (`now` by the pool's clock)."""
 
 
 class MemoryKeyStore:
@@ -118,10 +118,9 @@ class MemoryKeyStore:
                 self._states[key_id] = state
             return state
 
-    def remember(self, name: str, affinity: Affinity) -> None:
+    def remember(self, name: str, affinity: Affinity, now: float) -> None:
         with self._lock:
             if len(self._affinity) > 10_000:  # bounded: drop the ones that have expired
-                now = time.time()
                 self._affinity = {n: a for n, a in self._affinity.items() if a.until > now}
             self._affinity[name] = affinity
 
@@ -431,7 +430,8 @@ class KeyPool:
     # -- affinity -----------------------------------------------------------------------------------
     def record_owner(self, resource: str, key: UpstreamKey, client: str | None, ttl: float) -> None:
         """Remember that `key` holds `resource` (files/…, cachedContents/…), created by `client`."""
-        self.store.remember(resource_name(resource), Affinity(key.id, client, self.clock() + ttl))
+        now = self.clock()
+        self.store.remember(resource_name(resource), Affinity(key.id, client, now + ttl), now)
 
     def _remember_session(self, key: UpstreamKey, route: Route, now: float) -> None:
         if route.session is None:
@@ -440,7 +440,7 @@ class KeyPool:
         # Written when the key changes, or when half the mapping's lifetime has passed: not per call.
         if last is None or last.key_id != key.id or last.until - now < self.session_ttl / 2:
             affinity = Affinity(key.id, route.client, now + self.session_ttl)
-            self.store.remember(route.session, affinity)
+            self.store.remember(route.session, affinity, now)
             route.last = affinity
 
     # -- the operator's view --------------------------------------------------------------------------

@@ -34,9 +34,9 @@ class Spy:
         self.writes += 1
         return self.store.update_key_state(key_id, change)
 
-    def remember(self, name, affinity):
+    def remember(self, name, affinity, now):
         self.writes += 1
-        return self.store.remember(name, affinity)
+        return self.store.remember(name, affinity, now)
 
 
 @pytest.fixture

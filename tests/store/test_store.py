@@ -83,14 +83,14 @@ def test_pair_states_live_beside_key_states_and_carry_probes_and_soft_rests(open
 def test_affinities_come_with_the_states_in_one_read_and_expire(open_backend):
     worker_a, worker_b = open_backend(), open_backend()
     worker_a.update_key_state("abc/m", lambda s: replace(s, cooldown_until=NOW + 60))
-    far = 4_000_000_000.0  # Redis keeps an entry by its own clock: a time far off for the live one
-    worker_a.remember("r:files/one", Affinity("abc", "alice", far))
-    worker_a.remember("s:hint", Affinity("def", None, far))
-    worker_a.remember("s:gone", Affinity("def", None, NOW - 1))
+    far = NOW + 3600
+    worker_a.remember("r:files/one", Affinity("abc", "alice", far), NOW)
+    worker_a.remember("s:hint", Affinity("def", None, far), NOW)
+    worker_a.remember("s:gone", Affinity("def", None, NOW - 1), NOW)
     states, found = worker_b.key_states_with(["r:files/one", "s:hint", "s:gone", "s:never"], NOW)
     assert list(states) == ["abc/m"]
     assert found == {"r:files/one": Affinity("abc", "alice", far), "s:hint": Affinity("def", None, far)}
-    worker_b.remember("s:hint", Affinity("xyz", "bob", far))  # the latest choice wins
+    worker_b.remember("s:hint", Affinity("xyz", "bob", far), NOW)  # the latest choice wins
     assert worker_a.key_states_with(["s:hint"], NOW)[1]["s:hint"].key_id == "xyz"
 
 

@@ -316,7 +316,7 @@ def test_a_fallback_model_serves_when_every_key_rests_for_the_first(tmp_path, mo
     up = pool_client(tmp_path, **CHAIN)
     served = up.request("POST", PRO_PATH, body=b"{}")
     assert served.model == "gemini-2.5-flash-lite" and served.path.endswith("flash-lite:generateContent")
-    assert len(mocked.calls) == 7  # three keys for each model, then the one that served
+    assert len(mocked.calls) == 7 == served.attempts  # three keys for each model, then the one that served
     again = up.request("POST", PRO_PATH, body=b"{}")  # both rest: straight to the third
     assert again.model == "gemini-2.5-flash-lite" and len(mocked.calls) == 8
 

@@ -289,7 +289,7 @@ def test_a_session_mapping_is_written_when_it_changes_not_per_call(clock):
 
     pool = Counting(["a", "b"], clock=clock, session_ttl=600)
     real = pool.store.remember
-    pool.store.remember = lambda name, affinity: (writes.append(name), real(name, affinity))
+    pool.store.remember = lambda name, affinity, now: (writes.append(name), real(name, affinity, now))
     hint = session_name("alice", "s")
     for _ in range(5):
         route = Route(client="alice", session=hint)
