@@ -235,8 +235,8 @@ class KeyPool:
             )
             ranked.append((rank, key, [state_id for state_id, _ in returning]))
         ranked.sort(key=lambda item: item[0])
-        for _, key, returning in ranked:
-            if returning and not self._claim_probe(returning, now, route):
+        for _, key, to_probe in ranked:
+            if to_probe and not self._claim_probe(to_probe, now, route):
                 continue
             self._last_used[key.id] = next(self._uses)
             return key
