@@ -329,9 +329,13 @@ class KeyPool:
         for key in self.keys:
             key_state = states.get(key.id, _FRESH)
             pair_state = states.get(pair_id(key.id, model), _FRESH) if model else _FRESH
-            waits.append(
-                max(key_state.cooldown_until, pair_state.cooldown_until, pair_state.disabled_until) - now
+            rests = (
+                key_state.cooldown_until,
+                key_state.disabled_until,
+                pair_state.cooldown_until,
+                pair_state.disabled_until,
             )
+            waits.append(max(rests) - now)
         return max(1.0, min(waits, default=1.0))
 
     # -- what an attempt came to ------------------------------------------------------------------

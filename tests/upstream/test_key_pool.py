@@ -130,6 +130,8 @@ def test_every_key_resting_for_a_model_is_model_exhausted_with_the_shortest_wait
         pool.choose(PRO)
     assert err.value.status == 429 and err.value.retry_after == 30 and pool.retry_after(PRO) == 30
     assert pool.choose(FLASH)  # other models are served
+    pool.disable(pool.keys[0], "HTTP 400 API_KEY_INVALID")  # a refused key is not back any sooner
+    assert pool.retry_after(PRO) == 600
 
 
 def test_a_daily_rest_says_when_it_ends(clock):
