@@ -135,6 +135,6 @@ def typed_row(values: Mapping[str, object]) -> dict:
         if value is not None and not isinstance(value, kind):
             if isinstance(value, bytes):
                 value = value.decode()
-            value = bool(int(value)) if kind is bool else kind(value)
+            value = bool(int(str(value))) if kind is bool else kind(value)
         row[name] = value
     return row

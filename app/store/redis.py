@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -72,7 +73,8 @@ class RedisStore(Store):
         # Redis is away. Sockets are gevent's under gunicorn, so waiting blocks no other request.
         # Heroku Redis serves rediss:// with a self-signed certificate and owns REDIS_URL.
         tls = {} if tls_verify or not url.startswith("rediss://") else {"ssl_cert_reqs": "none"}
-        self.r = redis.Redis.from_url(
+        # redis-py types every reply as bytes | str; with decode_responses off (as here) they are bytes.
+        self.r: Any = redis.Redis.from_url(
             url,
             **tls,
             socket_timeout=2.0,
@@ -137,7 +139,7 @@ class RedisStore(Store):
             self.r.set(self._affinity_key(name), value, px=ttl_ms)  # Redis forgets it on time
 
     def update_key_state(self, key_id: str, change: StateChange) -> KeyState:
-        def apply(pipe: redis.client.Pipeline) -> KeyState:
+        def apply(pipe: Any) -> KeyState:  # a WATCHing pipeline (see self.r)
             raw = pipe.hget(self._keys, key_id)  # WATCHed: a concurrent change makes EXEC retry
             state = change(_state(raw) if raw else KeyState())
             pipe.multi()

@@ -227,7 +227,11 @@ class SQLiteStore(Store):
         after = (since, -1)
         while True:  # page by page, so an export neither holds the lock nor the whole table
             args = after + (until,) + ((client,) if client is not None else ())
-            rows = self._run(lambda db, args=args: db.execute(query, args).fetchall())
+
+            def page(db: sqlite3.Connection, args: tuple = args) -> list:
+                return db.execute(query, args).fetchall()
+
+            rows = self._run(page)
             for values in rows:
                 yield typed_row(dict(zip(USAGE_FIELDS, values[1:], strict=False)))
             if len(rows) < _PAGE:
