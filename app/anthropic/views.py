@@ -12,7 +12,8 @@ from ..http import generate
 from ..http.body import json_body
 from ..state import state
 from ..translate.directives import parse_model_name
-from ..translate.usage import estimated_prompt_tokens
+from ..upstream import affinity
+from ..upstream.call import estimate_tokens
 from . import from_gemini, to_gemini
 from .stream import CONTENT_TYPE, PING, MessageStream
 
@@ -36,11 +37,12 @@ def _json(obj, status: int = 200) -> Response:
 def create_message():
     body = json_body(_messages)
     spec = generate.model_spec(body["model"])
+    affinity.prefer_session((body.get("metadata") or {}).get("user_id"))
     gemini_request = to_gemini.generate_request(body, spec)
     options = to_gemini.options(body)
     if body.get("stream"):
         translator = MessageStream(
-            model=body["model"], estimated_input_tokens=estimated_prompt_tokens(gemini_request), **options
+            model=body["model"], estimated_input_tokens=estimate_tokens(gemini_request), **options
         )
         return generate.stream(
             spec,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import sys
 import threading
 from collections.abc import Callable
@@ -12,16 +13,21 @@ T = TypeVar("T")
 
 class Pending(Generic[T]):
     """`work()` started at once; `wait` for it with a timeout, then `result` (its value, or its exception
-    raised here). `cancel` stops it where it waits on Gemini (gevent), so a client that leaves frees it."""
+    raised here). `cancel` stops it where it waits on Gemini (gevent), so a client that leaves frees it.
+
+    `work` runs in a copy of the caller's context: the upstream client still sees the request it serves
+    (its client key and session hint choose the key; the time waited counts against it).
+    """
 
     def __init__(self, work: Callable[[], T]):
         self._value: T | None = None
         self._error: BaseException | None = None
         self._done = threading.Event()
+        context = contextvars.copy_context()
 
         def run() -> None:
             try:
-                self._value = work()
+                self._value = context.run(work)
             except Exception as exc:  # kept for `result`, never printed by the hub
                 self._error = exc
             finally:

@@ -226,16 +226,18 @@ def _note(rec: RequestRecord, answer: Answer) -> None:
 
 
 def _waited(pending: Pending, timeout: float) -> bool:
-    """Wait for `pending` in the view; the time counts as waiting for Gemini, not as overhead."""
+    """Wait for `pending` in the view. A call that ended counted its own wait for Gemini (the upstream
+    client does); one still running has the view's wait counted now, before the headers go."""
     started = perf_counter()
-    try:
-        return pending.wait(timeout)
-    finally:
+    done = pending.wait(timeout)
+    if not done:
         timing.add_upstream_wait(perf_counter() - started)
+    return done
 
 
 class _NotServedYet:
     label = None
+    model = None
 
 
 class WholeAnswerSource:
@@ -244,6 +246,7 @@ class WholeAnswerSource:
 
     key = _NotServedYet()  # read by stream_response before anything has been served
     attempts = 0
+    model = None
 
     def __init__(self, pending: Pending[Answer], rec: RequestRecord):
         self.pending = pending
@@ -304,6 +307,10 @@ class _ToolCallRetry:
     @property
     def attempts(self) -> int:
         return self.current.attempts
+
+    @property
+    def model(self) -> str | None:
+        return self.current.model
 
     def events(self) -> Iterator[bytes]:
         events = self.current.events()

@@ -18,6 +18,7 @@ from ..state import state
 from ..translate.directives import parse_model_name
 from ..translate.finish import block_reason
 from ..translate.parts import Kind, candidate_parts, inline_media, kind
+from ..upstream import affinity
 from ..usage.record import record
 from . import audio, call_memory, embeddings, from_gemini, images, speech, to_gemini, tool_ids
 from .errors import SHAPE_ERRORS, ContentFiltered, malformed_answer
@@ -37,6 +38,7 @@ _speech = schemas.SpeechRequest()
 def chat_completions():
     body = json_body(_chat)
     spec = generate.model_spec(body["model"])
+    affinity.prefer_session(body.get("prompt_cache_key"), body.get("user"))
     parallel_tool_calls = body.get("parallel_tool_calls") is not False
     audio_format = to_gemini.audio_format(body, spec.model)
     store, client = state().store, record().client

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import jsonx
-
 
 def count(value: object) -> int:
     """A token count as Gemini sends it: a non-negative integer (a boolean or anything else is 0)."""
@@ -63,30 +61,3 @@ def token_counts(meta: object) -> TokenCounts:
         prompt_audio=modality_count(meta.get("promptTokensDetails"), "AUDIO"),
         output_audio=modality_count(meta.get("candidatesTokensDetails"), "AUDIO"),
     )
-
-
-CHARS_PER_TOKEN = 4  # about four characters a token, for English text and JSON
-MEDIA_TOKENS = 258  # what Gemini counts for an image (and about what it counts per page or second)
-
-
-def estimated_prompt_tokens(request: dict) -> int:
-    """A rough count of a Gemini request's prompt tokens, for when a count must be given before
-    Gemini's own (an Anthropic stream's message_start during a long wait); at least 1."""
-    chars = media = 0
-    contents = list(request.get("contents") or [])
-    if isinstance(request.get("systemInstruction"), dict):
-        contents.append(request["systemInstruction"])
-    for content in contents:
-        parts = content.get("parts") if isinstance(content, dict) else None
-        for part in parts if isinstance(parts, list) else ():
-            if not isinstance(part, dict):
-                continue
-            if isinstance(part.get("text"), str):
-                chars += len(part["text"])
-            elif "inlineData" in part or "fileData" in part:
-                media += 1
-            else:  # function calls and responses, code: their JSON
-                chars += len(jsonx.dumps(part))
-    if request.get("tools"):
-        chars += len(jsonx.dumps(request["tools"]))
-    return max(1, chars // CHARS_PER_TOKEN + media * MEDIA_TOKENS)
