@@ -275,3 +275,21 @@ def test_a_stream_that_ends_without_a_finish_reason_is_an_error_event(tmp_path, 
         assert b"[DONE]" not in raw
         message = last["error"]["message"]
     assert "no finish reason" in message and records[0].error == "api_error"
+
+
+@pytest.mark.parametrize("env", [{"STREAMING_MODE": "fake"}, {"NONSTREAM_KEEPALIVE": "0.05"}])
+def test_the_call_beside_the_response_keeps_the_session_s_key(tmp_path, mocked, env):
+    # The whole answer is fetched beside the response, yet the key pool still sees the session hint.
+    client, _ = gateway(tmp_path, **env)
+    for _ in range(4):
+        mocked.add_callback(
+            "POST", GENERATE, callback=slowly(0.2, fixture_bytes("gemini/generate_text.json"))
+        )
+    path, body = STREAMS["openai"]
+    if "NONSTREAM_KEEPALIVE" in env:
+        body = {k: v for k, v in body.items() if k != "stream"}
+    for _ in range(4):
+        r = client.post(path, json=body, headers={**AUTH, "x-session-affinity": "conversation-1"})
+        assert r.status_code == 200 and r.get_data()
+    keys = {call.request.headers["x-goog-api-key"] for call in mocked.calls}
+    assert len(mocked.calls) == 4 and len(keys) == 1
