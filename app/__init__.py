@@ -15,6 +15,7 @@ from .http import cors, models_route, timing
 from .http.auth import ClientKeys, presented_key
 from .http.dialects import dialect_for
 from .http.routes import route_label
+from .http.shutdown import current_owner
 from .http.streaming import StreamedResponse
 from .ops import health, metrics, openapi
 from .ops.metrics import Metrics
@@ -25,7 +26,7 @@ from .upstream.client import Scrubber, UpstreamClient
 from .upstream.key_pool import KeyPool
 from .upstream.model_catalog import ModelCatalog
 from .usage.quotas import Quotas
-from .usage.record import RequestRecord, Sink, finish
+from .usage.record import RequestRecord, Sink, begin, finish
 from .usage.sink import UsageSink
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     cors.init_app(app, config.cors_origins)  # its preflight answer comes before authentication
     app.before_request(_identify)
     app.after_request(_finish)
+    app.teardown_request(_cut_short)
     health.init_app(app)
     metrics.init_app(app, meter, pool, config.metrics_token)
     openapi.init_app(app)
@@ -108,6 +110,7 @@ def _identify():
         return
     app_state = state()
     g.record = RequestRecord(request_id, dialect, request.path, started=timing.started_at())
+    begin(g.record, current_owner())
     g.record.client = app_state.client_keys.identify(presented_key(request.headers, request.args))
     app_state.quotas.admit(g.record)  # allowed models, and 429 when over a limit
 
@@ -143,6 +146,20 @@ def _finish(response):
     else:
         finish(rec, response.status_code, app_state.finish)
     return response
+
+
+def _cut_short(error: BaseException | None) -> None:
+    """A request whose after_request never ran (the worker killed it) still ends in its record."""
+    rec = g.get("record")
+    if rec is None or rec.finished or rec.stream:  # a stream's record ends with its body
+        return
+    rec.error = rec.error or "interrupted"
+    rec.method = request.method
+    rec.route = route_label()
+    try:
+        finish(rec, 503, state().finish)
+    except Exception:
+        log.exception("finishing the record of %s failed", rec.request_id)
 
 
 def _keep_bodies(rec: RequestRecord, response, request_log: RequestLog) -> None:
