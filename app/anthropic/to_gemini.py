@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from .. import budget
 from ..errors import InvalidRequest
 from ..translate.directives import ModelSpec, apply_directives
 from ..translate.json_schema import to_gemini_parameters, to_gemini_schema
 from ..translate.media import inline_data_from_url, parse_data_url
 from ..translate.thinking import thinking_config
+from .from_gemini import check_stop_sequences
 from .ids import parse_thinking_signature, parse_tool_use_id
 
 Fetch = Callable[..., dict]  # (url, *, param) -> {"mimeType", "data"}
@@ -36,10 +38,11 @@ def options(body: dict) -> dict:
     return {
         "thinking": thinking.get("type") in ("enabled", "adaptive"),
         "single_tool": bool(choice.get("disable_parallel_tool_use")),
-        "stop_sequences": [s for s in body.get("stop_sequences") or [] if s],
+        "stop_sequences": check_stop_sequences(body.get("stop_sequences") or []),
     }
 
 
+@budget.per_request
 def generate_request(
     body: dict,
     spec: ModelSpec,
@@ -73,6 +76,7 @@ def generate_request(
     return request
 
 
+@budget.per_request
 def count_tokens_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_from_url) -> dict:
     """countTokens wraps a whole request, so the system prompt and the tools are counted too."""
     request = apply_directives(spec, _prompt(body, spec.model, fetch))

@@ -50,6 +50,7 @@ def create_message():
     svc = state()
     spec = parse_model_name(body["model"], aliases=svc.config.model_aliases)
     record().use_model(spec.model)
+    options = to_gemini.options(body)  # the cheap checks first: the request may fetch URLs
     gemini_request = to_gemini.generate_request(
         body,
         spec,
@@ -57,7 +58,6 @@ def create_message():
         force_search=svc.config.force_search,
         force_code=svc.config.force_code,
     )
-    options = to_gemini.options(body)
     if body.get("stream"):
         return _stream(spec.model, gemini_request, MessageStream(model=body["model"], **options))
     response = _send(

@@ -8,14 +8,15 @@ from marshmallow import Schema
 from schemas import first_error
 
 from .. import jsonx
+from ..budget import MAX_JSON_DEPTH
 from ..errors import InvalidRequest, RequestTooLarge
 
 _JSON_TYPES = ("application/json", "text/plain", "")
 
 
 def json_body(schema: Schema | None = None) -> dict:
-    """The body as a dict; 400 for a wrong content type, an empty or malformed body, or a
-    schema violation; 413 (from werkzeug, before reading it all) for a body over the limit."""
+    """The body as a dict; 400 for a wrong content type, an empty, malformed or too deeply nested
+    body, or a schema violation; 413 (from werkzeug, before reading it all) for a body over the limit."""
     mimetype = request.mimetype
     if mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
         raise InvalidRequest(
@@ -34,6 +35,8 @@ def json_body(schema: Schema | None = None) -> dict:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    if jsonx.deeper_than(data, MAX_JSON_DEPTH, raw):
+        raise InvalidRequest(f"The request body nests JSON more than {MAX_JSON_DEPTH} levels deep.")
     if schema is not None:
         errors = schema.validate(data)
         if errors:

@@ -40,7 +40,7 @@ class StreamTranslator(Protocol):
     def fail(self, err: GatewayError) -> bytes: ...
 
 
-def with_heartbeats(source: Iterator, interval: float) -> Iterator:
+def with_heartbeats(source: Iterator, interval: float) -> Generator:
     """Items of `source`, with HEARTBEAT whenever it has been silent for `interval` seconds.
 
     The source is read in its own (green) thread so a silent upstream never blocks the
