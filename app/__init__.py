@@ -11,8 +11,10 @@ from werkzeug.exceptions import HTTPException
 
 from . import admin, anthropic, errors, gemini, openai
 from .config import Config, ConfigError
+from .errors import GatewayError
 from .http import cors, models_route, timing
 from .http.auth import ClientKeys, presented_key
+from .http.body import discard_body, read_body
 from .http.dialects import dialect_for
 from .http.routes import route_label
 from .http.shutdown import current_owner
@@ -78,6 +80,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     app.before_request(_identify)
     app.after_request(_finish)
     app.teardown_request(_cut_short)
+    app.teardown_request(_drain_body)
     health.init_app(app)
     metrics.init_app(app, meter, pool, config.metrics_token)
     openapi.init_app(app)
@@ -162,11 +165,16 @@ def _cut_short(error: BaseException | None) -> None:
         log.exception("finishing the record of %s failed", rec.request_id)
 
 
+def _drain_body(error: BaseException | None) -> None:
+    if request.content_length or "Transfer-Encoding" in request.headers:
+        discard_body()  # what the answer did not need, within the body's deadline
+
+
 def _keep_bodies(rec: RequestRecord, response, request_log: RequestLog) -> None:
     """LOG_BODIES: the request's body and a whole answer's body, redacted, for the log line."""
     try:
-        raw = request.get_data(cache=True)
-    except HTTPException:  # a body over the limit, never read
+        raw = read_body()
+    except (HTTPException, GatewayError):  # a body over the limit or past its deadline, never read
         raw = b""
     rec.bodies = {"request_body": request_log.redacted(raw)}
     if not response.is_streamed and not response.direct_passthrough:

@@ -153,6 +153,7 @@ ENV_NAMES = {
     "no_proxy": "NO_PROXY",
     "pool_size": "UPSTREAM_POOL_SIZE",
     "max_request_bytes": "MAX_REQUEST_BYTES",
+    "request_body_timeout": "REQUEST_BODY_TIMEOUT",
     "models_cache_ttl": "MODELS_CACHE_TTL",
     "cors_origins": "CORS_ORIGINS",
     "force_search": "FORCE_GOOGLE_SEARCH",

@@ -45,6 +45,7 @@ class Config:
     pool_size: int = 1000
     # Requests
     max_request_bytes: int = 50 * 1024 * 1024
+    request_body_timeout: float = 120.0  # seconds for a whole request body to arrive
     models_cache_ttl: float = 60.0
     cors_origins: tuple[str, ...] = ("*",)
     force_search: bool = False  # add Google Search to every generate call that has no functions
@@ -116,6 +117,7 @@ class Config:
             no_proxy=no_proxy,
             pool_size=reader.integer("UPSTREAM_POOL_SIZE", cls.pool_size, 1, 100000),
             max_request_bytes=reader.integer("MAX_REQUEST_BYTES", cls.max_request_bytes, 1024, 2**40),
+            request_body_timeout=reader.number("REQUEST_BODY_TIMEOUT", cls.request_body_timeout),
             models_cache_ttl=reader.number("MODELS_CACHE_TTL", cls.models_cache_ttl, minimum=0),
             cors_origins=reader.origins("CORS_ORIGINS"),
             force_search=reader.flag("FORCE_GOOGLE_SEARCH"),
