@@ -49,7 +49,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         store = open_store(config)  # shared by every worker: SQLite in DATA_DIR, or Redis
     except StoreUnavailable as exc:
         raise ConfigError(f"the state store cannot be opened ({exc.detail}); check DATA_DIR") from None
-    quotas = Quotas(config.client_keys, store)
+    quotas = Quotas(config.client_keys, store, reserved_output_tokens=config.reserved_output_tokens)
     meter = Metrics()
     pool = KeyPool(
         config.gemini_api_keys, store, default_cooldown=config.key_cooldown, recheck_after=config.key_recheck

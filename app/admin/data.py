@@ -164,6 +164,7 @@ ENV_NAMES = {
     "redis_tls_no_verify": "REDIS_TLS_NO_VERIFY",
     "usage_retention_days": "USAGE_RETENTION_DAYS",
     "client_keys": "CLIENT_KEYS_FILE",
+    "reserved_output_tokens": "RESERVED_OUTPUT_TOKENS",
     "admin_password": "ADMIN_PASSWORD",
     "session_secret": "SESSION_SECRET",
     "metrics_token": "METRICS_TOKEN",
@@ -227,6 +228,7 @@ def _client_key(key) -> str:
             (key.requests_per_minute, "requests/min"),
             (key.tokens_per_minute, "tokens/min"),
             (key.tokens_per_day, "tokens/day"),
+            (key.concurrent_requests, "at once"),
         )
         if v
     ]

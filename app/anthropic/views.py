@@ -16,6 +16,7 @@ from ..state import state
 from ..translate.directives import parse_model_name
 from ..translate.safety import default_safety_settings
 from ..upstream.answers import answer_object
+from ..usage.quotas import reserve
 from ..usage.record import record
 from . import from_gemini, to_gemini
 from .stream import CONTENT_TYPE, PING, MessageStream
@@ -51,6 +52,7 @@ def create_message():
     spec = parse_model_name(body["model"], aliases=svc.config.model_aliases)
     record().use_model(spec.model)
     options = to_gemini.options(body)  # the cheap checks first: the request may fetch URLs
+    reserve(body["max_tokens"])
     gemini_request = to_gemini.generate_request(
         body,
         spec,

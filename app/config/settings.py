@@ -57,6 +57,8 @@ class Config:
     redis_tls_no_verify: bool = False  # Heroku Redis: rediss:// with a self-signed certificate
     usage_retention_days: float = 90.0  # 0 keeps usage records forever
     client_keys: tuple[ClientKey, ...] = ()
+    # Output tokens held against a client's token limits while a request that names no cap runs
+    reserved_output_tokens: int = 8192
     # The operator's view (app/admin, app/metrics, app/logs). The admin page exists only with a
     # password; its sessions are signed with session_secret (SESSION_SECRET, or generated in data_dir).
     admin_password: str | None = field(default=None, repr=False)
@@ -128,6 +130,9 @@ class Config:
             redis_tls_no_verify=reader.flag("REDIS_TLS_NO_VERIFY"),
             usage_retention_days=reader.number("USAGE_RETENTION_DAYS", cls.usage_retention_days, minimum=0),
             client_keys=client_keys,
+            reserved_output_tokens=reader.integer(
+                "RESERVED_OUTPUT_TOKENS", cls.reserved_output_tokens, 0, 10_000_000
+            ),
             admin_password=admin_password,
             session_secret=session_secret(reader.text("SESSION_SECRET", ""), data_dir)
             if admin_password

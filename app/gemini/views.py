@@ -14,6 +14,7 @@ from ..state import state
 from ..translate.safety import default_safety_settings
 from ..upstream.answers import answer_object
 from ..upstream.model_catalog import model_id
+from ..usage.quotas import reserve
 from ..usage.record import record
 from .streams import JSONArrayRelay, SSERelay
 
@@ -128,9 +129,22 @@ def _relay_validated(model: str, action: str, schema) -> Response:
     return relay(response)
 
 
+def _output_cap(data: dict) -> int | None:
+    """The request's own cap on output tokens, for every candidate it asks for; None when it sets none."""
+    config = data.get("generationConfig", data.get("generation_config"))
+    if not isinstance(config, dict):
+        return None
+    cap = config.get("maxOutputTokens", config.get("max_output_tokens"))
+    count = config.get("candidateCount", config.get("candidate_count"))
+    if not isinstance(cap, int) or isinstance(cap, bool):
+        return None
+    return cap * count if isinstance(count, int) and not isinstance(count, bool) and count > 1 else cap
+
+
 def _generate_body() -> bytes:
     """The validated request as bytes, with default safety settings only where it has none."""
     data = json_body(_generate)
+    reserve(_output_cap(data))
     if "safetySettings" in data or "safety_settings" in data:
         return request.get_data()
     data["safetySettings"] = default_safety_settings(state().config.safety_threshold)

@@ -18,6 +18,7 @@ from ..state import state
 from ..translate.directives import apply_directives, parse_model_name
 from ..translate.safety import default_safety_settings
 from ..upstream.answers import answer_object
+from ..usage.quotas import reserve
 from ..usage.record import record
 from . import audio, embeddings, from_gemini, images, speech, to_gemini
 from .errors import SHAPE_ERRORS, ContentFiltered, malformed_answer
@@ -38,6 +39,8 @@ def chat_completions():
     svc = state()
     spec = parse_model_name(body["model"], aliases=svc.config.model_aliases)
     record().use_model(spec.model)
+    cap = body.get("max_completion_tokens") or body.get("max_tokens")
+    reserve(cap * (body.get("n") or 1) if cap else None)
     options = {
         "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
         "audio_format": to_gemini.audio_format(body, spec.model),
@@ -94,9 +97,11 @@ def create_embeddings():
     model = embeddings.model_name(body["model"])
     record().use_model(model)
     texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+    batches = embeddings.batches(texts, model, body.get("dimensions"))
+    reserve(0, calls=len(batches))  # each batch is a call to Gemini
     values: list[list[float]] = []
     tokens = 0
-    for batch in embeddings.batches(texts, model, body.get("dimensions")):
+    for batch in batches:
         answer = _call(_path(model, "batchEmbedContents"), jsonx.dumps(batch))
         values.extend(_read(embeddings.vectors, answer, len(batch["requests"])))
         tokens += from_gemini.usage(answer.get("usageMetadata"))["prompt_tokens"]
@@ -118,6 +123,7 @@ def generate_images():
     else:
         # Gemini image models draw one image per call.
         ratio = images.aspect_ratio(body.get("size"), images.GEMINI_RATIOS)
+        reserve(calls=n)
         payload = jsonx.dumps(_with_safety(images.generate_request(body["prompt"], ratio)))
         found, usage = [], {}
         for _ in range(n):
@@ -136,6 +142,7 @@ def create_speech():
     body = json_body(_speech)
     model = speech.tts_model(body["model"])
     record().use_model(model)
+    reserve()
     offered = audio.formats()
     fmt = body.get("response_format") or ("mp3" if "mp3" in offered else "wav")
     if fmt not in offered:

@@ -65,17 +65,39 @@ class Store(ABC):
 
     # -- client limits ----------------------------------------------------------------------
     @abstractmethod
-    def admit(self, client: str, limits: Sequence[Limit], now: float) -> tuple[Limit, float] | None:
-        """If every limit has room, count one request against the request limits and return None;
-        otherwise change nothing and return the limit to wait for longest and the seconds to wait."""
+    def admit(
+        self,
+        client: str,
+        limits: Sequence[Limit],
+        now: float,
+        *,
+        amounts: Mapping[str, int] | None = None,
+        holder: str | None = None,
+    ) -> tuple[Limit, float] | None:
+        """If every limit in `limits` has room (its window's total under its amount; a concurrency
+        limit, a free slot), add to each its metric's amount from `amounts` (default: one request),
+        give `holder` a slot under each concurrency limit until `finish` or the limit's lease ends,
+        and return None. Otherwise change nothing and return the limit to wait for longest and the
+        seconds to wait. A limit is only checked for room: one request may take it past its amount,
+        and the next ones wait until the window has made up for it."""
 
     # -- usage --------------------------------------------------------------------------------
     @abstractmethod
     def finish(
-        self, row: Mapping, client: str | None, token_limits: Sequence[Limit], tokens: int, now: float
+        self,
+        row: Mapping,
+        client: str | None,
+        token_limits: Sequence[Limit],
+        tokens: int,
+        now: float,
+        *,
+        reserved: int = 0,
+        reserved_at: float = 0.0,
+        holder: str | None = None,
     ) -> None:
-        """Store one request's usage row and charge its tokens to the client's token limits,
-        durably, in one transaction. `row` has the USAGE_FIELDS."""
+        """Store one request's usage row and settle its client's limits, durably, in one transaction:
+        charge `tokens` to the token limits, give back the `reserved` estimate added to them at
+        `reserved_at`, and free `holder`'s concurrency slot. `row` has the USAGE_FIELDS."""
 
     @abstractmethod
     def usage(self, since: float, until: float, client: str | None = None) -> Iterator[dict]:
@@ -83,7 +105,7 @@ class Store(ABC):
 
     @abstractmethod
     def prune(self, before: float) -> int:
-        """Delete usage rows older than `before` (and spent rate counters); returns rows deleted."""
+        """Delete usage rows older than `before` (and spent rate counters and slots); returns rows deleted."""
 
     def close(self) -> None:  # noqa: B027 (a store with nothing to release need not override it)
         """Release connections; the store must not be used afterwards."""

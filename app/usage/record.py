@@ -42,6 +42,11 @@ class RequestRecord:
     # The client key's allowed model patterns (None: any), bound at admission (usage.quotas).
     allowed_models: Sequence[str] | None = field(default=None, repr=False)
     finished: bool = False  # its one record has gone to the sink
+    # What it holds against its client's limits until it ends (usage.quotas): a token estimate, and when
+    # it was added; a concurrency slot.
+    reserved: int = 0
+    reserved_at: float = 0.0
+    holds_slot: bool = False
     # What serves the request (its greenlet under gevent), so a stopping worker can end it (http.shutdown).
     owner: object | None = field(default=None, repr=False)
 

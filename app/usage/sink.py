@@ -49,7 +49,16 @@ class UsageSink:
         row = usage_row(record)
         tokens = record.prompt_tokens + record.completion_tokens + record.thought_tokens
         try:
-            self.store.finish(row, record.client, self.quotas.token_limits(record.client), tokens, now)
+            self.store.finish(
+                row,
+                record.client,
+                self.quotas.token_limits(record.client),
+                tokens,
+                now,
+                reserved=record.reserved,
+                reserved_at=record.reserved_at,
+                holder=record.request_id if record.holds_slot else None,
+            )
         except StoreUnavailable:
             # Kept whole in the log rather than lost; it holds names and labels, never keys.
             log.error("usage record not stored: %s", jsonx.dumps(row).decode())

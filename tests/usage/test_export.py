@@ -76,7 +76,7 @@ def test_every_request_is_recorded_before_its_response_ends(env, mocked):
 
 
 class BrokenStore:
-    def finish(self, *args):
+    def finish(self, *args, **kwargs):
         raise StoreUnavailable("disk full")
 
     def prune(self, before):
