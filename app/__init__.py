@@ -16,6 +16,7 @@ from .http import cors, models_route, timing
 from .http.auth import ClientKeys, presented_key
 from .http.body import discard_body, read_body
 from .http.dialects import dialect_for
+from .http.peers import TrustedProxies
 from .http.routes import route_label
 from .http.shutdown import current_owner
 from .http.streaming import StreamedResponse
@@ -73,6 +74,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         metrics=meter,
         request_log=request_log,
         finish=_observed(UsageSink(store, quotas, config.usage_retention_days), meter, request_log),
+        proxies=TrustedProxies(config.forwarded_allow_ips),
     )
     app_state.install(app)
     errors.init_app(app, app_state.renderers)

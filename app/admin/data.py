@@ -156,6 +156,7 @@ ENV_NAMES = {
     "request_body_timeout": "REQUEST_BODY_TIMEOUT",
     "models_cache_ttl": "MODELS_CACHE_TTL",
     "cors_origins": "CORS_ORIGINS",
+    "forwarded_allow_ips": "FORWARDED_ALLOW_IPS",
     "force_search": "FORCE_GOOGLE_SEARCH",
     "force_code": "FORCE_CODE_EXECUTION",
     "model_aliases": "MODEL_ALIASES",
@@ -173,7 +174,15 @@ ENV_NAMES = {
 }
 # Text settings that never hold a secret, shown as they are. Any other text is masked.
 PLAIN_TEXT = frozenset(
-    ("data_dir", "safety_threshold", "no_proxy", "redis_prefix", "request_log", "cors_origins")
+    (
+        "data_dir",
+        "safety_threshold",
+        "no_proxy",
+        "redis_prefix",
+        "request_log",
+        "cors_origins",
+        "forwarded_allow_ips",
+    )
 )
 URLS = frozenset(("gemini_base_url", "https_proxy", "redis_url"))  # shown without credentials or query
 _HIDDEN = frozenset(("generated_api_key",))  # folded into API_KEYS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -48,6 +49,8 @@ class Config:
     request_body_timeout: float = 120.0  # seconds for a whole request body to arrive
     models_cache_ttl: float = 60.0
     cors_origins: tuple[str, ...] = ("*",)
+    # Proxies whose X-Forwarded-For is believed (gunicorn's forwarded_allow_ips, the same variable)
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
     force_search: bool = False  # add Google Search to every generate call that has no functions
     model_aliases: tuple[tuple[str, str], ...] = ()  # (wildcard pattern, Gemini model), first match wins
     force_code: bool = False  # the same for code execution
@@ -122,6 +125,7 @@ class Config:
             request_body_timeout=reader.number("REQUEST_BODY_TIMEOUT", cls.request_body_timeout),
             models_cache_ttl=reader.number("MODELS_CACHE_TTL", cls.models_cache_ttl, minimum=0),
             cors_origins=reader.origins("CORS_ORIGINS"),
+            forwarded_allow_ips=reader.networks("FORWARDED_ALLOW_IPS", cls.forwarded_allow_ips),
             force_search=reader.flag("FORCE_GOOGLE_SEARCH"),
             model_aliases=reader.aliases("MODEL_ALIASES"),
             force_code=reader.flag("FORCE_CODE_EXECUTION"),
@@ -193,6 +197,20 @@ class _Reader:
                     f"{name} must list origins such as https://chat.example.com, got {origin!r}"
                 )
         return origins
+
+    def networks(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        entries = tuple(e.strip() for e in raw.split(",") if e.strip())
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(f"{name} must list addresses or networks (or *), got {entry!r}") from None
+        return entries
 
     def number(self, name: str, default: float, minimum: float = 0.001) -> float:
         raw = self.env.get(name, "").strip()

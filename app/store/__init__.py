@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from ..config import Config
 from ..errors import GatewayError
@@ -80,6 +80,28 @@ class Store(ABC):
         and return None. Otherwise change nothing and return the limit to wait for longest and the
         seconds to wait. A limit is only checked for room: one request may take it past its amount,
         and the next ones wait until the window has made up for it."""
+
+    # -- admin logins -------------------------------------------------------------------------
+    @abstractmethod
+    def login_attempt(
+        self, address: str, now: float, backoff: Callable[[int], float], forget: float
+    ) -> float | None:
+        """Count a login attempt from `address` as a failure unless the address must still wait: return
+        the seconds left to wait (counting nothing), or None. An address with n failures waits
+        `backoff(n)` seconds after its latest; they are forgotten `forget` seconds after it. A success
+        is then cleared with `login_succeeded`, so only failures stay counted."""
+
+    @abstractmethod
+    def login_succeeded(self, address: str) -> None:
+        """Forget the address's failures."""
+
+    @abstractmethod
+    def revoke_session(self, session_id: str, until: float) -> None:
+        """End an admin session everywhere: `session_revoked` says so until `until` (when it expires anyway)."""
+
+    @abstractmethod
+    def session_revoked(self, session_id: str, now: float) -> bool:
+        """Whether the session was ended by `revoke_session`."""
 
     # -- usage --------------------------------------------------------------------------------
     @abstractmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import redis
@@ -191,6 +191,38 @@ class RedisStore(Store):
             buckets = {int(flat[j]): int(flat[j + 1]) for j in range(0, len(flat), 2)}
             waits.append((limit, limit.wait(buckets, now) or 0.001))
         return max(waits, key=lambda item: item[1])
+
+    # -- admin logins ---------------------------------------------------------------------
+    def login_attempt(
+        self, address: str, now: float, backoff: Callable[[int], float], forget: float
+    ) -> float | None:
+        key = f"{self.prefix}login:{address}"
+
+        def attempt(pipe: redis.client.Pipeline) -> float | None:
+            raw = pipe.hmget(key, "failures", "latest")  # WATCHed: a concurrent attempt makes EXEC retry
+            failures, latest = (int(raw[0]), float(raw[1])) if raw[0] is not None else (0, 0.0)
+            wait = latest + backoff(failures) - now if failures else 0.0
+            if wait > 0:
+                return wait
+            pipe.multi()
+            pipe.hset(key, mapping={"failures": failures + 1, "latest": now})
+            pipe.pexpire(key, int(forget * 1000))
+            return None
+
+        with self._guard():
+            return self.r.transaction(attempt, key, value_from_callable=True)
+
+    def login_succeeded(self, address: str) -> None:
+        with self._guard():
+            self.r.delete(f"{self.prefix}login:{address}")
+
+    def revoke_session(self, session_id: str, until: float) -> None:
+        with self._guard():
+            self.r.set(f"{self.prefix}revoked:{session_id}", 1, pxat=int(until * 1000))
+
+    def session_revoked(self, session_id: str, now: float) -> bool:
+        with self._guard():
+            return bool(self.r.exists(f"{self.prefix}revoked:{session_id}"))
 
     # -- usage ----------------------------------------------------------------------------
     def finish(

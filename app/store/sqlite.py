@@ -52,6 +52,16 @@ CREATE TABLE IF NOT EXISTS slot (
     expires REAL NOT NULL,
     PRIMARY KEY (client, holder)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS admin_login (
+    address TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    latest REAL NOT NULL,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revoked_session (
+    session_id TEXT PRIMARY KEY,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS usage (
     id INTEGER PRIMARY KEY,
     {", ".join(f"{name} {_SQL_TYPES[kind]}" for name, kind in USAGE_COLUMNS)}
@@ -208,6 +218,44 @@ class SQLiteStore(Store):
 
         return self._run(admit)
 
+    # -- admin logins ---------------------------------------------------------------------
+    def login_attempt(
+        self, address: str, now: float, backoff: Callable[[int], float], forget: float
+    ) -> float | None:
+        def attempt(db: sqlite3.Connection) -> float | None:
+            with _transaction(db):
+                found = db.execute(
+                    "SELECT failures, latest, expires FROM admin_login WHERE address = ?", (address,)
+                ).fetchone()
+                failures, latest = (found[0], found[1]) if found and found[2] > now else (0, 0.0)
+                wait = latest + backoff(failures) - now if failures else 0.0
+                if wait > 0:
+                    return wait
+                db.execute(
+                    "INSERT OR REPLACE INTO admin_login VALUES (?, ?, ?, ?)",
+                    (address, failures + 1, now, now + forget),
+                )
+                return None
+
+        return self._run(attempt)
+
+    def login_succeeded(self, address: str) -> None:
+        self._run(lambda db: db.execute("DELETE FROM admin_login WHERE address = ?", (address,)))
+
+    def revoke_session(self, session_id: str, until: float) -> None:
+        self._run(
+            lambda db: db.execute("INSERT OR REPLACE INTO revoked_session VALUES (?, ?)", (session_id, until))
+        )
+
+    def session_revoked(self, session_id: str, now: float) -> bool:
+        def read(db: sqlite3.Connection) -> bool:
+            found = db.execute(
+                "SELECT 1 FROM revoked_session WHERE session_id = ? AND expires > ?", (session_id, now)
+            ).fetchone()
+            return found is not None
+
+        return self._run(read)
+
     # -- usage ----------------------------------------------------------------------------
     def finish(
         self,
@@ -259,7 +307,8 @@ class SQLiteStore(Store):
                 ).rowcount
                 if count < _PRUNE_BATCH:
                     db.execute("DELETE FROM quota WHERE expires <= ?", (time.time(),))
-                    db.execute("DELETE FROM slot WHERE expires <= ?", (time.time(),))
+                    for table in ("slot", "admin_login", "revoked_session"):
+                        db.execute(f"DELETE FROM {table} WHERE expires <= ?", (time.time(),))
                 return count
 
         deleted = 0

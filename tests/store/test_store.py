@@ -1,5 +1,6 @@
 """One suite, both backends: every test here runs against SQLite and against a real Redis."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -267,3 +268,41 @@ def test_slots_are_atomic_under_concurrency(open_backend):
     with ThreadPoolExecutor(4) as pool:
         admitted = sum(pool.map(attempts, enumerate(workers)))
     assert admitted == 2
+
+
+# -- admin logins ------------------------------------------------------------------------------------
+
+
+def doubling(failures: int) -> float:
+    return 0.0 if failures < 2 else 2.0 ** (failures - 2)
+
+
+def test_login_attempts_back_off_atomically_and_are_forgotten(open_backend):
+    worker_a, worker_b = open_backend(), open_backend()
+    assert worker_a.login_attempt("10.0.0.1", NOW, doubling, 60) is None
+    assert worker_b.login_attempt("10.0.0.1", NOW, doubling, 60) is None
+    assert worker_a.login_attempt("10.0.0.1", NOW + 0.5, doubling, 60) == pytest.approx(0.5)
+    assert worker_b.login_attempt("10.0.0.2", NOW + 0.5, doubling, 60) is None  # apart
+    assert worker_b.login_attempt("10.0.0.1", NOW + 1, doubling, 60) is None  # third failure
+    assert worker_a.login_attempt("10.0.0.1", NOW + 1, doubling, 60) == pytest.approx(2.0)
+    worker_a.login_succeeded("10.0.0.1")
+    assert worker_b.login_attempt("10.0.0.1", NOW + 1, doubling, 60) is None
+
+
+def test_login_attempts_are_counted_atomically(open_backend):
+    workers = [open_backend() for _ in range(4)]
+
+    def attempts(store):
+        return sum(store.login_attempt("10.0.0.1", NOW, doubling, 60) is None for _ in range(10))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(attempts, workers)) == 2  # the free ones; then each waits
+
+
+def test_revoked_sessions_are_shared_until_they_expire(open_backend):
+    worker_a, worker_b = open_backend(), open_backend()
+    assert not worker_b.session_revoked("s1", NOW)
+    worker_a.revoke_session("s1", time.time() + 60)
+    assert worker_b.session_revoked("s1", time.time()) and not worker_b.session_revoked("s2", time.time())
+    worker_a.revoke_session("s3", time.time() - 1)  # already expired: nothing to remember
+    assert not worker_b.session_revoked("s3", time.time())
