@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import cast
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -200,7 +201,7 @@ class RedisStore(Store):
 
         def attempt(pipe: redis.client.Pipeline) -> float | None:
             raw = pipe.hmget(key, "failures", "latest")  # WATCHed: a concurrent attempt makes EXEC retry
-            failures, latest = (int(raw[0]), float(raw[1])) if raw[0] is not None else (0, 0.0)
+            failures, latest = (int(raw[0]), float(raw[1] or 0)) if raw[0] is not None else (0, 0.0)
             wait = latest + backoff(failures) - now if failures else 0.0
             if wait > 0:
                 return wait
@@ -210,7 +211,8 @@ class RedisStore(Store):
             return None
 
         with self._guard():
-            return self.r.transaction(attempt, key, value_from_callable=True)
+            waited = self.r.transaction(attempt, key, value_from_callable=True)  # type: ignore[arg-type]
+        return cast(float | None, waited)
 
     def login_succeeded(self, address: str) -> None:
         with self._guard():

@@ -7,13 +7,14 @@ import random
 import signal
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from app.store.sqlite import SQLiteStore
 from tests.reliability.procs import hang_up, http_request, worker_pids
-from tests.reliability.wire import BY_NAME, GEMINI_HEADERS, MODEL, STREAMS, Variant
+from tests.reliability.wire import BY_NAME, GEMINI_HEADERS, MODEL, STREAMS, WHOLE, Variant, assert_error_shape
 
 ARRAY = Variant(
     "gemini-array",
@@ -83,6 +84,16 @@ class Stream:
             assert piece, f"the stream ended early: {self.received[-300:]!r}"
             self.received += piece
 
+    def drain(self) -> None:
+        """Take in whatever has already arrived, so `seen` counts what the gateway has written."""
+        self.sock.settimeout(0.05)
+        try:
+            while piece := self.sock.recv(65536):
+                self.received += piece
+        except TimeoutError:
+            pass
+        self.sock.settimeout(10)
+
     def read_to_end(self, timeout: float) -> None:
         self.sock.settimeout(timeout)
         try:
@@ -145,6 +156,7 @@ def test_streams_cut_at_random_points_in_every_dialect_each_end_in_one_record(st
         for stream in streams:
             stream.read_events(wanted[stream.request_id])
         for stream in streams:
+            stream.drain()
             seen = stream.seen()
             if rng.random() < 0.5:
                 hang_up(stream.sock)  # RST, as a killed client
@@ -167,10 +179,10 @@ def test_streams_cut_at_random_points_in_every_dialect_each_end_in_one_record(st
     assert sum(c["closed"] is None for c in upstream.calls()) == 0, "an upstream call was left open"
 
 
-def test_streams_still_running_when_the_worker_is_told_to_stop_each_end_in_one_record(
+def test_requests_still_running_when_the_worker_is_told_to_stop_each_end_in_one_record(
     start_gateway, upstream
 ):
-    # The master kills the worker when its graceful timeout ends: the streams must be ended before.
+    # The master kills the worker when its graceful timeout ends: the requests must be ended before.
     gateway = start_gateway(
         HEARTBEAT_INTERVAL=0.1, WEB_CONCURRENCY=1, GUNICORN_CMD_ARGS="--graceful-timeout 3"
     )
@@ -180,16 +192,23 @@ def test_streams_still_running_when_the_worker_is_told_to_stop_each_end_in_one_r
             "events": [counted(n) for n in range(1, 1001)],
             "interval": 0.1,
             "repeat": -1,
-        }
+        },
+        {"match": ":generateContent", "body": counted(1), "delay": 30, "repeat": -1},
     )
     streams = [Stream(gateway, v, f"shutdown {v.name}") for v in EVERY_STREAM]
     for stream in streams:
         stream.read_events(3)
-    assert len(worker_pids(gateway)) == 1
-    stopped = time.monotonic()
-    gateway.proc.proc.send_signal(signal.SIGTERM)
-    for stream in streams:
-        stream.read_to_end(timeout=8)
+    # Whole answers Gemini is slow to give: a thinking model, minutes long.
+    slow = {v.name: v for v in WHOLE}
+    with ThreadPoolExecutor(len(slow)) as pool:
+        waiting = {name: pool.submit(v.post, gateway, 10) for name, v in slow.items()}
+        time.sleep(0.5)
+        assert len(worker_pids(gateway)) == 1
+        stopped = time.monotonic()
+        gateway.proc.proc.send_signal(signal.SIGTERM)
+        for stream in streams:
+            stream.read_to_end(timeout=8)
+        answers = {name: future.result() for name, future in waiting.items()}
     gateway.proc.proc.wait(timeout=10)
     assert time.monotonic() - stopped < 6
     rows = usage_rows(gateway)
@@ -200,6 +219,13 @@ def test_streams_still_running_when_the_worker_is_told_to_stop_each_end_in_one_r
         seen = stream.seen()
         assert seen >= 3 and seen <= row["completion_tokens"] <= seen + 3, (stream.variant.name, seen, row)
         assert row["error"] == "interrupted", row
+        assert b"restarting" in stream.received  # the client was told, in its dialect
+    for name, answer in answers.items():
+        variant = slow[name]
+        assert answer.status_code == (529 if variant.dialect == "anthropic" else 503), answer.text
+        assert_error_shape(variant, answer.json())
+        (row,) = rows[answer.headers["x-request-id"]]
+        assert row["status"] == answer.status_code and row["error"] == "interrupted"
     assert "SIGKILL" not in gateway.proc.output()
 
 

@@ -296,7 +296,8 @@ def test_schema_text_counts_against_the_budget(client, mocked):
 def test_markdown_images_in_history_are_found_in_linear_time(client, mocked):
     answered(mocked)
     image = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
-    content = "![" * 40_000 + f"](data:image/png;base64,{image})"
+    # A run of `![` before a link that is not an image: a regex trying each `![` rescans the whole run.
+    content = "![" * 40_000 + "](data:image/png;base64,not base64)\n" + f"![x](data:image/png;base64,{image})"
     body = {
         "model": MODEL,
         "messages": [
@@ -308,7 +309,10 @@ def test_markdown_images_in_history_are_found_in_linear_time(client, mocked):
     response = timed(lambda: client.post("/v1/chat/completions", json=body, headers=OPENAI))
     assert response.status_code == 200
     parts = json.loads(mocked.calls[0].request.body)["contents"][1]["parts"]
-    assert parts[-1] == {"inlineData": {"mimeType": "image/png", "data": image}}
+    assert parts == [
+        {"text": "![" * 40_000 + "](data:image/png;base64,not base64)"},
+        {"inlineData": {"mimeType": "image/png", "data": image}},
+    ]
 
 
 # -- embeddings ---------------------------------------------------------------------------------------
