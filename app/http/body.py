@@ -77,8 +77,10 @@ def discard_body() -> None:
         with _deadline():
             while left > 0 and (piece := stream.read(_DISCARD_CHUNK)):
                 left -= len(piece)
-    except (RequestTimeout, OSError, ValueError):
-        return  # the connection is closing: nothing more to read
+    except RequestTimeout:
+        return  # past the deadline: reading has stopped, the connection closes
+    except (HTTPException, OSError, ValueError):  # over the limit on the way, or a broken body
+        left = 0
     if left <= 0:
         _stop_reading()
 
