@@ -159,8 +159,10 @@ ENV_NAMES = {
     "no_proxy": "NO_PROXY",
     "pool_size": "UPSTREAM_POOL_SIZE",
     "max_request_bytes": "MAX_REQUEST_BYTES",
+    "request_body_timeout": "REQUEST_BODY_TIMEOUT",
     "models_cache_ttl": "MODELS_CACHE_TTL",
     "cors_origins": "CORS_ORIGINS",
+    "forwarded_allow_ips": "FORWARDED_ALLOW_IPS",
     "force_search": "FORCE_GOOGLE_SEARCH",
     "force_code": "FORCE_CODE_EXECUTION",
     "force_url_context": "FORCE_URL_CONTEXT",
@@ -175,6 +177,7 @@ ENV_NAMES = {
     "redis_tls_no_verify": "REDIS_TLS_NO_VERIFY",
     "usage_retention_days": "USAGE_RETENTION_DAYS",
     "client_keys": "CLIENT_KEYS_FILE",
+    "reserved_output_tokens": "RESERVED_OUTPUT_TOKENS",
     "admin_password": "ADMIN_PASSWORD",
     "session_secret": "SESSION_SECRET",
     "metrics_token": "METRICS_TOKEN",
@@ -192,6 +195,7 @@ PLAIN_TEXT = frozenset(
         "cors_origins",
         "streaming_mode",
         "force_dialects",
+        "forwarded_allow_ips",
     )
 )
 URLS = frozenset(("gemini_base_url", "https_proxy", "redis_url"))  # shown without credentials or query
@@ -253,6 +257,7 @@ def _client_key(key) -> str:
             (key.requests_per_minute, "requests/min"),
             (key.tokens_per_minute, "tokens/min"),
             (key.tokens_per_day, "tokens/day"),
+            (key.concurrent_requests, "at once"),
         )
         if v
     ]

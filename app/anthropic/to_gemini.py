@@ -6,6 +6,7 @@ import re
 
 from schemas.fields import INT32_MAX
 
+from .. import budget
 from ..errors import InvalidRequest
 from ..translate.contents import merge_turns, text_parts
 from ..translate.directives import ModelSpec, apply_directives
@@ -13,6 +14,7 @@ from ..translate.json_schema import to_gemini_parameters, to_gemini_schema
 from ..translate.media import Fetch, inline_data_from_url, parse_data_url
 from ..translate.signatures import ensure_call_signatures
 from ..translate.thinking import thinking_config
+from .from_gemini import check_stop_sequences
 from .ids import parse_thinking_signature, parse_tool_use_id
 
 _SERVER_TOOLS: tuple[tuple[str, dict], ...] = (
@@ -28,7 +30,8 @@ GEMINI_STOP_SEQUENCES = 5  # the most Gemini takes; more are applied by the gate
 
 
 def stop_sequences(body: dict) -> list[str]:
-    return [s for s in body.get("stop_sequences") or [] if s]
+    """The request's non-empty stop sequences; 400 past their bounds (check_stop_sequences)."""
+    return check_stop_sequences(body.get("stop_sequences") or [])
 
 
 def options(body: dict) -> dict:
@@ -46,6 +49,7 @@ def options(body: dict) -> dict:
     }
 
 
+@budget.per_request
 def generate_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_from_url) -> dict:
     """The Gemini request for a validated Messages body and its parsed model name (the model name's
     directives are applied when the request is finalized)."""
@@ -72,6 +76,7 @@ def generate_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_
     return request
 
 
+@budget.per_request
 def count_tokens_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_from_url) -> dict:
     """countTokens wraps a whole request, so the system prompt and the tools are counted too."""
     request = apply_directives(spec, _prompt(body, spec.model, fetch))

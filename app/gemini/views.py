@@ -20,6 +20,7 @@ from ..translate.finalize import forced, with_default_safety
 from ..translate.safety import default_safety_settings
 from ..upstream.client import Served
 from ..upstream.model_catalog import model_id
+from ..usage.quotas import reserve
 from ..usage.record import record
 from .streams import JSONArrayRelay, SSERelay
 
@@ -142,11 +143,20 @@ def _relay_validated(model: str, action: str, schema) -> Response:
     return _relay(served)
 
 
+def _output_cap(data: dict) -> int | None:
+    """The request's own cap on output tokens (the schema loaded it as an int, whatever its spelling),
+    for every candidate it asks for; None when it sets none."""
+    config = data.get("generationConfig") or {}
+    cap, count = config.get("maxOutputTokens"), config.get("candidateCount") or 1
+    return cap * count if cap is not None else None
+
+
 def _generate_body(spec: ModelSpec) -> bytes:
     """The client's request as it sent it, with the default safety settings only where it set none; when
     the model name's directives or the operator's forced features add something, re-encoded from the
     loaded body (camelCase names, so nothing is given under two names)."""
     data = json_body(_generate)  # loaded with camelCase names, whatever spelling the client used
+    reserve(_output_cap(data))
     current = generate.settings()
     features = forced(current, "gemini")
     if changes_request(spec, features):

@@ -15,6 +15,7 @@ _TYPES = {
     "not_found": ("invalid_request_error", None),
     "method_not_allowed": ("invalid_request_error", None),
     "request_too_large": ("invalid_request_error", "request_too_large"),
+    "request_timeout": ("invalid_request_error", "request_timeout"),
     "rate_limit": ("rate_limit_error", "rate_limit_exceeded"),
     "unavailable": ("server_error", "upstream_not_configured"),
     "overloaded": ("server_error", "overloaded"),

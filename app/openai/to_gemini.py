@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
 from schemas.fields import INT32_MAX, INT32_MIN
 
-from .. import jsonx
+from .. import budget, jsonx
+from ..budget import MAX_JSON_DEPTH
 from ..errors import InvalidRequest
 from ..translate.contents import merge_turns, text_parts
 from ..translate.directives import ModelSpec
@@ -21,7 +22,8 @@ from . import audio, speech, tool_ids
 
 # Images this gateway returned as Markdown data URIs come back in assistant history; as text, the
 # base64 would cost far more tokens than the image itself, so they go back to Gemini as images.
-_MARKDOWN_IMAGE = re.compile(r"!\[[^\]\n]*\]\((data:image/[A-Za-z0-9.+-]+;base64,[A-Za-z0-9+/=]+)\)")
+_IMAGE_LINK = "](data:image/"
+_DATA_IMAGE_LINK = re.compile(r"\]\((data:image/[A-Za-z0-9.+-]+;base64,[A-Za-z0-9+/=]+)\)")
 _GEMINI_FILES = ("https://generativelanguage.googleapis.com/", "gs://")
 _YOUTUBE = re.compile(r"^https?://(www\.|m\.)?(youtube\.com|youtu\.be)/", re.I)
 _AUDIO_TYPES = {"mp3": "audio/mp3", "wav": "audio/wav", "m4a": "audio/aac", "pcm16": "audio/pcm"}
@@ -43,6 +45,7 @@ class Call(NamedTuple):
     position: int  # index in its assistant turn: Gemini wants the answers in call order
 
 
+@budget.per_request
 def chat_request(
     body: dict,
     spec: ModelSpec,
@@ -278,21 +281,40 @@ def assistant_parts(
 def _with_images(text: str) -> list[dict]:
     if not text:
         return []
-    if "](data:image/" not in text:
+    if _IMAGE_LINK not in text:
         return [{"text": text}]
     parts: list[dict] = []
     pos = 0
-    for match in _MARKDOWN_IMAGE.finditer(text):
-        before = text[pos : match.start()].strip("\n")
+    for start, data_url, end in _markdown_images(text):
+        before = text[pos:start].strip("\n")
         if before:
             parts.append({"text": before})
-        header, _, data = match.group(1).partition(",")
+        header, _, data = data_url.partition(",")
         parts.append({"inlineData": {"mimeType": header[5:].split(";", 1)[0], "data": data}})
-        pos = match.end()
+        pos = end
     rest = text[pos:].strip("\n")
     if rest:
         parts.append({"text": rest})
     return parts
+
+
+def _markdown_images(text: str) -> Iterator[tuple[int, str, int]]:
+    """(start, data URL, end) of each `![alt](data:image/...;base64,...)` in `text`, as a regex search for
+    them would find them, in linear time: a regex starting at every `![` would rescan the rest of a line
+    from each one (80 KB of `![` took seconds)."""
+    pos = 0  # where the previous image ended
+    previous = 0  # the previous `](data:image/`: no alt text spans it
+    at = text.find(_IMAGE_LINK)
+    while at >= 0:
+        # The alt text holds no `]` or newline: it starts after the last of them before this link.
+        barrier = max(text.rfind("]", previous, at), text.rfind("\n", previous, at))
+        start = text.find("![", max(pos, barrier + 1), at)
+        link = _DATA_IMAGE_LINK.match(text, at) if start >= 0 else None
+        if link:
+            yield start, link.group(1), link.end()
+            pos = link.end()
+        previous = at
+        at = text.find(_IMAGE_LINK, at + 1)
 
 
 def _extra_signature(extra) -> str | None:
@@ -313,6 +335,11 @@ def _arguments(raw, param: str) -> dict:
     if not isinstance(args, dict):
         raise InvalidRequest(
             "Tool call arguments must be a JSON object.", param=f"{param}.function.arguments"
+        )
+    if jsonx.deeper_than(args, MAX_JSON_DEPTH, raw):
+        raise InvalidRequest(
+            f"Tool call arguments nest JSON more than {MAX_JSON_DEPTH} levels deep.",
+            param=f"{param}.function.arguments",
         )
     return args
 
@@ -372,9 +399,9 @@ def _response_value(text: str) -> dict:
             value = jsonx.loads(stripped)
         except jsonx.JSONDecodeError:
             value = None
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not jsonx.deeper_than(value, MAX_JSON_DEPTH, stripped):
             return value
-    return {"result": text}
+    return {"result": text}  # not an object, or nested too deep to send on as one: the text as it is
 
 
 # -- tools ----------------------------------------------------------------------------------------

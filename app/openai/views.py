@@ -19,6 +19,7 @@ from ..translate.directives import parse_model_name
 from ..translate.finish import block_reason
 from ..translate.parts import Kind, candidate_parts, inline_media, kind
 from ..upstream import affinity
+from ..usage.quotas import reserve
 from ..usage.record import record
 from . import audio, call_memory, embeddings, from_gemini, images, speech, to_gemini, tool_ids
 from .errors import SHAPE_ERRORS, ContentFiltered, malformed_answer
@@ -39,6 +40,8 @@ def chat_completions():
     body = json_body(_chat)
     spec = generate.model_spec(body["model"])
     affinity.prefer_session(body.get("prompt_cache_key"), body.get("user"))
+    cap = body.get("max_completion_tokens") or body.get("max_tokens")
+    reserve(cap * (body.get("n") or 1) if cap else None)
     parallel_tool_calls = body.get("parallel_tool_calls") is not False
     audio_format = to_gemini.audio_format(body, spec.model)
     store, client = state().store, record().client
@@ -107,9 +110,11 @@ def create_embeddings():
     model = embeddings.model_name(body["model"])
     record().use_model(model)
     texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+    batches = embeddings.batches(texts, model, body.get("dimensions"))
+    reserve(0, calls=len(batches))  # each batch is a call to Gemini
     values: list[list[float]] = []
     tokens = 0
-    for batch in embeddings.batches(texts, model, body.get("dimensions")):
+    for batch in batches:
         answer = generate.call(model, "batchEmbedContents", batch)
         values.extend(_read(embeddings.vectors, answer, len(batch["requests"])))
         tokens += from_gemini.usage(answer.get("usageMetadata"))["prompt_tokens"]
@@ -133,6 +138,7 @@ def generate_images():
     else:
         # Gemini image models draw one image per call.
         ratio = images.aspect_ratio(body.get("size"), images.GEMINI_RATIOS)
+        reserve(calls=n)
         request = images.generate_request(body["prompt"], ratio)
         usage = {}
         for _ in range(n):
@@ -151,6 +157,7 @@ def create_speech():
     body = json_body(_speech)
     model = speech.tts_model(body["model"])
     record().use_model(model)
+    reserve()
     offered = audio.formats()
     fmt = body.get("response_format") or ("mp3" if "mp3" in offered else "wav")
     if fmt not in offered:

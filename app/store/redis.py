@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -24,43 +24,62 @@ STALE_PAIR = 86400.0
 _CLOCK_SKEW_MS = 60_000
 _LONGEST_REQUEST_MS = 86_400_000
 
-# Atomically: drop spent buckets, sum each limit's window, and either report the limits with no
-# room (with their buckets, for the Retry-After) or count one request against request limits.
-# KEYS[i]: limit i's hash (bucket -> amount). ARGV: per limit, 5 values: the current bucket,
-# the oldest bucket still counted, the amount allowed, 1 to count this request, the hash's TTL (ms).
+# Atomically: drop spent buckets and lapsed slots, check every limit for room, and either report the
+# limits with none (with their buckets, for the Retry-After) or add this request's amounts and slot.
+# KEYS[i]: limit i's hash (bucket -> amount), or its sorted set of slots (holder -> lease end).
+# ARGV, 6 values per limit. A counted limit: 'b', the current bucket, the oldest bucket still counted,
+# the amount allowed, the amount to add, the hash's TTL (ms). A concurrency limit: 'c', now, the slots
+# allowed, the holder ('' for none: not checked), the lease's end, the set's TTL (ms).
 _ADMIT = """
 local over = {}
 for i, key in ipairs(KEYS) do
-  local a = (i - 1) * 5
-  local oldest, amount = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local flat = redis.call('HGETALL', key)
-  local used, kept = 0, {}
-  for j = 1, #flat, 2 do
-    if tonumber(flat[j]) < oldest then
-      redis.call('HDEL', key, flat[j])
-    else
-      used = used + tonumber(flat[j + 1])
-      kept[#kept + 1] = flat[j]
-      kept[#kept + 1] = flat[j + 1]
+  local a = (i - 1) * 6
+  if ARGV[a + 1] == 'c' then
+    if ARGV[a + 4] ~= '' then
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[a + 2])
+      if redis.call('ZCARD', key) >= tonumber(ARGV[a + 3]) then
+        over[#over + 1] = i
+        over[#over + 1] = {}
+      end
     end
-  end
-  if used >= amount then
-    over[#over + 1] = i
-    over[#over + 1] = kept
+  else
+    local oldest, amount = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+    local flat = redis.call('HGETALL', key)
+    local used, kept = 0, {}
+    for j = 1, #flat, 2 do
+      if tonumber(flat[j]) < oldest then
+        redis.call('HDEL', key, flat[j])
+      else
+        used = used + tonumber(flat[j + 1])
+        kept[#kept + 1] = flat[j]
+        kept[#kept + 1] = flat[j + 1]
+      end
+    end
+    if used >= amount then
+      over[#over + 1] = i
+      over[#over + 1] = kept
+    end
   end
 end
 if #over > 0 then
   return over
 end
 for i, key in ipairs(KEYS) do
-  local a = (i - 1) * 5
-  if ARGV[a + 4] == '1' then
-    redis.call('HINCRBY', key, ARGV[a + 1], 1)
-    redis.call('PEXPIRE', key, ARGV[a + 5])
+  local a = (i - 1) * 6
+  if ARGV[a + 1] == 'c' then
+    if ARGV[a + 4] ~= '' then
+      redis.call('ZADD', key, ARGV[a + 5], ARGV[a + 4])
+      redis.call('PEXPIRE', key, ARGV[a + 6])
+    end
+  elseif ARGV[a + 5] ~= '0' then
+    redis.call('HINCRBY', key, ARGV[a + 2], ARGV[a + 5])
+    redis.call('PEXPIRE', key, ARGV[a + 6])
   end
 end
 return over
 """
+_REQUEST = {"requests": 1}
+SLOT_RETRY = 1.0  # seconds a client over its concurrency limit is told to wait
 
 
 # Imported usage rows: request id -> row in one hash, request id by time in a sorted set. A row whose
@@ -128,6 +147,9 @@ class RedisStore(Store):
     def _affinity_key(self, name: str) -> str:
         return f"{self.prefix}affinity:{name}"
 
+    def _slots_key(self, client: str) -> str:
+        return f"{self.prefix}slots:{{{client}}}"
+
     # -- key health -----------------------------------------------------------------------
     # One hash: a key's health under its id, a (key, model) pair's under "id/model".
     def key_states(self) -> Mapping[str, KeyState]:
@@ -185,31 +207,93 @@ class RedisStore(Store):
             return self.r.transaction(apply, self._keys, value_from_callable=True)
 
     # -- client limits --------------------------------------------------------------------
-    def admit(self, client: str, limits: Sequence[Limit], now: float) -> tuple[Limit, float] | None:
+    def admit(
+        self,
+        client: str,
+        limits: Sequence[Limit],
+        now: float,
+        *,
+        amounts: Mapping[str, int] | None = None,
+        holder: str | None = None,
+    ) -> tuple[Limit, float] | None:
+        adding = _REQUEST if amounts is None else amounts
+        keys: list[str] = []
         args: list = []
         for limit in limits:
-            args += [
-                limit.bucket(now),
-                limit.oldest(now),
-                limit.amount,
-                int(limit.metric == "requests"),
-                _ttl_ms(limit),
-            ]
+            if limit.metric == "concurrent":
+                keys.append(self._slots_key(client))
+                lease_end = now + limit.window
+                args += ["c", now, limit.amount, holder or "", lease_end, int(limit.window * 1000) + 1000]
+            else:
+                keys.append(self._quota_key(client, limit))
+                args += [
+                    "b",
+                    limit.bucket(now),
+                    limit.oldest(now),
+                    limit.amount,
+                    adding.get(limit.metric, 0),
+                    _ttl_ms(limit),
+                ]
         with self._guard():
-            over = self._admit(keys=[self._quota_key(client, limit) for limit in limits], args=args)
+            over = self._admit(keys=keys, args=args)
         if not over:
             return None
         waits = []
         for i in range(0, len(over), 2):
             limit = limits[int(over[i]) - 1]
+            if limit.metric == "concurrent":
+                waits.append((limit, SLOT_RETRY))
+                continue
             flat = over[i + 1]
             buckets = {int(flat[j]): int(flat[j + 1]) for j in range(0, len(flat), 2)}
             waits.append((limit, limit.wait(buckets, now) or 0.001))
         return max(waits, key=lambda item: item[1])
 
+    # -- admin logins ---------------------------------------------------------------------
+    def login_attempt(
+        self, address: str, now: float, backoff: Callable[[int], float], forget: float
+    ) -> float | None:
+        key = f"{self.prefix}login:{address}"
+
+        def attempt(pipe: redis.client.Pipeline) -> float | None:
+            raw = pipe.hmget(key, "failures", "latest")  # WATCHed: a concurrent attempt makes EXEC retry
+            failures, latest = (int(raw[0]), float(raw[1] or 0)) if raw[0] is not None else (0, 0.0)
+            wait = latest + backoff(failures) - now if failures else 0.0
+            if wait > 0:
+                return wait
+            pipe.multi()
+            pipe.hset(key, mapping={"failures": failures + 1, "latest": now})
+            pipe.pexpire(key, int(forget * 1000))
+            return None
+
+        with self._guard():
+            waited = self.r.transaction(attempt, key, value_from_callable=True)
+        return cast(float | None, waited)
+
+    def login_succeeded(self, address: str) -> None:
+        with self._guard():
+            self.r.delete(f"{self.prefix}login:{address}")
+
+    def revoke_session(self, session_id: str, until: float) -> None:
+        with self._guard():
+            self.r.set(f"{self.prefix}revoked:{session_id}", 1, pxat=int(until * 1000))
+
+    def session_revoked(self, session_id: str, now: float) -> bool:
+        with self._guard():
+            return bool(self.r.exists(f"{self.prefix}revoked:{session_id}"))
+
     # -- usage ----------------------------------------------------------------------------
     def finish(
-        self, row: Mapping, client: str | None, token_limits: Sequence[Limit], tokens: int, now: float
+        self,
+        row: Mapping,
+        client: str | None,
+        token_limits: Sequence[Limit],
+        tokens: int,
+        now: float,
+        *,
+        reserved: int = 0,
+        reserved_at: float = 0.0,
+        holder: str | None = None,
     ) -> None:
         fields = {name: _field(row[name]) for name in USAGE_FIELDS if row.get(name) is not None}
         minid = int(now * 1000) - self.retention_ms if self.retention_ms else None
@@ -217,17 +301,22 @@ class RedisStore(Store):
             pipe = self.r.pipeline(transaction=True)  # MULTI/EXEC: the record and its charge together
             # The entry's id is when it was stored, by this gateway's clock, as for SQLite.
             pipe.xadd(self._usage, fields, id=f"{int(now * 1000)}-*", minid=minid, approximate=True)
-            if client and tokens > 0:
-                for limit in token_limits:
+            if client:
+                for limit in token_limits if tokens > 0 or reserved else ():
                     key = self._quota_key(client, limit)
-                    pipe.hincrby(key, str(limit.bucket(now)), tokens)
+                    if tokens > 0:
+                        pipe.hincrby(key, str(limit.bucket(now)), tokens)
+                    if reserved:
+                        pipe.hincrby(key, str(limit.bucket(reserved_at)), -reserved)
                     pipe.pexpire(key, _ttl_ms(limit))
-            added, *charged = pipe.execute(raise_on_error=False)
+                if holder is not None:
+                    pipe.zrem(self._slots_key(client), holder)
+            added, *settled = pipe.execute(raise_on_error=False)
             if isinstance(added, redis.ResponseError):
                 # Another host's clock is ahead of ours (ids only grow), or Redis is older than
                 # 7.0: let Redis number the entry.
                 self.r.xadd(self._usage, fields, minid=minid, approximate=True)
-            for result in charged:
+            for result in settled:
                 if isinstance(result, Exception):
                     raise result
 

@@ -7,6 +7,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
+from ..budget import MAX_MODEL_NAME
 from ..errors import InvalidRequest
 from ..upstream.model_catalog import model_id
 from .thinking import EFFORTS, model_family, thinking_config
@@ -57,11 +58,13 @@ def parse_model_name(
 
     Only whole `-token`s at the end (and one `(level)`) are directives, so real name parts (`-lite`,
     `-tts`, `-latest`, `-exp-1206`) are never eaten; they combine in any order, the seed's order
-    (level, streaming mode, tools) included. 400 for two different levels or streaming modes, or a bad
-    `(...)` suffix.
+    (level, streaming mode, tools) included. 400 for two different levels or streaming modes, a bad
+    `(...)` suffix, or a name over MAX_MODEL_NAME characters.
     """
     if not isinstance(name, str):
         model_id(name, param)  # raises the usual 400
+    if len(name) > MAX_MODEL_NAME:  # checked before any pattern or suffix is looked at
+        raise InvalidRequest(f"The model name is longer than {MAX_MODEL_NAME} characters.", param=param)
     name = resolve_alias(name, aliases)
     base = name.removeprefix("models/")
     found: dict[str, str] = {}
