@@ -1,0 +1,56 @@
+"""OpenAI image and file inputs as Gemini parts, read one way for chat completions and the Responses API."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+
+from ..errors import InvalidRequest
+from ..translate.media import Fetch, parse_data_url
+
+GEMINI_FILES = ("https://generativelanguage.googleapis.com/", "gs://")
+_YOUTUBE = re.compile(r"^https?://(www\.|m\.)?(youtube\.com|youtu\.be)/", re.I)
+
+
+def media_part(url: str, param: str, fetch: Fetch) -> dict:
+    """Gemini file and YouTube URLs go by reference; everything else inline (data URL or fetched)."""
+    if url.startswith(GEMINI_FILES) or _YOUTUBE.match(url):
+        return {"fileData": file_reference(url, None)}
+    return {"inlineData": fetch(url, param=param)}
+
+
+def file_reference(uri: str, filename: str | None) -> dict:
+    """Gemini's fileData for a file URI, with the MIME type its name suggests."""
+    data = {"fileUri": uri}
+    mime = mimetypes.guess_type(filename or uri)[0]
+    if mime and not _YOUTUBE.match(uri):
+        data["mimeType"] = mime
+    return data
+
+
+def base64_part(data: str, mime: str, param: str) -> dict:
+    """Bare base64 as inlineData, checked here: Gemini's refusal would name its own field, not the client's."""
+    return parse_data_url(f"data:{mime};base64,{data}", param=param)
+
+
+def file_part(file: dict, param: str, fetch: Fetch, *, url_field: str | None = None) -> dict:
+    """A file given as `file_data` (a data URL, or base64 named by `filename`), a Gemini `file_id`
+    ('files/...'), or, where the API has one, a URL in `url_field`. `param` names the file object."""
+    data = file.get("file_data")
+    if isinstance(data, str):
+        if data.startswith("data:"):
+            return {"inlineData": fetch(data, param=f"{param}.file_data")}
+        mime = mimetypes.guess_type(file.get("filename") or "")[0] or "application/pdf"
+        return {"inlineData": base64_part(data, mime, f"{param}.file_data")}
+    url = file.get(url_field) if url_field else None
+    if isinstance(url, str):
+        return media_part(url.strip(), f"{param}.{url_field}", fetch)
+    file_id = file["file_id"]
+    if file_id.startswith("files/"):
+        file_id = "https://generativelanguage.googleapis.com/v1beta/" + file_id
+    if file_id.startswith(GEMINI_FILES):
+        return {"fileData": file_reference(file_id, file.get("filename"))}
+    raise InvalidRequest(
+        "file_id must name a Gemini file ('files/...'); send other files inline as file_data.",
+        param=f"{param}.file_id",
+    )
