@@ -1,4 +1,5 @@
-"""OpenAI image and file inputs as Gemini parts, read one way for chat completions and the Responses API."""
+"""OpenAI image and file inputs, and the images in assistant text, as Gemini parts: one reading for chat
+completions and the Responses API."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from ..errors import InvalidRequest
 from ..translate.media import Fetch, parse_data_url
 
 GEMINI_FILES = ("https://generativelanguage.googleapis.com/", "gs://")
+# Images this gateway returned as Markdown data URIs come back in assistant history; as text, the
+# base64 would cost far more tokens than the image itself, so they go back to Gemini as images.
+_MARKDOWN_IMAGE = re.compile(r"!\[[^\]\n]*\]\((data:image/[A-Za-z0-9.+-]+;base64,[A-Za-z0-9+/=]+)\)")
 _YOUTUBE = re.compile(r"^https?://(www\.|m\.)?(youtube\.com|youtu\.be)/", re.I)
 
 
@@ -54,3 +58,24 @@ def file_part(file: dict, param: str, fetch: Fetch, *, url_field: str | None = N
         "file_id must name a Gemini file ('files/...'); send other files inline as file_data.",
         param=f"{param}.file_id",
     )
+
+
+def text_with_images(text: str) -> list[dict]:
+    """An assistant text as Gemini parts: Markdown data-URI images it holds become image parts."""
+    if not text:
+        return []
+    if "](data:image/" not in text:
+        return [{"text": text}]
+    parts: list[dict] = []
+    pos = 0
+    for match in _MARKDOWN_IMAGE.finditer(text):
+        before = text[pos : match.start()].strip("\n")
+        if before:
+            parts.append({"text": before})
+        header, _, data = match.group(1).partition(",")
+        parts.append({"inlineData": {"mimeType": header[5:].split(";", 1)[0], "data": data}})
+        pos = match.end()
+    rest = text[pos:].strip("\n")
+    if rest:
+        parts.append({"text": rest})
+    return parts

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
 from schemas.fields import INT32_MAX, INT32_MIN
@@ -15,12 +14,9 @@ from ..translate.media import Fetch, inline_data_from_url
 from ..translate.signatures import ensure_call_signatures
 from ..translate.thinking import thinking_config
 from . import audio, speech, tool_ids
-from .attachments import base64_part, file_part, media_part
+from .attachments import base64_part, file_part, media_part, text_with_images
 from .functions import MODES, arguments, declaration, output_content, response_value, restrict
 
-# Images this gateway returned as Markdown data URIs come back in assistant history; as text, the
-# base64 would cost far more tokens than the image itself, so they go back to Gemini as images.
-_MARKDOWN_IMAGE = re.compile(r"!\[[^\]\n]*\]\((data:image/[A-Za-z0-9.+-]+;base64,[A-Za-z0-9+/=]+)\)")
 _AUDIO_TYPES = {"mp3": "audio/mp3", "wav": "audio/wav", "m4a": "audio/aac", "pcm16": "audio/pcm"}
 _CHAT_AUDIO_FORMATS = {
     "wav": "wav",
@@ -186,14 +182,14 @@ def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]
     parts: list[dict] = []
     content = msg.get("content")
     if isinstance(content, str):
-        parts.extend(_with_images(content))
+        parts.extend(text_with_images(content))
     elif isinstance(content, list):
         for j, item in enumerate(content):
             if part_type(item) not in ("text", "refusal"):
                 raise InvalidRequest(
                     "Assistant messages may only hold text parts.", param=f"{param}.content[{j}]"
                 )
-            parts.extend(_with_images(item if isinstance(item, str) else item[part_type(item)]))
+            parts.extend(text_with_images(item if isinstance(item, str) else item[part_type(item)]))
     function_calls = []
     for j, call in enumerate(msg.get("tool_calls") or []):
         call_param = f"{param}.tool_calls[{j}]"
@@ -226,26 +222,6 @@ def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]
             }
         )
     return parts + function_calls
-
-
-def _with_images(text: str) -> list[dict]:
-    if not text:
-        return []
-    if "](data:image/" not in text:
-        return [{"text": text}]
-    parts: list[dict] = []
-    pos = 0
-    for match in _MARKDOWN_IMAGE.finditer(text):
-        before = text[pos : match.start()].strip("\n")
-        if before:
-            parts.append({"text": before})
-        header, _, data = match.group(1).partition(",")
-        parts.append({"inlineData": {"mimeType": header[5:].split(";", 1)[0], "data": data}})
-        pos = match.end()
-    rest = text[pos:].strip("\n")
-    if rest:
-        parts.append({"text": rest})
-    return parts
 
 
 def _extra_signature(extra) -> str | None:
