@@ -21,6 +21,7 @@ from .ops.metrics import Metrics
 from .ops.request_log import RequestLog
 from .state import AppState, state
 from .store import StoreUnavailable, open_store
+from .upstream import affinity
 from .upstream.client import Scrubber, UpstreamClient
 from .upstream.key_pool import KeyPool
 from .upstream.model_catalog import ModelCatalog
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 # Routes without a client key: /metrics has its own optional token, /admin its own login.
 PUBLIC_ENDPOINTS = frozenset(("healthz", "metrics", "openapi"))
+MODEL_HEADER = "x-gemgate-model"
 
 
 def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
@@ -49,9 +51,15 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     quotas = Quotas(config.client_keys, store)
     meter = Metrics()
     pool = KeyPool(
-        config.gemini_api_keys, store, default_cooldown=config.key_cooldown, recheck_after=config.key_recheck
+        config.gemini_api_keys,
+        store,
+        default_cooldown=config.key_cooldown,
+        recheck_after=config.key_recheck,
+        session_ttl=config.session_affinity_ttl,
     )
-    upstream = UpstreamClient(config, pool, on_attempt=meter.attempt, on_wait=timing.add_upstream_wait)
+    upstream = UpstreamClient(
+        config, pool, on_attempt=meter.attempt, on_wait=timing.add_upstream_wait, context=affinity.current
+    )
     # Everything a request log line must never show, wherever it turns up in a body.
     secrets = (
         config.gemini_api_keys
@@ -132,6 +140,8 @@ def _finish(response):
             overhead,
         )
         return response
+    if rec.served_model:
+        response.headers[MODEL_HEADER] = rec.served_model  # a fallback model, or the one asked for
     rec.method = request.method
     rec.route = route_label()
     rec.upstream_ms = waited

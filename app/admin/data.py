@@ -14,7 +14,7 @@ import requests
 from .. import jsonx
 from ..config import Config
 from ..upstream.key_pool import KeyPool, KeyState, UpstreamKey
-from ..upstream.retry import Verdict, classify, retry_delay
+from ..upstream.retry import Fault, Rules, judge
 
 WINDOWS = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400}
 DEFAULT_WINDOW = "24h"
@@ -146,7 +146,11 @@ ENV_NAMES = {
     "backoff_base": "UPSTREAM_BACKOFF",
     "backoff_max": "UPSTREAM_BACKOFF_MAX",
     "key_cooldown": "KEY_COOLDOWN",
+    "key_cooldown_max": "KEY_COOLDOWN_MAX",
     "key_recheck": "KEY_RECHECK_INTERVAL",
+    "model_fallbacks": "MODEL_FALLBACKS",
+    "session_affinity_ttl": "SESSION_AFFINITY_TTL",
+    "resource_affinity_ttl": "RESOURCE_AFFINITY_TTL",
     "heartbeat_interval": "HEARTBEAT_INTERVAL",
     "safety_threshold": "SAFETY_THRESHOLD",
     "https_proxy": "HTTPS_PROXY",
@@ -200,6 +204,8 @@ def _describe(config: Config, name: str, value) -> str:
         return "; ".join(_client_key(k) for k in value) or "none"
     if name == "model_aliases":
         return ", ".join(f"{pattern}={target}" for pattern, target in value) or "none"
+    if name == "model_fallbacks":
+        return ", ".join(">".join(chain) for chain in value) or "none"
     if name in URLS:
         return _mask_url(value) if value else "not set"
     if isinstance(value, bool):
@@ -265,8 +271,10 @@ def disable(pool: KeyPool, key: UpstreamKey) -> None:
 
 
 def enable(pool: KeyPool, key: UpstreamKey) -> None:
-    """Back in rotation at once: no cooldown, no disable, no failure count."""
-    pool.store.update_key_state(key.id, lambda state: KeyState())
+    """Back in rotation at once, for every model: no cooldown, no disable, no failure count."""
+    pairs = [state_id for state_id in pool.store.key_states() if state_id.startswith(key.id + "/")]
+    for state_id in (key.id, *pairs):
+        pool.store.update_key_state(state_id, lambda state: KeyState())
 
 
 def recheck(pool: KeyPool, session: requests.Session, config: Config, key: UpstreamKey) -> str:
@@ -294,15 +302,16 @@ def recheck(pool: KeyPool, session: requests.Session, config: Config, key: Upstr
         pool.succeeded(key)
         enable(pool, key)
         return f"{key.label}: healthy (HTTP {status} in {ms:.0f} ms)."
-    error = payload.get("error") if isinstance(payload, dict) else None
-    upstream_status = error.get("status") if isinstance(error, dict) else None
-    reason = f"HTTP {status} {upstream_status if isinstance(upstream_status, str) else ''}".strip()
-    verdict = classify(status, payload)
-    if verdict is Verdict.RATE_LIMITED:
-        pool.cool_down(key, retry_delay(payload, response.headers), reason)
+    rules = Rules(
+        cooldown=config.key_cooldown, max_cooldown=config.key_cooldown_max, recheck=config.key_recheck
+    )
+    judgement = judge(status, payload, response.headers, model=None, now=pool.clock(), rules=rules)
+    reason = judgement.reason
+    if judgement.fault is Fault.QUOTA:
+        pool.judged(key, None, judgement)
         return f"{key.label}: rate limited ({reason}); cooling down."
-    if verdict is Verdict.KEY_INVALID:
-        pool.disable(key, reason)
+    if judgement.fault is Fault.KEY:
+        pool.judged(key, None, judgement)
         return f"{key.label}: rejected by Gemini ({reason}); disabled until the next automatic re-check."
     pool.failed(key, reason)
     return f"{key.label}: Gemini answered {reason}; the key keeps its state."

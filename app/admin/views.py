@@ -203,6 +203,9 @@ def _key_view(key: dict, now: float) -> dict:
         by_operator = key["last_error"] == data.OPERATOR_DISABLED
         view["until"] = "you enable it" if by_operator else _when(key["disabled_until"], now)
         view["by_operator"] = by_operator
+    elif key["status"] == "denied":
+        view["until"] = _when(key["denied_until"], now)
+    view["models"] = [_key_view(m, now) for m in key.get("models", ())]
     return view
 
 

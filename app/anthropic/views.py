@@ -12,6 +12,7 @@ from ..http import generate
 from ..http.body import json_body
 from ..state import state
 from ..translate.directives import parse_model_name
+from ..upstream import affinity
 from . import from_gemini, to_gemini
 from .stream import CONTENT_TYPE, PING, MessageStream
 
@@ -35,6 +36,7 @@ def _json(obj, status: int = 200) -> Response:
 def create_message():
     body = json_body(_messages)
     spec = generate.model_spec(body["model"])
+    affinity.prefer_session((body.get("metadata") or {}).get("user_id"))
     gemini_request = to_gemini.generate_request(body, spec)
     options = to_gemini.options(body)
     if body.get("stream"):

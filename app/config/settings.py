@@ -37,7 +37,11 @@ class Config:
     backoff_base: float = 0.25
     backoff_max: float = 4.0
     key_cooldown: float = 60.0
+    key_cooldown_max: float = 3600.0  # the longest cooldown Gemini's RetryInfo or Retry-After may ask for
     key_recheck: float = 600.0
+    model_fallbacks: tuple[tuple[str, ...], ...] = ()  # chains: when every key rests for a model, the next
+    session_affinity_ttl: float = 3600.0  # how long a session hint remembers its key
+    resource_affinity_ttl: float = 172800.0  # how long the key that holds a file or cache is remembered
     heartbeat_interval: float = 15.0
     safety_threshold: str = "OFF"
     https_proxy: str | None = None
@@ -111,7 +115,13 @@ class Config:
             backoff_base=reader.number("UPSTREAM_BACKOFF", cls.backoff_base, minimum=0),
             backoff_max=reader.number("UPSTREAM_BACKOFF_MAX", cls.backoff_max, minimum=0),
             key_cooldown=reader.number("KEY_COOLDOWN", cls.key_cooldown, minimum=0),
+            key_cooldown_max=reader.number("KEY_COOLDOWN_MAX", cls.key_cooldown_max, minimum=1),
             key_recheck=reader.number("KEY_RECHECK_INTERVAL", cls.key_recheck, minimum=0),
+            model_fallbacks=reader.chains("MODEL_FALLBACKS"),
+            session_affinity_ttl=reader.number("SESSION_AFFINITY_TTL", cls.session_affinity_ttl, minimum=0),
+            resource_affinity_ttl=reader.number(
+                "RESOURCE_AFFINITY_TTL", cls.resource_affinity_ttl, minimum=0
+            ),
             heartbeat_interval=reader.number("HEARTBEAT_INTERVAL", cls.heartbeat_interval, minimum=0),
             safety_threshold=threshold,
             https_proxy=proxy,
@@ -170,6 +180,19 @@ class _Reader:
                 raise ConfigError(f"{name} entries look like claude-*=gemini-2.5-pro, got {entry!r}")
             pairs.append((pattern, target))
         return tuple(pairs)
+
+    def chains(self, name: str) -> tuple[tuple[str, ...], ...]:
+        chains = []
+        for entry in filter(None, (e.strip() for e in self.env.get(name, "").split(","))):
+            chain = tuple(model.strip().removeprefix("models/") for model in entry.split(">"))
+            if len(chain) < 2 or not all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]*", m) for m in chain):
+                raise ConfigError(
+                    f"{name} entries look like gemini-2.5-pro>gemini-2.5-flash (two or more models), got {entry!r}"
+                )
+            if len(set(chain)) != len(chain):
+                raise ConfigError(f"{name} names a model twice in one chain: {entry!r}")
+            chains.append(chain)
+        return tuple(chains)
 
     def flag(self, name: str) -> bool:
         raw = self.env.get(name, "").strip().lower()

@@ -66,7 +66,7 @@ def response_value(text: str) -> dict:
 
 
 def output_content(
-    content: object, param: str, convert: Callable[[object, str], dict | None]
+    content: str | list | None, param: str, convert: Callable[[object, str], dict | None]
 ) -> tuple[str, list[dict]]:
     """(text, media parts) of a tool output given as a string or a list of content parts, each part
     made a Gemini part by `convert(part, param)`. Media go beside the functionResponse, since
@@ -76,7 +76,7 @@ def output_content(
     if isinstance(content, str):
         return content, []
     texts, media = [], []
-    for j, part in enumerate(content):  # type: ignore[arg-type]  # a list, checked by the schema
+    for j, part in enumerate(content):
         converted = convert(part, f"{param}[{j}]")
         if converted is None:
             continue

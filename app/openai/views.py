@@ -17,6 +17,7 @@ from ..state import state
 from ..translate.directives import parse_model_name
 from ..translate.finish import block_reason
 from ..translate.parts import Kind, candidate_parts, inline_media, kind
+from ..upstream import affinity
 from ..usage.record import record
 from . import audio, embeddings, from_gemini, images, speech, to_gemini
 from .errors import ContentFiltered, read_answer
@@ -34,6 +35,7 @@ _speech = schemas.SpeechRequest()
 def chat_completions():
     body = json_body(_chat)
     spec = generate.model_spec(body["model"])
+    affinity.prefer_session(body.get("prompt_cache_key"), body.get("user"))
     parallel_tool_calls = body.get("parallel_tool_calls") is not False
     audio_format = to_gemini.audio_format(body, spec.model)
     request = to_gemini.chat_request(body, spec)  # may fetch image URLs: after the cheap checks

@@ -1,4 +1,4 @@
-"""`GET /healthz`: whether the gateway can serve, and its upstream keys' health, with no key needed."""
+"""`GET /healthz`: whether the gateway can serve, and its upstream keys' health per key and per model."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from flask import Flask, jsonify
 
 from ..state import state
 from ..store import StoreUnavailable
+from ..upstream.key_pool import model_health
 
 
 def healthz():
@@ -29,6 +30,8 @@ def healthz():
             "healthy": sum(k["status"] == "healthy" for k in keys),
             "cooling": sum(k["status"] == "cooling" for k in keys),
             "disabled": sum(k["status"] == "disabled" for k in keys),
+            # Models some key rests for (cooling, disabled, or denied by a 403): keys in each state.
+            "models": model_health(keys),
         },
     }
     if not configured:

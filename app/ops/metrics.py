@@ -16,7 +16,7 @@ from prometheus_client.exposition import choose_encoder
 
 from ..store import StoreUnavailable
 from ..upstream.client import OUTCOMES
-from ..upstream.key_pool import KeyPool
+from ..upstream.key_pool import MODEL_KEY_STATES, KeyPool, model_health
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -24,6 +24,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 OVERHEAD_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 KEY_STATES = ("healthy", "cooling", "disabled")
+
 TOKEN_TYPES = ("prompt", "completion", "thought")
 # Model names are chosen by clients: a name becomes a label only once Gemini has served it, and
 # only so many per worker; the rest are counted as "other".
@@ -211,6 +212,16 @@ class _KeyStates:
                 each.add_metric((key["label"], state), 1 if key["status"] == state else 0)
         yield counts
         yield each
+        # Only the models some key rests for (as many as model labels may be): the others are healthy.
+        per_model = GaugeMetricFamily(
+            "gemgate_upstream_model_keys",
+            "Upstream keys by state for each model some key is resting for",
+            labels=("model", "state"),
+        )
+        for model, states in sorted(model_health(keys).items())[:MAX_MODEL_LABELS]:
+            for state in MODEL_KEY_STATES:
+                per_model.add_metric((model, state), states[state])
+        yield per_model
 
 
 # -- GET /metrics ----------------------------------------------------------------------------

@@ -84,6 +84,7 @@ class RequestLog:
             "upstream_ms": _ms(rec.upstream_ms),
             "attempts": rec.attempts,
             "key_label": rec.key_label,
+            "served_model": rec.served_model,
             "error": rec.error,
         }
         bodies = getattr(rec, "bodies", None)

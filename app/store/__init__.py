@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from ..config import Config
 from ..errors import GatewayError
-from ..upstream.key_pool import KeyState, StateChange
+from ..upstream.key_pool import Affinity, KeyState, StateChange
 from ..usage.limits import Limit
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ USAGE_COLUMNS: tuple[tuple[str, type], ...] = (
     ("attempts", int),
     ("key_label", str),  # the upstream key's label, never the key
     ("error", str),
+    ("served_model", str),  # the model that answered: `model`, or one of its fallbacks
 )
 USAGE_FIELDS = tuple(name for name, _ in USAGE_COLUMNS)
 
@@ -56,13 +57,25 @@ class Store(ABC):
     backend = "?"
 
     # -- upstream key health (app.upstream.key_pool.KeyStateStore) ---------------------------
+    # A key's health is under its id; a (key, model) pair's under "id/model" (key_pool.pair_id).
     @abstractmethod
     def key_states(self) -> Mapping[str, KeyState]:
-        """Every key state that is not fresh, by key id, in one read."""
+        """Every state that is not fresh, keys and (key, model) pairs, by id, in one read."""
+
+    @abstractmethod
+    def key_states_with(
+        self, names: Sequence[str], now: float
+    ) -> tuple[Mapping[str, KeyState], Mapping[str, Affinity]]:
+        """`key_states()` and the affinities of `names` that are still live at `now`, in one read."""
 
     @abstractmethod
     def update_key_state(self, key_id: str, change: StateChange) -> KeyState:
-        """Apply `change` to one key's state atomically; a fresh result is deleted."""
+        """Apply `change` to one state atomically; a fresh result is deleted."""
+
+    # -- affinity: which key holds a resource, which key a session used last ----------------------
+    @abstractmethod
+    def remember(self, name: str, affinity: Affinity, now: float) -> None:
+        """Keep `name` -> affinity until `affinity.until`, `now` being the caller's clock (then it is gone)."""
 
     # -- client limits ----------------------------------------------------------------------
     @abstractmethod
@@ -84,8 +97,9 @@ class Store(ABC):
 
     @abstractmethod
     def prune(self, before: float) -> int:
-        """Delete usage rows older than `before` (and spent rate counters, expired stored responses);
-        returns the usage rows deleted."""
+        """Delete usage rows older than `before` (and spent rate counters, expired affinities,
+        (key, model) states whose rests ended a day ago, and expired stored responses); returns the
+        usage rows deleted."""
 
     # -- stored responses (app.openai.responses.stored) -------------------------------------
     @abstractmethod
@@ -139,6 +153,6 @@ def typed_row(values: Mapping[str, object]) -> dict:
         if value is not None and not isinstance(value, kind):
             if isinstance(value, bytes):
                 value = value.decode()
-            value = bool(int(value)) if kind is bool else kind(value)
+            value = bool(int(str(value))) if kind is bool else kind(value)
         row[name] = value
     return row

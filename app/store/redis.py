@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from .. import jsonx
-from ..upstream.key_pool import KeyState, StateChange
+from ..upstream.key_pool import Affinity, KeyState, StateChange
 from ..usage.limits import BUCKETS, Limit
 from . import USAGE_FIELDS, Store, StoreUnavailable, typed_row
 
 _PAGE = 1000
+# A (key, model) pair whose rests all ended this long ago is forgotten by prune().
+STALE_PAIR = 86400.0
 # Stream ids are when a request ended (by the clock of the gateway that stored it), `time` is
 # when it started: an export looks this far either side of its window, then filters on `time`.
 _CLOCK_SKEW_MS = 60_000
@@ -108,7 +112,8 @@ class RedisStore(Store):
         # Redis is away. Sockets are gevent's under gunicorn, so waiting blocks no other request.
         # Heroku Redis serves rediss:// with a self-signed certificate and owns REDIS_URL.
         tls = {} if tls_verify or not url.startswith("rediss://") else {"ssl_cert_reqs": "none"}
-        self.r = redis.Redis.from_url(
+        # redis-py types every reply as bytes | str; with decode_responses off (as here) they are bytes.
+        self.r: Any = redis.Redis.from_url(
             url,
             **tls,
             socket_timeout=2.0,
@@ -142,14 +147,40 @@ class RedisStore(Store):
         # The {client} hash tag keeps one client's counters in one Redis Cluster slot.
         return f"{self.prefix}quota:{{{client}}}:{limit.name}"
 
+    def _affinity_key(self, name: str) -> str:
+        return f"{self.prefix}affinity:{name}"
+
     # -- key health -----------------------------------------------------------------------
+    # One hash: a key's health under its id, a (key, model) pair's under "id/model".
     def key_states(self) -> Mapping[str, KeyState]:
         with self._guard():
             raw = self.r.hgetall(self._keys)
         return {key_id.decode(): _state(value) for key_id, value in raw.items()}
 
+    def key_states_with(
+        self, names: Sequence[str], now: float
+    ) -> tuple[Mapping[str, KeyState], Mapping[str, Affinity]]:
+        with self._guard():
+            pipe = self.r.pipeline(transaction=False)  # one round trip
+            pipe.hgetall(self._keys)
+            pipe.mget([self._affinity_key(name) for name in names])
+            raw, values = pipe.execute()
+        found = {}
+        for name, value in zip(names, values, strict=True):
+            if value is not None:
+                key_id, client, until = jsonx.loads(value)
+                if until > now:
+                    found[name] = Affinity(key_id, client, until)
+        return {key_id.decode(): _state(v) for key_id, v in raw.items()}, found
+
+    def remember(self, name: str, affinity: Affinity, now: float) -> None:
+        ttl_ms = max(1, int((affinity.until - now) * 1000))
+        value = jsonx.dumps([affinity.key_id, affinity.client, affinity.until])
+        with self._guard():
+            self.r.set(self._affinity_key(name), value, px=ttl_ms)  # Redis forgets it on time
+
     def update_key_state(self, key_id: str, change: StateChange) -> KeyState:
-        def apply(pipe: redis.client.Pipeline) -> KeyState:
+        def apply(pipe: Any) -> KeyState:  # a WATCHing pipeline (see self.r)
             raw = pipe.hget(self._keys, key_id)  # WATCHed: a concurrent change makes EXEC retry
             state = change(_state(raw) if raw else KeyState())
             pipe.multi()
@@ -160,7 +191,14 @@ class RedisStore(Store):
                     self._keys,
                     key_id,
                     jsonx.dumps(
-                        [state.cooldown_until, state.disabled_until, state.failures, state.last_error]
+                        [
+                            state.cooldown_until,
+                            state.disabled_until,
+                            state.failures,
+                            state.last_error,
+                            state.probe_until,
+                            state.soft_until,
+                        ]
                     ),
                 )
             return state
@@ -235,9 +273,16 @@ class RedisStore(Store):
 
     def prune(self, before: float) -> int:
         # By when requests ended, which is at most a request's length off `time`. Rate counters
-        # need no pruning: each hash expires once its window has passed.
+        # and affinities need no pruning: each expires once its time has passed.
         with self._guard():
-            return self.r.xtrim(self._usage, minid=int(before * 1000), approximate=False)
+            deleted = self.r.xtrim(self._usage, minid=int(before * 1000), approximate=False)
+            stale = time.time() - STALE_PAIR
+            for state_id, value in self.r.hgetall(self._keys).items():
+                s = _state(value)
+                if b"/" in state_id and max(s.cooldown_until, s.disabled_until, s.soft_until) < stale:
+                    # Only if unchanged since read: a rest set meanwhile stays.
+                    self.r.eval(_DELETE_IF_SAME, 1, self._keys, state_id, value)
+            return deleted
 
     # -- stored responses -----------------------------------------------------------------
     def _response_keys(self, owner: str) -> list[str]:
@@ -267,9 +312,17 @@ class RedisStore(Store):
             return bool(self._delete_response(keys=self._response_keys(owner), args=[response_id]))
 
 
+_DELETE_IF_SAME = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
 def _state(raw: bytes) -> KeyState:
-    cooldown_until, disabled_until, failures, last_error = jsonx.loads(raw)
-    return KeyState(cooldown_until, disabled_until, failures, last_error)
+    # Four fields in entries written before probes and soft rests existed: the rest default to 0.
+    return KeyState(*jsonx.loads(raw))
 
 
 def _ttl_ms(limit: Limit) -> int:

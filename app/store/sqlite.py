@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from ..upstream.key_pool import KeyState, StateChange
+from ..upstream.key_pool import Affinity, KeyState, StateChange
 from ..usage.limits import Limit
 from . import USAGE_COLUMNS, USAGE_FIELDS, Store, StoreUnavailable, typed_row
 
@@ -35,6 +35,12 @@ CREATE TABLE IF NOT EXISTS key_state (
     failures INTEGER NOT NULL,
     last_error TEXT
 );
+CREATE TABLE IF NOT EXISTS affinity (
+    name TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    client TEXT,
+    until REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS quota (
     client TEXT NOT NULL,
     limit_name TEXT NOT NULL,
@@ -61,6 +67,12 @@ CREATE TABLE IF NOT EXISTS stored_response (
 CREATE INDEX IF NOT EXISTS stored_response_age ON stored_response (owner, stored);
 CREATE INDEX IF NOT EXISTS stored_response_expires ON stored_response (expires);
 """
+# key_state rows hold a key's health (key_id is the key's id) or a (key, model) pair's ("id/model");
+# columns added since the first version are added to an older file when it is opened.
+_KEY_STATE_ADDED = (("probe_until", "REAL NOT NULL DEFAULT 0"), ("soft_until", "REAL NOT NULL DEFAULT 0"))
+_KEY_STATE_FIELDS = "cooldown_until, disabled_until, failures, last_error, probe_until, soft_until"
+# A (key, model) pair whose rests all ended this long ago is forgotten by prune().
+STALE_PAIR = 86400.0
 _INSERT_USAGE = f"INSERT INTO usage ({', '.join(USAGE_FIELDS)}) VALUES ({', '.join('?' * len(USAGE_FIELDS))})"
 _ADD = (
     "INSERT INTO quota (client, limit_name, bucket, amount, expires) VALUES (?, ?, ?, ?, ?) "
@@ -131,33 +143,49 @@ class SQLiteStore(Store):
 
     # -- key health -----------------------------------------------------------------------
     def key_states(self) -> Mapping[str, KeyState]:
-        def read(db: sqlite3.Connection) -> Mapping[str, KeyState]:
+        return self._run(_key_states)
+
+    def key_states_with(
+        self, names: Sequence[str], now: float
+    ) -> tuple[Mapping[str, KeyState], Mapping[str, Affinity]]:
+        def read(db: sqlite3.Connection) -> tuple[Mapping[str, KeyState], Mapping[str, Affinity]]:
             rows = db.execute(
-                "SELECT key_id, cooldown_until, disabled_until, failures, last_error FROM key_state"
+                f"SELECT name, key_id, client, until FROM affinity WHERE name IN ({', '.join('?' * len(names))})",
+                tuple(names),
             )
-            return {row[0]: KeyState(*row[1:]) for row in rows}
+            found = {row[0]: Affinity(*row[1:]) for row in rows if row[3] > now}
+            return _key_states(db), found
 
         return self._run(read)
+
+    def remember(self, name: str, affinity: Affinity, now: float) -> None:
+        self._run(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO affinity VALUES (?, ?, ?, ?)",
+                (name, affinity.key_id, affinity.client, affinity.until),
+            )
+        )
 
     def update_key_state(self, key_id: str, change: StateChange) -> KeyState:
         def update(db: sqlite3.Connection) -> KeyState:
             with _transaction(db):
                 row = db.execute(
-                    "SELECT cooldown_until, disabled_until, failures, last_error FROM key_state WHERE key_id = ?",
-                    (key_id,),
+                    f"SELECT {_KEY_STATE_FIELDS} FROM key_state WHERE key_id = ?", (key_id,)
                 ).fetchone()
                 state = change(KeyState(*row) if row else KeyState())
                 if state == KeyState():
                     db.execute("DELETE FROM key_state WHERE key_id = ?", (key_id,))
                 else:
                     db.execute(
-                        "INSERT OR REPLACE INTO key_state VALUES (?, ?, ?, ?, ?)",
+                        f"INSERT OR REPLACE INTO key_state (key_id, {_KEY_STATE_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (
                             key_id,
                             state.cooldown_until,
                             state.disabled_until,
                             state.failures,
                             state.last_error,
+                            state.probe_until,
+                            state.soft_until,
                         ),
                     )
                 return state
@@ -210,7 +238,11 @@ class SQLiteStore(Store):
         after = (since, -1)
         while True:  # page by page, so an export neither holds the lock nor the whole table
             args = after + (until,) + ((client,) if client is not None else ())
-            rows = self._run(lambda db, args=args: db.execute(query, args).fetchall())
+
+            def page(db: sqlite3.Connection, args: tuple = args) -> list:
+                return db.execute(query, args).fetchall()
+
+            rows = self._run(page)
             for values in rows:
                 yield typed_row(dict(zip(USAGE_FIELDS, values[1:], strict=False)))
             if len(rows) < _PAGE:
@@ -227,6 +259,12 @@ class SQLiteStore(Store):
                 if count < _PRUNE_BATCH:
                     now = time.time()
                     db.execute("DELETE FROM quota WHERE expires <= ?", (now,))
+                    db.execute("DELETE FROM affinity WHERE until <= ?", (now,))
+                    db.execute(
+                        "DELETE FROM key_state WHERE instr(key_id, '/') > 0 AND "
+                        "max(cooldown_until, disabled_until, soft_until) < ?",
+                        (now - STALE_PAIR,),
+                    )
                     db.execute("DELETE FROM stored_response WHERE expires <= ?", (now,))
                 return count
 
@@ -312,12 +350,21 @@ def _charge(db: sqlite3.Connection, client: str, limits: Sequence[Limit], amount
         db.executemany(_ADD, rows)
 
 
+def _key_states(db: sqlite3.Connection) -> Mapping[str, KeyState]:
+    rows = db.execute(f"SELECT key_id, {_KEY_STATE_FIELDS} FROM key_state")
+    return {row[0]: KeyState(*row[1:]) for row in rows}
+
+
 def _add_missing_columns(db: sqlite3.Connection) -> None:
     """A database from an older version gains the columns added since."""
     present = {row[1] for row in db.execute("PRAGMA table_info(usage)")}
     for name, kind in USAGE_COLUMNS:
         if name not in present:
             db.execute(f"ALTER TABLE usage ADD COLUMN {name} {_SQL_TYPES[kind]}")
+    present = {row[1] for row in db.execute("PRAGMA table_info(key_state)")}
+    for name, declaration in _KEY_STATE_ADDED:
+        if name not in present:
+            db.execute(f"ALTER TABLE key_state ADD COLUMN {name} {declaration}")
 
 
 def _sql_value(value):

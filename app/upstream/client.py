@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from time import perf_counter
-from urllib.request import proxy_bypass_environment
+from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
 import requests
 import urllib3
@@ -18,11 +18,23 @@ from .. import jsonx
 from ..config import Config
 from ..errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from ..http.sse import SSEDecoder
-from .key_pool import KeyPool, UpstreamKey
-from .retry import Verdict, backoff, classify, retry_delay
+from .call import GENERATE_ACTIONS, estimate_prompt_tokens, model_call, named_resources, with_model
+from .key_pool import (
+    KeyPool,
+    ModelExhausted,
+    ProbePending,
+    Route,
+    UpstreamKey,
+    resource_name,
+    session_name,
+)
+from .retry import Fault, Rules, backoff, judge, retry_delay
 
 # Gemini API keys look like this; scrubbed even when they are not one of ours.
 _GOOGLE_KEY = r"AIza[0-9A-Za-z_\-]{35}"
+# A call that finds only keys under probe polls the store this often, doubling, for this long.
+PROBE_POLL = 0.05
+PROBE_WAIT = 5.0
 _READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 
 
@@ -38,14 +50,24 @@ class Scrubber:
 
 
 class Served:
-    """A 2xx answer from Gemini, with the key that served it and the attempts it took."""
+    """A 2xx answer from Gemini, with the key that served it, the attempts it took, and the model
+    that answered (the one asked for, or one of its fallbacks) and its path."""
 
-    __slots__ = ("response", "key", "attempts")
+    __slots__ = ("response", "key", "attempts", "model", "path")
 
-    def __init__(self, response: requests.Response, key: UpstreamKey, attempts: int):
+    def __init__(
+        self,
+        response: requests.Response,
+        key: UpstreamKey,
+        attempts: int,
+        model: str | None = None,
+        path: str = "",
+    ):
         self.response = response
         self.key = key
         self.attempts = attempts
+        self.model = model
+        self.path = path
 
     @property
     def content(self) -> bytes:
@@ -66,21 +88,28 @@ OUTCOMES = (
     "server_error",
     "client_error",
 )
-_OUTCOME = {
-    Verdict.CALLER: "client_error",
-    Verdict.KEY_INVALID: "key_invalid",
-    Verdict.RATE_LIMITED: "rate_limited",
-    Verdict.TRANSIENT: "server_error",
-}
 
 
 def _ignore(_: object) -> None:
     pass
 
 
+def _no_context() -> tuple[str | None, str | None]:
+    return None, None
+
+
+class _Exhausted(Exception):
+    """Every key rests for this model: the error to answer, unless a fallback model serves."""
+
+    def __init__(self, error: GatewayError, attempts: int):
+        self.error = error
+        self.attempts = attempts
+
+
 class UpstreamClient:
     """Calls Gemini. `on_attempt(outcome)` hears of every attempt, `on_wait(seconds)` of the time
-    each call spent waiting for Gemini (the metrics and the overhead header use them)."""
+    each call spent waiting for Gemini (the metrics and the overhead header use them), and
+    `context()` gives the current request's client key name and session hint (affinity)."""
 
     def __init__(
         self,
@@ -90,6 +119,7 @@ class UpstreamClient:
         *,
         on_attempt: Callable[[str], None] = _ignore,
         on_wait: Callable[[float], None] = _ignore,
+        context: Callable[[], tuple[str | None, str | None]] = _no_context,
     ):
         self.config = config
         self.pool = pool
@@ -97,8 +127,13 @@ class UpstreamClient:
         self.session = session or build_session(config)
         self.scrub = Scrubber(config.gemini_api_keys)
         self.max_attempts = len(pool) + config.upstream_retries + 1
+        self.rules = Rules(
+            cooldown=config.key_cooldown, max_cooldown=config.key_cooldown_max, recheck=config.key_recheck
+        )
+        self.fallbacks = fallback_table(config.model_fallbacks)
         self.on_attempt = on_attempt
         self.on_wait = on_wait
+        self.context = context
         self._urls: dict[tuple, str] = {}
         self._url_auth = any(get_auth_from_url(self.base_url))
 
@@ -110,29 +145,79 @@ class UpstreamClient:
         body: bytes | None = None,
         params: Mapping[str, str] | None = None,
         stream: bool = False,
+        fallback: bool = True,
     ) -> Served:
-        """Send one call, rotating keys and retrying as the policy says; returns a 2xx answer.
+        """Send one call, choosing keys and retrying as the policy says; returns a 2xx answer.
 
-        Raises a GatewayError subclass once the failure is the caller's or the retry budget
-        is spent. With stream=True only the status and headers have been read.
+        The model is read from the path (`/v1beta/models/{model}:{action}`); when every key rests
+        for it, a generate call moves to the next model of its MODEL_FALLBACKS chain (unless
+        `fallback` is False). Raises a GatewayError subclass once the failure is the caller's or
+        the retry budget is spent. With stream=True only the status and headers have been read.
         """
         started = perf_counter()
         try:
-            return self._request(method, path, body, params, stream)
+            return self._request(method, path, body, params, stream, fallback)
         finally:
             self.on_wait(perf_counter() - started)
 
-    def _request(self, method, path, body, params, stream) -> Served:
+    def _request(self, method, path, body, params, stream, fallback) -> Served:
+        call = model_call(path)
+        model = call[0] if call else None
+        client, hint = self.context()
+        resources = named_resources(body)
+        route = Route(
+            client=client,
+            session=session_name(client, hint) if hint else None,
+            resources=tuple(resource_name(r) for r in resources),
+        )
+        models: tuple[str | None, ...] = (model,)
+        cached = any(r.startswith("cachedContents/") for r in resources)  # bound to its model
+        if fallback and call and call[1] in GENERATE_ACTIONS and not cached:
+            models += self.fallbacks.get(call[0], ())
+        first: GatewayError | None = None
+        spent = 0  # attempts on the models before this one
+        for i, candidate in enumerate(models):
+            target = path if i == 0 or candidate is None else with_model(path, candidate)
+            try:
+                return self._attempts(method, target, candidate, body, params, stream, route, spent)
+            except _Exhausted as exhausted:
+                spent = exhausted.attempts
+                error = exhausted.error
+                if first is None:
+                    first = error
+                elif error.retry_after is not None:
+                    first.retry_after = min(first.retry_after or error.retry_after, error.retry_after)
+            except UpstreamError as error:
+                # A fallback model that refuses the request (say, a setting only the first model
+                # knows) does not serve it: the answer is the first model's exhaustion.
+                if first is None or not 400 <= error.status < 500:
+                    raise
+                raise first from None
+        assert first is not None
+        raise first
+
+    def _attempts(self, method, path, model, body, params, stream, route: Route, spent: int) -> Served:
         read_timeout = self.config.stream_idle_timeout if stream else self.config.request_timeout
         timeout = (self.config.connect_timeout, read_timeout)
         transient = 0
         last_error: GatewayError | None = None
-        avoid = None
+        avoid: set[str] = set()
+        other_key_once = True  # a 403 may be tried once on another key
+        must_differ = False
         for attempt in range(1, self.max_attempts + 1):
             try:
-                key = self.pool.choose(avoid)
+                key = self._choose(model, avoid, route)
+            except ModelExhausted as exhausted:
+                raise _Exhausted(
+                    _final(last_error, exhausted, self.pool, model), spent + attempt - 1
+                ) from None
             except GatewayError as exhausted:
-                raise _final(last_error, exhausted, self.pool) from None
+                raise _final(last_error, exhausted, self.pool, model) from None
+            if must_differ and key.label in avoid:
+                self.pool.release(route)
+                assert last_error is not None
+                raise last_error  # no other key to try the 403 on
+            must_differ = False
             headers = {"x-goog-api-key": key.secret, "Content-Type": "application/json"}
             if stream:
                 headers["Accept-Encoding"] = "identity"  # decompression would buffer events
@@ -149,30 +234,62 @@ class UpstreamClient:
             else:
                 if response.status_code < 300:
                     self.on_attempt("ok")
-                    self.pool.succeeded(key)
-                    return Served(response, key, attempt)
+                    self.pool.succeeded(key, model, route)
+                    return Served(response, key, spent + attempt, model, path)
                 error = self._error_from(response)
-                verdict = classify(response.status_code, error.payload)
-                self.on_attempt(_OUTCOME[verdict])
-                if verdict is Verdict.CALLER:
-                    raise error
+                judgement = judge(
+                    response.status_code,
+                    error.payload,
+                    response.headers,
+                    model=model,
+                    now=self.pool.clock(),
+                    rules=self.rules,
+                    prompt_tokens=lambda: estimate_prompt_tokens(body),
+                )
+                self.on_attempt(judgement.outcome)
+                self.pool.judged(key, model, judgement, route)
+                if judgement.fault is Fault.CALLER:
+                    if not (judgement.another_key and other_key_once and len(self.pool) > 1):
+                        raise error
+                    other_key_once, must_differ = False, True
+                    avoid.add(key.label)
+                    last_error = error
+                    continue
                 last_error = error
-                reason = f"HTTP {response.status_code} {error.upstream_status or ''}".strip()
-                if verdict is Verdict.KEY_INVALID:
-                    self.pool.disable(key, reason)
-                    continue
-                if verdict is Verdict.RATE_LIMITED:
-                    self.pool.cool_down(key, error.retry_after, reason)
-                    continue
+                if judgement.fault is not Fault.TRANSIENT:
+                    continue  # the key or the pair rests: another key at once
+                reason = judgement.reason
             # Transient: Gemini's fault, not the key's. Back off, then prefer another key.
-            self.pool.failed(key, reason)
+            self.pool.failed(key, reason, route)
             transient += 1
             if transient > self.config.upstream_retries:
                 break
-            avoid = key.label
+            avoid.add(key.label)
             time.sleep(backoff(transient, self.config.backoff_base, self.config.backoff_max))
         assert last_error is not None
         raise last_error
+
+    def _choose(self, model: str | None, avoid: set[str], route: Route) -> UpstreamKey:
+        """The pool's choice; while the only keys left are being probed by other requests (back
+        from a rest), wait a little for the probe's outcome rather than fail at once."""
+        waited = 0.0
+        pause = PROBE_POLL
+        while True:
+            try:
+                return self.pool.choose(model, avoid, route)
+            except ProbePending:
+                if waited >= PROBE_WAIT:
+                    raise
+            time.sleep(pause)  # gevent's under gunicorn: the worker's other requests go on
+            waited += pause
+            pause = min(pause * 2, 1.0)
+
+    def record_owner(self, resource: str, served: Served) -> None:
+        """Remember that the key that served the call holds `resource` (files/…, cachedContents/…),
+        created by the current client: later calls that name it go to that key, and only for
+        that client. For the routes that create resources."""
+        client, _ = self.context()
+        self.pool.record_owner(resource, served.key, client, self.config.resource_affinity_ttl)
 
     def _send(self, method, path, body, params, headers, timeout, stream) -> requests.Response:
         """`session.request` without its per-call merging of settings fixed at start (about a
@@ -192,7 +309,7 @@ class UpstreamClient:
             prepared,
             stream=stream,
             timeout=timeout,
-            verify=session.verify,
+            verify=True if session.verify is None else session.verify,
             cert=session.cert,
             proxies=session.proxies,
         )
@@ -208,7 +325,7 @@ class UpstreamClient:
         if url is None:
             scratch = requests.PreparedRequest()
             scratch.prepare_url(self.base_url + path, params)
-            url = scratch.url
+            url = str(scratch.url)
             if len(self._urls) >= 1024:  # model names vary; keep the cache bounded
                 self._urls.clear()
             self._urls[key] = url
@@ -216,7 +333,7 @@ class UpstreamClient:
 
     def open_stream(self, path: str, body: bytes, params: Mapping[str, str] | None = None) -> UpstreamStream:
         served = self.request("POST", path, body=body, params=params, stream=True)
-        return UpstreamStream(self, path, body, params, served)
+        return UpstreamStream(self, body, params, served)
 
     def _error_from(self, response: requests.Response) -> UpstreamError:
         try:
@@ -246,9 +363,10 @@ class UpstreamStream:
     as a GatewayError for the dialect to turn into an in-stream error event.
     """
 
-    def __init__(self, client: UpstreamClient, path: str, body: bytes, params, served: Served):
+    def __init__(self, client: UpstreamClient, body: bytes, params, served: Served):
         self.client = client
-        self.path = path
+        self.path = served.path  # the model that answered: a reopened stream stays on it
+        self.model = served.model
         self.body = body
         self.params = params
         self.response = served.response
@@ -275,7 +393,7 @@ class UpstreamStream:
                     raise _broken(exc) from None
                 reopens -= 1
                 served = self.client.request(
-                    "POST", self.path, body=self.body, params=self.params, stream=True
+                    "POST", self.path, body=self.body, params=self.params, stream=True, fallback=False
                 )
                 self.response, self.key = served.response, served.key
                 self.attempts += served.attempts
@@ -322,15 +440,27 @@ def _broken(exc: BaseException) -> GatewayError:
     return UpstreamUnavailable("The connection to Gemini broke in the middle of the stream.")
 
 
-def _final(last_error: GatewayError | None, exhausted: GatewayError, pool: KeyPool) -> GatewayError:
+def _final(
+    last_error: GatewayError | None, exhausted: GatewayError, pool: KeyPool, model: str | None
+) -> GatewayError:
     """The error to answer once no key is left to try."""
     if last_error is None:
         return exhausted
     if last_error.status == 429:  # Gemini's own answer, RetryInfo and all
-        last_error.retry_after = pool.retry_after()
+        last_error.retry_after = pool.retry_after(model)
         return last_error
     # A key that was rejected says nothing to the client; a Gemini outage does.
     return last_error if last_error.status >= 500 else exhausted
+
+
+def fallback_table(chains: tuple[tuple[str, ...], ...]) -> dict[str, tuple[str, ...]]:
+    """Each model of MODEL_FALLBACKS and the models that follow it in its chain (the first chain
+    that names a model wins)."""
+    table: dict[str, tuple[str, ...]] = {}
+    for chain in chains:
+        for i, model in enumerate(chain[:-1]):
+            table.setdefault(model, chain[i + 1 :])
+    return table
 
 
 def build_session(config: Config) -> requests.Session:

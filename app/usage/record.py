@@ -33,6 +33,7 @@ class RequestRecord:
     total_ms: float | None = None
     attempts: int = 0
     key_label: str | None = None
+    served_model: str | None = None  # the model that answered: `model`, or a fallback of it
     error: str | None = None  # the error kind when the call failed, mid-stream included
     # For the request log and metrics (app.logs, app.metrics); not usage columns.
     method: str = ""
@@ -52,8 +53,9 @@ class RequestRecord:
             check_model(self.allowed_models, model)
 
     def served_by(self, served: Served | UpstreamStream) -> None:
-        """Note which upstream key served the call and how many attempts it took."""
+        """Note which upstream key and model served the call and how many attempts it took."""
         self.key_label = served.key.label
+        self.served_model = served.model
         self.attempts += served.attempts
 
     def set_usage(self, usage: dict | None) -> None:

@@ -168,6 +168,26 @@ def test_a_disabled_key_stays_out_of_rotation(admin, mocked):
     assert {call.request.headers["x-goog-api-key"] for call in mocked.calls} == {UPSTREAM_KEYS[1]}
 
 
+def test_health_per_model_is_shown_under_each_key_and_enable_clears_it(admin, mocked):
+    mocked.post(
+        BASE + GEN,
+        json=fixture_json("gemini/error_429_daily_minute_and_tokens.json"),
+        status=429,
+        match=[matchers.header_matcher({"x-goog-api-key": UPSTREAM_KEYS[0]})],
+    )
+    mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"))
+    assert admin.post(GEN, json=BODY, headers=AUTH).status_code == 200
+    log_in(admin)
+    page = admin.get("/admin").get_data(as_text=True)
+    assert 'data-key="key-1" data-status="healthy"' in page  # as a whole
+    assert 'data-model="gemini-2.5-flash" data-status="cooling"' in page
+    assert "GenerateRequestsPerDayPerProjectPerModel-FreeTier" in page and "until 20" in page
+    assert 'action="/admin/keys/key-1/enable"' in page  # healthy as a whole, resting for a model
+    csrf = csrf_of(page.encode())
+    admin.post("/admin/keys/key-1/enable", data={"csrf": csrf})
+    assert "data-model=" not in admin.get("/admin").get_data(as_text=True)
+
+
 def test_recheck_makes_a_real_call_with_that_key_and_follows_the_answer(admin, mocked):
     models = BASE + "/v1beta/models"
     limited = fixture_json("gemini/error_429_resource_exhausted.json")
@@ -195,7 +215,7 @@ def test_recheck_makes_a_real_call_with_that_key_and_follows_the_answer(admin, m
         assert admin.post(f"/admin/keys/{label}/recheck", data={"csrf": csrf}).status_code == 303
     page = admin.get("/admin").get_data(as_text=True)
     assert 'data-key="key-1" data-status="cooling"' in page
-    assert 'data-key="key-2" data-status="disabled"' in page and "HTTP 400 INVALID_ARGUMENT" in page
+    assert 'data-key="key-2" data-status="disabled"' in page and "HTTP 400 API_KEY_INVALID" in page
     assert 'data-key="key-3" data-status="healthy"' in page  # a good answer brings a key back
     assert "key-3: healthy (HTTP 200" in page
     sent = [(c.request.headers["x-goog-api-key"], c.request.url) for c in mocked.calls]

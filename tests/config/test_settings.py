@@ -25,11 +25,37 @@ def test_defaults_and_lists(tmp_path):
         ("MAX_REQUEST_BYTES", "12"),
         ("API_KEYS", "a,a"),
         ("UPSTREAM_TIMEOUT", "nan"),
+        ("KEY_COOLDOWN_MAX", "inf"),
+        ("KEY_COOLDOWN_MAX", "0"),
+        ("SESSION_AFFINITY_TTL", "-1"),
+        ("RESOURCE_AFFINITY_TTL", "forever"),
+        ("MODEL_FALLBACKS", "gemini-2.5-pro"),
+        ("MODEL_FALLBACKS", "gemini-2.5-pro>"),
+        ("MODEL_FALLBACKS", "a>b>a"),
+        ("MODEL_FALLBACKS", "a>b c"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):
         Config.from_env({"API_KEYS": "k", name: value, "DATA_DIR": str(tmp_path)})
+
+
+def test_key_pool_settings(tmp_path):
+    config = Config.from_env(
+        {
+            "API_KEYS": "k",
+            "DATA_DIR": str(tmp_path),
+            "MODEL_FALLBACKS": " gemini-3-pro-preview > gemini-2.5-pro>models/gemini-2.5-flash , x>y",
+            "KEY_COOLDOWN_MAX": "900",
+        }
+    )
+    assert config.model_fallbacks == (
+        ("gemini-3-pro-preview", "gemini-2.5-pro", "gemini-2.5-flash"),
+        ("x", "y"),
+    )
+    assert config.key_cooldown_max == 900 and config.session_affinity_ttl == 3600
+    assert config.resource_affinity_ttl == 172800
+    assert Config.from_env({"API_KEYS": "k", "DATA_DIR": str(tmp_path)}).model_fallbacks == ()
 
 
 def test_generated_client_key_is_strong_and_shared(tmp_path):

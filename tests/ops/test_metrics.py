@@ -132,10 +132,13 @@ def test_key_states_are_read_from_the_store_at_scrape_time(client, mocked):
     assert value(parsed, "gemgate_upstream_keys", state="healthy") == 3
     client.post(GEN, json=BODY, headers=AUTH)
     parsed = scrape(client)
-    assert value(parsed, "gemgate_upstream_keys", state="healthy") == 2
-    assert value(parsed, "gemgate_upstream_keys", state="cooling") == 1
-    assert value(parsed, "gemgate_upstream_key_state", key="key-1", state="cooling") == 1
-    assert value(parsed, "gemgate_upstream_key_state", key="key-1", state="healthy") == 0
+    # A quota is per model: the key rests for that model only, and is healthy as a whole.
+    assert value(parsed, "gemgate_upstream_keys", state="healthy") == 3
+    assert value(parsed, "gemgate_upstream_key_state", key="key-1", state="healthy") == 1
+    model = GEN.split("/")[-1].split(":")[0]
+    assert value(parsed, "gemgate_upstream_model_keys", model=model, state="cooling") == 1
+    assert value(parsed, "gemgate_upstream_model_keys", model=model, state="healthy") == 2
+    assert value(parsed, "gemgate_upstream_model_keys", model=model, state="disabled") == 0
 
 
 def test_route_labels_are_rules_not_paths(client, mocked):

@@ -65,6 +65,7 @@ def test_one_line_per_request_with_what_the_operator_needs(logged):
         "upstream_ms": first["upstream_ms"],
         "attempts": 1,
         "key_label": first["key_label"],
+        "served_model": "gemini-2.5-flash",
         "error": None,
     }
     assert first["time"].endswith("Z") and first["key_label"] in ("key-1", "key-2", "key-3")

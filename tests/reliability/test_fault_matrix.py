@@ -55,7 +55,8 @@ def gw(start_gateway):
 
 @pytest.fixture
 def fake(upstream, gw):
-    """The fake upstream, reset, and every key healthy again (cooldowns from an earlier test ended)."""
+    """The fake upstream, reset, and every key healthy again for every model (cooldowns from an
+    earlier test ended)."""
     wait_for_healthy_keys(gw)
     yield upstream
 
@@ -64,7 +65,7 @@ def wait_for_healthy_keys(gw, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         keys = requests.get(gw.url("/healthz"), timeout=5).json()["upstream_keys"]
-        if keys["healthy"] == keys["total"] or time.monotonic() > deadline:
+        if (keys["healthy"] == keys["total"] and not keys["models"]) or time.monotonic() > deadline:
             return
         time.sleep(0.05)
 

@@ -168,7 +168,7 @@ def wait_for_healthy_keys(gateway, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         keys = requests.get(gateway.url("/healthz"), timeout=5).json()["upstream_keys"]
-        if keys["healthy"] == keys["total"]:
+        if keys["healthy"] == keys["total"] and not keys["models"]:
             return
         time.sleep(0.05)
 

@@ -73,7 +73,7 @@ def test_a_key_that_answers_429_to_one_worker_is_rested_by_both(launch, upstream
     assert len(used) == 42 and set(used[2:]) == {UPSTREAM_KEYS[1], UPSTREAM_KEYS[2]}
     assert len(workers_that_served(shared["ACCESS_LOG"], GEN)) == 2
     health = requests.get(gateway.url("/healthz"), timeout=5).json()
-    assert health["upstream_keys"]["cooling"] == 1
+    assert health["upstream_keys"]["models"]["gemini-2.5-flash"]["cooling"] == 1  # the model's quota
     assert health["store"] == ("redis" if "REDIS_URL" in shared else "sqlite")
 
 

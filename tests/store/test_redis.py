@@ -49,3 +49,15 @@ def test_tls_verification_can_be_turned_off_for_self_signed_redis():
     strict = RedisStore("rediss://127.0.0.1:1/0")
     assert relaxed.r.connection_pool.connection_kwargs["ssl_cert_reqs"] == "none"
     assert strict.r.connection_pool.connection_kwargs.get("ssl_cert_reqs", "required") == "required"
+
+
+def test_an_older_key_state_entry_still_reads(redis_url):
+    from app.store.redis import RedisStore
+    from app.upstream.key_pool import KeyState
+
+    store = RedisStore(redis_url, prefix="old:")
+    store.r.hset("old:keys", "abc", b'[50.0, 0, 2, "HTTP 429"]')  # as the first version wrote it
+    assert store.key_states() == {"abc": KeyState(cooldown_until=50.0, failures=2, last_error="HTTP 429")}
+    store.update_key_state("abc", lambda s: s)
+    assert store.key_states()["abc"].probe_until == 0.0
+    store.close()

@@ -3,7 +3,7 @@
 import pytest
 
 from app.errors import RateLimited
-from app.upstream.key_pool import KeyPool
+from app.upstream.key_pool import KeyPool, Route, resource_name, session_name
 
 SECRETS = ["AIzaFIRST", "AIzaSECOND", "AIzaTHIRD"]
 
@@ -26,9 +26,17 @@ class Spy:
         self.reads += 1
         return self.store.key_states()
 
+    def key_states_with(self, names, now):
+        self.reads += 1
+        return self.store.key_states_with(names, now)
+
     def update_key_state(self, key_id, change):
         self.writes += 1
         return self.store.update_key_state(key_id, change)
+
+    def remember(self, name, affinity, now):
+        self.writes += 1
+        return self.store.remember(name, affinity, now)
 
 
 @pytest.fixture
@@ -64,6 +72,38 @@ def test_choose_is_one_read_and_the_happy_path_writes_nothing(store, clock):
     for _ in range(5):
         pool.succeeded(pool.choose())
     assert (spy.reads, spy.writes) == (5, 0)
+
+
+def test_choose_is_one_read_with_affinity_and_a_session_writes_once(store, clock):
+    spy = Spy(store)
+    pool = KeyPool(SECRETS, spy, clock=clock)
+    pool.record_owner("files/abc", pool.keys[1], "alice", ttl=3600)
+    for _ in range(5):
+        route = Route(
+            client="alice", session=session_name("alice", "chat-1"), resources=(resource_name("files/abc"),)
+        )
+        key = pool.choose("gemini-2.5-flash", route=route)
+        pool.succeeded(key, "gemini-2.5-flash", route)
+        assert key.label == "key-2"
+    assert (spy.reads, spy.writes) == (5, 2)  # the owner, and the session's key once
+
+
+def test_a_model_rest_seen_by_one_worker_holds_for_every_worker_and_survives_a_restart(open_backend, clock):
+    worker_a = KeyPool(SECRETS, open_backend(), clock=clock)
+    worker_a.cool_down(worker_a.keys[0], 30, "HTTP 429", model="gemini-2.5-pro")
+    restarted = KeyPool(SECRETS, open_backend(), clock=clock)
+    assert {restarted.choose("gemini-2.5-pro").label for _ in range(4)} == {"key-2", "key-3"}
+    assert "key-1" in {restarted.choose("gemini-2.5-flash").label for _ in range(3)}
+
+
+def test_one_probe_across_workers(open_backend, clock):
+    worker_a = KeyPool(SECRETS[:1], open_backend(), clock=clock)
+    worker_b = KeyPool(SECRETS[:1], open_backend(), clock=clock)
+    worker_a.cool_down(worker_a.keys[0], 30, "HTTP 429")
+    clock.now += 31
+    assert worker_a.choose(route=Route()).label == "key-1"
+    with pytest.raises(RateLimited):
+        worker_b.choose(route=Route())  # the other worker's probe is under way
 
 
 def test_success_resets_a_failing_key_but_not_a_newer_cooldown(open_backend, clock):

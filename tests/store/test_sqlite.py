@@ -99,6 +99,21 @@ def test_an_older_database_gains_new_columns(tmp_path):
     store.close()
 
 
+def test_an_older_key_state_table_keeps_its_rows_and_gains_the_new_columns(tmp_path):
+    path = tmp_path / "gemgate.db"
+    with sqlite3.connect(path) as db:  # as the first version made it
+        db.execute(
+            "CREATE TABLE key_state (key_id TEXT PRIMARY KEY, cooldown_until REAL NOT NULL, "
+            "disabled_until REAL NOT NULL, failures INTEGER NOT NULL, last_error TEXT)"
+        )
+        db.execute("INSERT INTO key_state VALUES ('abc', 50.0, 0, 2, 'HTTP 429')")
+    store = SQLiteStore(path)
+    assert store.key_states() == {"abc": KeyState(cooldown_until=50.0, failures=2, last_error="HTTP 429")}
+    store.update_key_state("abc/m", lambda s: KeyState(soft_until=9.0))
+    assert store.key_states()["abc/m"].soft_until == 9.0
+    store.close()
+
+
 def test_healthz_says_503_when_the_store_is_away(tmp_path):
     app = create_app(make_env(DATA_DIR=str(tmp_path / "data")))
     state_of(app).store.close()

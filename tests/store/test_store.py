@@ -8,7 +8,7 @@ import pytest
 from app.store import USAGE_FIELDS, StoreUnavailable
 from app.store.redis import RedisStore
 from app.store.sqlite import SQLiteStore
-from app.upstream.key_pool import KeyState
+from app.upstream.key_pool import Affinity, KeyState
 from app.usage.limits import Limit
 
 NOW = 1_700_000_000.0
@@ -65,6 +65,45 @@ def test_key_state_updates_are_atomic(open_backend):
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(bump, workers))
     assert workers[0].key_states()["k"].failures == 100
+
+
+def test_pair_states_live_beside_key_states_and_carry_probes_and_soft_rests(open_backend):
+    worker_a, worker_b = open_backend(), open_backend()
+    worker_a.update_key_state("abc", lambda s: replace(s, failures=1))
+    pair = worker_a.update_key_state(
+        "abc/gemini-2.5-pro",
+        lambda s: replace(
+            s, cooldown_until=NOW + 60, probe_until=NOW + 5, soft_until=NOW + 9, last_error="429"
+        ),
+    )
+    assert worker_b.key_states() == {"abc": KeyState(failures=1), "abc/gemini-2.5-pro": pair}
+    assert pair.probe_until == NOW + 5 and pair.soft_until == NOW + 9
+
+
+def test_affinities_come_with_the_states_in_one_read_and_expire(open_backend):
+    worker_a, worker_b = open_backend(), open_backend()
+    worker_a.update_key_state("abc/m", lambda s: replace(s, cooldown_until=NOW + 60))
+    far = NOW + 3600
+    worker_a.remember("r:files/one", Affinity("abc", "alice", far), NOW)
+    worker_a.remember("s:hint", Affinity("def", None, far), NOW)
+    worker_a.remember("s:gone", Affinity("def", None, NOW - 1), NOW)
+    states, found = worker_b.key_states_with(["r:files/one", "s:hint", "s:gone", "s:never"], NOW)
+    assert list(states) == ["abc/m"]
+    assert found == {"r:files/one": Affinity("abc", "alice", far), "s:hint": Affinity("def", None, far)}
+    worker_b.remember("s:hint", Affinity("xyz", "bob", far), NOW)  # the latest choice wins
+    assert worker_a.key_states_with(["s:hint"], NOW)[1]["s:hint"].key_id == "xyz"
+
+
+def test_prune_forgets_long_ended_pair_states_and_keeps_the_rest(store):
+    import time
+
+    now = time.time()
+    store.update_key_state("abc", lambda s: replace(s, cooldown_until=now - 5 * 86400, failures=3))
+    store.update_key_state("abc/old", lambda s: replace(s, cooldown_until=now - 2 * 86400))
+    store.update_key_state("abc/recent", lambda s: replace(s, cooldown_until=now - 3600))
+    store.update_key_state("abc/daily", lambda s: replace(s, cooldown_until=now + 3600))
+    store.prune(now - 86400)
+    assert sorted(store.key_states()) == ["abc", "abc/daily", "abc/recent"]
 
 
 # -- client limits ----------------------------------------------------------------------------
@@ -137,12 +176,19 @@ def test_usage_rows_round_trip_typed_in_time_order(open_backend):
         row(NOW + 5, client="bob", stream=True, error=None, key_label=None), "bob", [], 0, NOW + 6
     )
     worker_b.finish(row(NOW + 1, model=None, first_byte_ms=None), "alice", [], 0, NOW + 9)
-    worker_a.finish(row(NOW + 9, status=429, error="rate_limit"), "alice", [], 0, NOW + 9)
+    worker_a.finish(
+        row(NOW + 9, status=429, error="rate_limit", served_model="gemini-2.5-flash-lite"),
+        "alice",
+        [],
+        0,
+        NOW + 9,
+    )
     rows = list(worker_b.usage(NOW, NOW + 100))
     assert [r["time"] for r in rows] == [NOW + 1, NOW + 5, NOW + 9]
     assert rows[0] == row(NOW + 1, model=None, first_byte_ms=None)
     assert rows[1]["stream"] is True and rows[1]["client"] == "bob" and rows[1]["key_label"] is None
     assert rows[2]["status"] == 429 and rows[2]["error"] == "rate_limit"
+    assert rows[2]["served_model"] == "gemini-2.5-flash-lite" and rows[0]["served_model"] is None
     assert list(rows[0]) == list(USAGE_FIELDS)
     assert [r["time"] for r in worker_a.usage(NOW + 1, NOW + 9)] == [NOW + 1, NOW + 5]  # [since, until)
     assert [r["client"] for r in worker_a.usage(0, NOW + 100, client="bob")] == ["bob"]

@@ -187,7 +187,8 @@ class OutputBuilder:
         gemini_id = call.get("id") if isinstance(call.get("id"), str) else None
         if own:
             self._carried.add(own)
-        args = call.get("args") if isinstance(call.get("args"), dict) else {}
+        given = call.get("args")
+        args: dict = given if isinstance(given, dict) else {}
         head: dict = {"call_id": tool_ids.encode(gemini_id, own), "name": name}
         if namespace:
             head["namespace"] = namespace

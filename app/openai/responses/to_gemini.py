@@ -227,16 +227,16 @@ def convert_items(entries: Sequence[Entry], fetch: Fetch) -> tuple[list[dict], l
     return system, contents
 
 
-def _texts(content: object) -> list[tuple[str, str]]:
+def _texts(content: str | list | None) -> list[tuple[str, str]]:
     """(part type, text) of a message's content: a string is one text part."""
     if content is None:
         return []
     if isinstance(content, str):
         return [("input_text", content)]
-    return [(p["type"], p.get("refusal") if p["type"] == "refusal" else p.get("text")) for p in content]  # type: ignore[union-attr]
+    return [(p["type"], p.get("refusal") if p["type"] == "refusal" else p.get("text")) for p in content]
 
 
-def _text_only(content: object, param: str) -> list[dict]:
+def _text_only(content: str | list | None, param: str) -> list[dict]:
     parts = []
     for j, (kind, text) in enumerate(_texts(content)):
         if kind not in ("input_text", "output_text"):
@@ -248,7 +248,7 @@ def _text_only(content: object, param: str) -> list[dict]:
     return parts
 
 
-def _assistant_parts(content: object, param: str) -> list[dict]:
+def _assistant_parts(content: str | list | None, param: str) -> list[dict]:
     parts = []
     for j, (kind, text) in enumerate(_texts(content)):
         if kind not in ("input_text", "output_text", "refusal"):
@@ -257,11 +257,11 @@ def _assistant_parts(content: object, param: str) -> list[dict]:
     return parts
 
 
-def _user_parts(content: object, param: str, fetch: Fetch) -> list[dict]:
+def _user_parts(content: str | list | None, param: str, fetch: Fetch) -> list[dict]:
     if content is None or isinstance(content, str):
         return [{"text": content}] if content else []
     parts = []
-    for j, part in enumerate(content):  # type: ignore[arg-type]  # a list, checked by the schema
+    for j, part in enumerate(content):
         converted = content_part(part, f"{param}[{j}]", fetch)
         if converted is not None:
             parts.append(converted)

@@ -18,6 +18,7 @@ from ...state import state
 from ...translate import parts as gemini_parts
 from ...translate.finish import block_reason
 from ...translate.usage import count
+from ...upstream import affinity
 from ..errors import ContentFiltered, read_answer
 from ..stream import HEARTBEAT
 from . import from_gemini, to_gemini
@@ -61,7 +62,7 @@ def create_response():
     body = json_body(_create)
     _refuse_unsupported(body)
     spec = generate.model_spec(body["model"])
-    # `prompt_cache_key` (one per Codex session) is the key pool's affinity hint, once the pool takes one.
+    affinity.prefer_session(body.get("prompt_cache_key"), body.get("user"))  # one per Codex session
     stored = _stored()
     ids = ItemIds()
     keep = body.get("store") is not False and stored.enabled
@@ -105,6 +106,7 @@ def compact():
     messages (which are kept as they were): a later request sends them back in `input`."""
     body = json_body(_compact)
     spec = generate.model_spec(body["model"])
+    affinity.prefer_session(body.get("prompt_cache_key"), body.get("user"))
     ids = ItemIds()
     entries, _ = conversation(body, ids, _stored())
     answer = generate.generate(spec, to_gemini.compact_request(body, entries))

@@ -1,0 +1,77 @@
+"""What the client reads from one upstream call: its model and action, the resources it names, a cheap size."""
+
+from __future__ import annotations
+
+import re
+
+from .. import jsonx
+
+# Every call on a model goes to /{version}/models/{model}:{action}: the one place the model is read.
+_MODEL_CALL = re.compile(r"^(/v1(?:beta)?/models/)([A-Za-z0-9][A-Za-z0-9._\-]*):(\w+)$")
+# The calls a fallback model may answer: the same request means the same thing to another model.
+GENERATE_ACTIONS = frozenset(("generateContent", "streamGenerateContent"))
+# Fields that name an upstream resource, in camelCase or snake_case (Gemini accepts both).
+_RESOURCE_FIELD = re.compile(rb'"(?:fileUri|file_uri|cachedContent|cached_content)"\s*:\s*"([^"\\]{1,512})"')
+_RESOURCE = re.compile(r"(?:^|/)((?:files|cachedContents)/[A-Za-z0-9_-]{1,128})(?=$|[/?#:])")
+MAX_RESOURCES = 8  # looked up per call, at most
+# Tokens Gemini counts for an image (and roughly per second of other media): a floor, not a bill.
+_MEDIA_TOKENS = 258
+
+
+def model_call(path: str) -> tuple[str, str] | None:
+    """(model, action) of a call on a model, else None."""
+    match = _MODEL_CALL.match(path)
+    return (match.group(2), match.group(3)) if match else None
+
+
+def with_model(path: str, model: str) -> str:
+    """The same call on another model."""
+    return _MODEL_CALL.sub(lambda m: f"{m.group(1)}{model}:{m.group(3)}", path)
+
+
+def named_resources(body: bytes | None) -> tuple[str, ...]:
+    """The files/… and cachedContents/… a request body names (in fileUri and cachedContent fields).
+
+    A plain substring test first, so a body that names none costs one scan in C.
+    """
+    if not body or (b"files/" not in body and b"cachedContents/" not in body):
+        return ()
+    found: list[str] = []
+    for value in _RESOURCE_FIELD.findall(body):
+        match = _RESOURCE.search(value.decode("utf-8", "replace"))
+        if match and match.group(1) not in found:
+            found.append(match.group(1))
+            if len(found) == MAX_RESOURCES:
+                break
+    return tuple(found)
+
+
+def estimate_prompt_tokens(body: bytes | None) -> int:
+    """A cheap estimate of a request's input tokens: about four characters of text per token, and a
+    floor for each media part. Read only when a quota answer needs it, never on the hot path."""
+    if not body:
+        return 0
+    try:
+        data = jsonx.loads(body)
+    except jsonx.JSONDecodeError:
+        return len(body) // 4
+    chars, media = _measure(data)
+    return chars // 4 + media * _MEDIA_TOKENS
+
+
+def _measure(node: object) -> tuple[int, int]:
+    chars = media = 0
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            chars += len(item)
+        elif isinstance(item, dict):
+            for name, value in item.items():
+                if name in ("inlineData", "inline_data", "fileData", "file_data"):
+                    media += 1  # its base64 bytes are not text tokens
+                elif name not in ("thoughtSignature", "thought_signature"):
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return chars, media
