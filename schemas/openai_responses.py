@@ -9,7 +9,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate
 
 from . import OpenSchema
-from .fields import OPTIONAL, Boolean, Integer, Number
+from .fields import OPTIONAL, Boolean, Integer, Items, Number
 
 ROLES = ("user", "assistant", "system", "developer")
 # Content parts of input messages and of tool outputs, with the string fields each one needs.
@@ -109,19 +109,8 @@ def item_error(item: object) -> dict | list | None:
     return None
 
 
-class Input(fields.Field):
+class Input(Items, check=item_error, text=True, expected="Must be a string or a list of input items."):
     """`input`: a string (one user message), or a list of input items."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
-            return value
-        if not isinstance(value, list):
-            raise ValidationError("Must be a string or a list of input items.")
-        for i, item in enumerate(value):
-            error = item_error(item)
-            if error:
-                raise ValidationError({i: error})
-        return value
 
 
 def tool_error(tool: object, *, nested: bool = False) -> dict | list | None:
@@ -158,15 +147,8 @@ def tool_error(tool: object, *, nested: bool = False) -> dict | list | None:
     return None
 
 
-class Tools(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, list):
-            raise ValidationError("Must be a list of tools.")
-        for i, tool in enumerate(value):
-            error = tool_error(tool)
-            if error:
-                raise ValidationError({i: error})
-        return value
+class Tools(Items, check=tool_error, expected="Must be a list of tools."):
+    """`tools`: function, custom and namespace tools, and hosted ones (refused by the translator)."""
 
 
 class ToolChoice(fields.Field):

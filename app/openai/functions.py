@@ -85,3 +85,19 @@ def output_content(
         else:
             media.append(converted)
     return "\n".join(texts), media
+
+
+def response_part(
+    name: str,
+    gemini_id: str | None,
+    output: str | list | None,
+    param: str,
+    convert: Callable[[object, str], dict | None],
+) -> tuple[dict, list[dict]]:
+    """A tool's output as Gemini's functionResponse part for the call it answers, and the media parts
+    that go beside it (see output_content)."""
+    text, media = output_content(output, param, convert)
+    response: dict = {"name": name, "response": response_value(text)}
+    if gemini_id:
+        response["id"] = gemini_id
+    return {"functionResponse": response}, media

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 from schemas.fields import INT32_MAX, INT32_MIN
 
 from ..errors import InvalidRequest
-from ..translate.contents import merge_turns, text_parts
+from ..translate.contents import content_parts, merge_turns, text_parts
 from ..translate.directives import ModelSpec
 from ..translate.json_schema import json_output
 from ..translate.media import Fetch, inline_data_from_url
@@ -15,7 +16,7 @@ from ..translate.signatures import ensure_call_signatures
 from ..translate.thinking import thinking_config
 from . import audio, speech, tool_ids
 from .attachments import base64_part, file_part, media_part, text_with_images
-from .functions import MODES, arguments, declaration, output_content, response_value, restrict
+from .functions import MODES, arguments, declaration, response_part, restrict
 
 _AUDIO_TYPES = {"mp3": "audio/mp3", "wav": "audio/wav", "m4a": "audio/aac", "pcm16": "audio/pcm"}
 _CHAT_AUDIO_FORMATS = {
@@ -144,14 +145,7 @@ def part_type(part) -> str:
 
 
 def user_parts(content, param: str, fetch: Fetch) -> list[dict]:
-    if content is None or isinstance(content, str):
-        return text_parts(content)
-    parts = []
-    for j, part in enumerate(content):
-        converted = content_part(part, f"{param}.content[{j}]", fetch)
-        if converted is not None:
-            parts.append(converted)
-    return parts
+    return content_parts(content, f"{param}.content", lambda part, where: content_part(part, where, fetch))
 
 
 def content_part(part, param: str, fetch: Fetch) -> dict | None:
@@ -252,13 +246,9 @@ def function_response(
                 param=f"{param}.tool_call_id",
             )
         call = found or Call(msg["name"], tool_ids.decode(call_id).gemini_id, 1 << 30)
-    text, media = output_content(
-        msg.get("content"), f"{param}.content", lambda part, where: content_part(part, where, fetch)
-    )
-    response: dict = {"name": call.name, "response": response_value(text)}
-    if call.gemini_id:
-        response["id"] = call.gemini_id
-    return call.position, {"functionResponse": response}, media
+    convert = partial(content_part, fetch=fetch)
+    part, media = response_part(call.name, call.gemini_id, msg.get("content"), f"{param}.content", convert)
+    return call.position, part, media
 
 
 # -- tools ----------------------------------------------------------------------------------------

@@ -530,25 +530,6 @@ def _openai_paths(spec: APISpec) -> None:
                 "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}, **_SSE},
             },
         ),
-    )
-    for path, op_id, summary, request, answer in operations:
-        spec.path(
-            path,
-            operations={
-                "post": {
-                    "tags": tag,
-                    "summary": summary,
-                    "operationId": f"openai_{op_id}",
-                    "requestBody": _body("OpenAI" + request),
-                    "responses": {"200": answer, **_errors("OpenAI")},
-                }
-            },
-        )
-
-
-def _responses_paths(spec: APISpec) -> None:
-    tag = ["OpenAI-compatible"]
-    posts = (
         (
             "/v1/responses",
             "responses_create",
@@ -575,7 +556,7 @@ def _responses_paths(spec: APISpec) -> None:
             _json(_ref("OpenAICompaction"), "The user's messages and the compaction item"),
         ),
     )
-    for path, op_id, summary, request, answer in posts:
+    for path, op_id, summary, request, answer in operations:
         spec.path(
             path,
             operations={
@@ -588,6 +569,11 @@ def _responses_paths(spec: APISpec) -> None:
                 }
             },
         )
+
+
+def _responses_paths(spec: APISpec) -> None:
+    """The stored responses' routes (the Responses API's POST routes are among _openai_paths')."""
+    tag = ["OpenAI-compatible"]
     response_id = {"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}
     spec.path(
         "/v1/responses/{response_id}",

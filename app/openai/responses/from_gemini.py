@@ -21,6 +21,10 @@ from .to_gemini import ToolNames
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 _CUSTOM_INPUT = "input"
+_CALL_EVENTS = {
+    "function_call": "response.function_call_arguments",
+    "custom_tool_call": "response.custom_tool_call_input",
+}
 
 
 def usage(meta: dict | None) -> dict:
@@ -108,14 +112,10 @@ class OutputBuilder:
         if self._open is not None and self._open["type"] == "reasoning":
             # The signature usually rides on the part that ends the thoughts (a call, or the answer).
             self._close(signature=self._reasoning_signature or own or step_signature)
-        if found is Kind.TEXT:
-            self._message_text(self._text.text(gemini_parts.text_of(part)))
-        elif found is Kind.FUNCTION_CALL:
+        if found is Kind.FUNCTION_CALL:
             self._call(part["functionCall"], own)
         else:
-            block = gemini_parts.code_markdown(part) or gemini_parts.media_markdown(part)
-            if block:
-                self._message_text(self._text.block(block))
+            self._message_text(self._text.part(part))
 
     # -- items ------------------------------------------------------------------------------------
     def _add(self, item: dict, shown: dict) -> int:
@@ -195,28 +195,16 @@ class OutputBuilder:
         if gemini_name in self.names.custom:
             value = args.get(_CUSTOM_INPUT)
             text = value if isinstance(value, str) else jsonx.dumps(args).decode()
-            item = {
-                "id": self.ids("ctc"),
-                "type": "custom_tool_call",
-                "status": "completed",
-                **head,
-                "input": text,
-            }
-            kind, field = "response.custom_tool_call_input", "input"
+            prefix, kind, field = "ctc", "custom_tool_call", "input"
         else:
             text = jsonx.dumps(args).decode()
-            item = {
-                "id": self.ids("fc"),
-                "type": "function_call",
-                "status": "completed",
-                "arguments": text,
-                **head,
-            }
-            kind, field = "response.function_call_arguments", "arguments"
+            prefix, kind, field = "fc", "function_call", "arguments"
+        item = {"id": self.ids(prefix), "type": kind, "status": "completed", **head, field: text}
         index = self._add(item, {**item, "status": "in_progress", field: ""})
         where = {"item_id": item["id"], "output_index": index}
-        self.sink.event(kind + ".delta", {**where, "delta": text})
-        self.sink.event(kind + ".done", {**where, field: text})
+        events = _CALL_EVENTS[kind]
+        self.sink.event(events + ".delta", {**where, "delta": text})
+        self.sink.event(events + ".done", {**where, field: text})
         self._done(index)
 
     def _close(self, *, signature: str | None = None, status: str = "completed") -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ... import jsonx
 from ...errors import GatewayError
@@ -43,6 +44,7 @@ class EventSink:
         return out
 
 
+@dataclass
 class ResponseStream:
     """A stream translator for `app.http.streaming.stream_response`.
 
@@ -50,19 +52,11 @@ class ResponseStream:
     client that continues from it at once finds it) and returns the response as it is to be shown.
     """
 
-    def __init__(
-        self,
-        response: dict,
-        builder: OutputBuilder,
-        sink: EventSink,
-        *,
-        on_finish: Callable[[dict], dict] | None = None,
-    ):
-        self.response = response
-        self.builder = builder
-        self.sink = sink
-        self.on_finish = on_finish
-        self._started = False
+    response: dict
+    builder: OutputBuilder
+    sink: EventSink
+    on_finish: Callable[[dict], dict] | None = None
+    _started: bool = field(default=False, init=False)
 
     @property
     def usage(self) -> dict | None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import NamedTuple
 
 from schemas.fields import INT32_MAX
 from schemas.openai_responses import SKIPPED_ITEMS
 
 from ...errors import InvalidRequest
-from ...translate.contents import merge_turns
+from ...translate.contents import content_parts, merge_turns
 from ...translate.directives import ModelSpec, apply_directives
 from ...translate.json_schema import json_output
 from ...translate.media import Fetch, inline_data_from_url
@@ -23,7 +24,7 @@ from ...translate.signatures import ensure_call_signatures
 from ...translate.thinking import thinking_config
 from .. import tool_ids
 from ..attachments import file_part, media_part, text_with_images
-from ..functions import MODES, arguments, declaration, output_content, response_value, restrict
+from ..functions import MODES, arguments, declaration, response_part, restrict
 from .ids import signature_of, summary_of
 
 SEARCH_TOOLS = frozenset(
@@ -199,7 +200,12 @@ def convert_items(entries: Sequence[Entry], fetch: Fetch) -> tuple[list[dict], l
                 system.extend(_text_only(item.get("content"), param))
             elif role == "user":
                 end_model_turn()
-                turns.append(("user", _user_parts(item.get("content"), f"{param}.content", fetch)))
+                parts = content_parts(
+                    item.get("content"),
+                    f"{param}.content",
+                    lambda part, where: content_part(part, where, fetch),
+                )
+                turns.append(("user", parts))
             else:
                 for part in _assistant_parts(item.get("content"), f"{param}.content"):
                     model.add(part)
@@ -257,17 +263,6 @@ def _assistant_parts(content: str | list | None, param: str) -> list[dict]:
     return parts
 
 
-def _user_parts(content: str | list | None, param: str, fetch: Fetch) -> list[dict]:
-    if content is None or isinstance(content, str):
-        return [{"text": content}] if content else []
-    parts = []
-    for j, part in enumerate(content):
-        converted = content_part(part, f"{param}[{j}]", fetch)
-        if converted is not None:
-            parts.append(converted)
-    return parts
-
-
 def content_part(part, param: str, fetch: Fetch) -> dict | None:
     """One input content part as a Gemini part (None for an empty text)."""
     kind = part["type"]
@@ -307,13 +302,9 @@ def _function_response(entry: Entry, calls: dict[str, Call], fetch: Fetch) -> tu
             f"No function_call or custom_tool_call with call_id {item['call_id']!r} precedes this output.",
             param=f"{param}.call_id",
         )
-    text, media = output_content(
-        item.get("output"), f"{param}.output", lambda part, where: content_part(part, where, fetch)
-    )
-    response: dict = {"name": call.name, "response": response_value(text)}
-    if call.gemini_id:
-        response["id"] = call.gemini_id
-    return call.position, {"functionResponse": response}, media
+    convert = partial(content_part, fetch=fetch)
+    part, media = response_part(call.name, call.gemini_id, item.get("output"), f"{param}.output", convert)
+    return call.position, part, media
 
 
 # -- tools ------------------------------------------------------------------------------------------------

@@ -6,12 +6,11 @@ import json
 
 import openai
 import pytest
-from pydantic import BaseModel
 
 from app.openai import tool_ids
 from tests.conftest import FIXTURES, fixture_json
 from tests.openai.responses.grammar import check_stream, parse_events
-from tests.openai.test_e2e import _close_clients, answer, generate_calls, sdk  # noqa: F401  (fixture)
+from tests.openai.test_e2e import City, _close_clients, answer, generate_calls, sdk  # noqa: F401  (fixture)
 
 GEN = ":generateContent"
 STREAM = ":streamGenerateContent"
@@ -61,11 +60,6 @@ def test_stream_helper(gateway, upstream):
     assert final.output[0].type == "reasoning" and final.output[0].summary[0].text.startswith("**Exploring")
 
 
-class City(BaseModel):
-    city: str
-    population: int
-
-
 def test_parse_with_a_pydantic_model(gateway, upstream):
     upstream.script({"match": GEN, "body": answer({"text": '{"city": "Paris", "population": 2100000}'})})
     response = sdk(gateway).responses.parse(
@@ -74,10 +68,8 @@ def test_parse_with_a_pydantic_model(gateway, upstream):
     assert response.output_parsed == City(city="Paris", population=2100000)
     config = generate_calls(upstream)[0]["body"]["generationConfig"]
     assert config["responseMimeType"] == "application/json"
-    assert config["responseJsonSchema"]["properties"]["population"] == {
-        "title": "Population",
-        "type": "integer",
-    }
+    schema = config["responseJsonSchema"]  # as the SDK made it strict
+    assert schema["required"] == ["city", "population"] and schema["additionalProperties"] is False
 
 
 def test_input_tokens_count(gateway, upstream):
