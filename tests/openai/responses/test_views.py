@@ -309,3 +309,41 @@ def test_compact_without_a_summary_is_an_upstream_error(client, mocked):
     mocked.post(GEN, body=fixture_bytes("gemini/prompt_blocked_safety.json"))
     r = client.post(f"{RESPONSES}/compact", json=HI, headers=AUTH)
     assert r.status_code == 400 and error_of(r)["code"] == "content_policy_violation"
+
+
+def test_a_streamed_response_is_stored_before_its_last_event(client, mocked):
+    mocked.post(STREAM, body=fixture_bytes("gemini/stream_text.sse"), content_type="text/event-stream")
+    r = client.post(RESPONSES, json={**HI, "stream": True}, headers=AUTH)
+    final = check_stream(parse_events(r.data))
+    assert final["store"] is True
+    assert client.get(f"{RESPONSES}/{final['id']}", headers=AUTH).get_json() == final
+
+
+def test_model_aliases_apply_and_the_answer_keeps_the_clients_name(tmp_path, mocked):
+    client = create_app(
+        make_env(DATA_DIR=str(tmp_path), MODEL_ALIASES="gpt-5*=gemini-2.5-flash")
+    ).test_client()
+    body = create(client, mocked, {**HI, "model": "gpt-5-codex"})
+    assert body["model"] == "gpt-5-codex"
+    assert mocked.calls[0].request.url.startswith(GEN)
+
+
+def test_output_replayed_as_it_came_is_accepted(client, mocked):
+    mocked.post(GEN, body=fixture_bytes("gemini/function_call_thought_signature.json"))
+    first = client.post(
+        RESPONSES, json={**HI, "store": False, "tools": [{"type": "function", "name": "now"}]}, headers=AUTH
+    )
+    output = first.get_json()["output"]
+    assert [i["type"] for i in output] == ["reasoning", "function_call"]
+    call = output[1]
+    replay = [
+        {"role": "user", "content": "Hi"},
+        *output,
+        {"type": "function_call_output", "call_id": call["call_id"], "output": "2027-01-01"},
+    ]
+    create(client, mocked, {**HI, "input": replay, "tools": [{"type": "function", "name": "now"}]})
+    parts = sent(mocked)["contents"][1]["parts"]
+    signature = json.loads(fixture_bytes("gemini/function_call_thought_signature.json"))["candidates"][0][
+        "content"
+    ]["parts"][1]["thoughtSignature"]
+    assert parts == [{"functionCall": {"name": "now", "args": {}}, "thoughtSignature": signature}]
