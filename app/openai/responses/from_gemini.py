@@ -257,7 +257,8 @@ class OutputBuilder:
                 "message": f"Gemini ended its answer with {self.finish_reason} (no valid tool call came back).",
             }
         reasoning = self._open is not None and self._open["type"] == "reasoning"
-        self._close(signature=self._reasoning_signature if reasoning else None, status=status)
+        item_status = "completed" if status == "completed" else "incomplete"  # an item is never "failed"
+        self._close(signature=self._reasoning_signature if reasoning else None, status=item_status)
         for signature in self._signatures:
             if signature not in self._carried:
                 self._signature_item(signature)

@@ -230,8 +230,9 @@ def test_incomplete_answers(answer, status, details):
 
 
 def test_a_botched_tool_call_fails_the_response():
-    response = whole(candidate(finish="MALFORMED_FUNCTION_CALL"))
+    response = whole(candidate({"text": "Let me call"}, finish="MALFORMED_FUNCTION_CALL"))
     assert response["status"] == "failed" and response["error"]["code"] == "server_error"
+    assert response["output"][0]["status"] == "incomplete"
     assert "MALFORMED_FUNCTION_CALL" in response["error"]["message"]
 
 
