@@ -6,7 +6,14 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from ..errors import GatewayError, InvalidRequest, UpstreamError, UpstreamUnavailable, retry_after_headers
+from ..errors import (
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    UpstreamError,
+    UpstreamUnavailable,
+    retry_after_headers,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -28,6 +35,7 @@ _TYPES = {
     "timeout": ("server_error", "timeout"),
     "api_error": ("server_error", None),
     "content_filter": ("invalid_request_error", "content_policy_violation"),
+    "previous_response_not_found": ("invalid_request_error", "previous_response_not_found"),
 }
 
 
@@ -35,6 +43,12 @@ class ContentFiltered(InvalidRequest):
     """Gemini refused to produce what was asked (every image filtered, say): OpenAI answers 400."""
 
     kind = "content_filter"
+
+
+class PreviousResponseNotFound(NotFound):
+    """`previous_response_id` names no response this client key may read (OpenAI's own code)."""
+
+    kind = "previous_response_not_found"
 
 
 def malformed_answer() -> UpstreamUnavailable:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ... import jsonx
 from ...errors import InvalidRequest, NotFound
 from ...store import Store, StoreUnavailable
+from ..errors import PreviousResponseNotFound
 from .ids import ItemIds, response_of_item
 from .to_gemini import Entry
 
@@ -112,8 +113,9 @@ class StoredResponses:
                     if not chain
                     else f" (an earlier response of its conversation, {response_id!r}, is gone)"
                 )
-                raise NotFound(
-                    f"Response with id {previous_id!r} not found{detail}.", param="previous_response_id"
+                raise PreviousResponseNotFound(
+                    f"Previous response with id {previous_id!r} not found{detail}.",
+                    param="previous_response_id",
                 )
             record = unpack(data)
             read += len(data)

@@ -210,7 +210,12 @@ def test_previous_response_id_of_another_key_or_unknown_is_404(client, mocked):
     first = create(client, mocked)
     for headers, previous in ((OTHER, first["id"]), (AUTH, "resp_unknown")):
         r = client.post(RESPONSES, json={**HI, "previous_response_id": previous}, headers=headers)
-        assert r.status_code == 404 and error_of(r)["param"] == "previous_response_id"
+        assert r.status_code == 404 and error_of(r) == {
+            "message": f"Previous response with id {previous!r} not found.",
+            "type": "invalid_request_error",
+            "param": "previous_response_id",
+            "code": "previous_response_not_found",
+        }
 
 
 def test_input_items_newest_first_with_pages(client, mocked):
