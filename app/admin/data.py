@@ -176,6 +176,8 @@ ENV_NAMES = {
     "redis_prefix": "REDIS_PREFIX",
     "redis_tls_no_verify": "REDIS_TLS_NO_VERIFY",
     "usage_retention_days": "USAGE_RETENTION_DAYS",
+    "responses_store_days": "RESPONSES_STORE_DAYS",
+    "responses_store_bytes": "RESPONSES_STORE_BYTES",
     "client_keys": "CLIENT_KEYS_FILE",
     "reserved_output_tokens": "RESERVED_OUTPUT_TOKENS",
     "admin_password": "ADMIN_PASSWORD",

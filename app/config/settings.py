@@ -73,6 +73,8 @@ class Config:
     redis_prefix: str = "gemgate:"
     redis_tls_no_verify: bool = False  # Heroku Redis: rediss:// with a self-signed certificate
     usage_retention_days: float = 90.0  # 0 keeps usage records forever
+    responses_store_days: float = 30.0  # how long stored Responses API responses are kept; 0 stores none
+    responses_store_bytes: int = 64 * 1024 * 1024  # per client key: its oldest stored responses go first
     client_keys: tuple[ClientKey, ...] = ()
     # Output tokens held against a client's token limits while a request that names no cap runs
     reserved_output_tokens: int = 8192
@@ -162,6 +164,10 @@ class Config:
             redis_prefix=reader.text("REDIS_PREFIX", cls.redis_prefix),
             redis_tls_no_verify=reader.flag("REDIS_TLS_NO_VERIFY"),
             usage_retention_days=reader.number("USAGE_RETENTION_DAYS", cls.usage_retention_days, minimum=0),
+            responses_store_days=reader.number("RESPONSES_STORE_DAYS", cls.responses_store_days, minimum=0),
+            responses_store_bytes=reader.integer(
+                "RESPONSES_STORE_BYTES", cls.responses_store_bytes, 1024, 2**40
+            ),
             client_keys=client_keys,
             reserved_output_tokens=reader.integer(
                 "RESERVED_OUTPUT_TOKENS", cls.reserved_output_tokens, 0, 10_000_000

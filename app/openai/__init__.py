@@ -1,9 +1,10 @@
-"""The OpenAI-compatible dialect: chat completions, models, embeddings, images and speech."""
+"""The OpenAI-compatible dialect: chat completions, Responses, models, embeddings, images and speech."""
 
 from flask import Flask
 
 from ..state import state_of
 from . import errors, views
+from .responses import views as responses_views
 
 
 def init_app(app: Flask) -> None:
@@ -11,3 +12,4 @@ def init_app(app: Flask) -> None:
     app_state.renderers["openai"] = errors.render
     app_state.model_views["openai"] = (views.list_models, views.get_model)
     app.register_blueprint(views.bp)
+    app.register_blueprint(responses_views.bp)

@@ -1,5 +1,6 @@
-"""OpenAI tool call ids: short like OpenAI's own (what they stand for is kept in the shared store, see
-call_memory), and the ids of earlier versions, which carried Gemini's call id and signature inside."""
+"""OpenAI tool call ids: chat completions' short ones, like OpenAI's own (what they stand for is kept in the
+shared store, see call_memory), and ids that carry Gemini's call id and signature inside (the Responses
+API's `call_id`s, and chat completions' of earlier versions)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import string
 from collections.abc import Iterable
 
 from .. import jsonx
-from ..translate.signatures import NO_REF, CallRef, unpack
+from ..translate.signatures import NO_REF, CallRef, pack, unpack
 
-__all__ = ["CallRef", "decode", "new_id", "unresolved"]
+__all__ = ["CallRef", "decode", "encode", "new_id", "unresolved"]
 
 # Chat UIs that replay a conversation to another provider choke on long ids, so an id is `call_` and 24
 # letters and digits, as OpenAI's are. Gemini 3 needs a call's thought signature back with it: it
@@ -23,8 +24,9 @@ __all__ = ["CallRef", "decode", "new_id", "unresolved"]
 PREFIX = "call_"
 _ALPHABET = string.ascii_letters + string.digits
 _SHORT = re.compile(r"^call_[A-Za-z0-9]{24}$")
-# Ids of earlier versions, still in clients' histories: `call_gg` and the packed (call id, signature),
-# and before that `call_<24 hex>_` and base64url JSON.
+# Ids that carry Gemini's state inside: `call_gg` and the packed (call id, signature), or a plain
+# `call_<24 hex>` when there is nothing to carry (only [A-Za-z0-9_-], so clients that sanitise ids
+# keep them); older ones, `call_<24 hex>_` and base64url JSON, are still read.
 _PACKED = PREFIX + "gg"
 _EARLIER = re.compile(r"^call_[0-9a-f]{24}_([A-Za-z0-9_-]+)$")
 
@@ -34,8 +36,14 @@ def new_id() -> str:
     return PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(24))
 
 
+def encode(gemini_id: str | None = None, signature: str | None = None) -> str:
+    """A fresh, unique tool call id carrying Gemini's call id and signature (either may be None)."""
+    packed = pack(gemini_id, signature)
+    return _PACKED + packed if packed else PREFIX + secrets.token_hex(12)
+
+
 def decode(call_id: object) -> CallRef:
-    """What an id of an earlier version carries inside; NO_REF for today's short ids and any other."""
+    """What an id made by `encode` (or an older version) carries inside; NO_REF for a short id and any other."""
     if not isinstance(call_id, str):
         return NO_REF
     if call_id.startswith(_PACKED):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import logging
 import time
 
 from flask import Blueprint, Response
@@ -22,11 +21,10 @@ from ..upstream import affinity
 from ..usage.quotas import reserve
 from ..usage.record import record
 from . import audio, call_memory, embeddings, from_gemini, images, speech, to_gemini, tool_ids
-from .errors import SHAPE_ERRORS, ContentFiltered, malformed_answer
+from .errors import ContentFiltered, read_answer
 from .stream import CONTENT_TYPE, HEARTBEAT, ChatCompletionStream
 
 bp = Blueprint("openai", __name__)
-log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json"
 _chat = schemas.ChatCompletionRequest()
@@ -69,7 +67,7 @@ def chat_completions():
 
     def render(answer: generate.Answer) -> bytes:
         carried: dict[str, tool_ids.CallRef] = {}
-        completion = _read(
+        completion = read_answer(
             from_gemini.chat_completion,
             answer.object,
             model=body["model"],
@@ -116,7 +114,7 @@ def create_embeddings():
     tokens = 0
     for batch in batches:
         answer = generate.call(model, "batchEmbedContents", batch)
-        values.extend(_read(embeddings.vectors, answer, len(batch["requests"])))
+        values.extend(read_answer(embeddings.vectors, answer, len(batch["requests"])))
         tokens += from_gemini.usage(answer.get("usageMetadata"))["prompt_tokens"]
     record().set_usage({"promptTokenCount": tokens})
     return _json(embeddings.embeddings_response(values, body["model"], body.get("encoding_format"), tokens))
@@ -134,7 +132,7 @@ def generate_images():
     if images.kind(model) == "imagen":
         ratio = images.aspect_ratio(body.get("size"), images.IMAGEN_RATIOS)
         answer = generate.call(model, "predict", images.predict_request(body["prompt"], n, ratio))
-        found = _read(images.from_predict, answer)
+        found = read_answer(images.from_predict, answer)
     else:
         # Gemini image models draw one image per call.
         ratio = images.aspect_ratio(body.get("size"), images.GEMINI_RATIOS)
@@ -143,7 +141,7 @@ def generate_images():
         usage = {}
         for _ in range(n):
             answer = generate.call(model, "generateContent", request, safety=True)
-            found.extend(_read(images.from_generate, answer))
+            found.extend(read_answer(images.from_generate, answer))
             meta = answer.get("usageMetadata")
             for key, value in meta.items() if isinstance(meta, dict) else ():
                 if isinstance(value, int):
@@ -166,7 +164,7 @@ def create_speech():
             param="response_format",
         )
     answer = generate.call(model, "generateContent", speech.speech_request(body), safety=True)
-    pcm, rate = _read(_speech_pcm, answer)
+    pcm, rate = read_answer(_speech_pcm, answer)
     data = audio.encode(pcm, rate, fmt)
     if body.get("stream_format") == "sse":
         usage = from_gemini.usage(answer.get("usageMetadata"))
@@ -207,15 +205,6 @@ def _speech_pcm(answer: dict) -> tuple[bytes, int]:
             raise ContentFiltered(f"Gemini returned no audio (finish reason {reason}).", param="input")
         raise UpstreamUnavailable("Gemini returned no audio.")
     return bytes(pcm), rate
-
-
-def _read(translate, answer: dict, *args, **kwargs):
-    """`translate(answer, ...)`; an answer of an unexpected shape is a clear upstream error, not a 500."""
-    try:
-        return translate(answer, *args, **kwargs)
-    except SHAPE_ERRORS:
-        log.warning("Gemini answer of an unexpected shape", exc_info=True)
-        raise malformed_answer() from None
 
 
 def _json(obj: dict) -> Response:

@@ -1,4 +1,5 @@
-"""The state every worker and instance shares: upstream key health, client rate counters, usage records."""
+"""The state every worker and instance shares: upstream key health, client rate counters, usage records,
+and the Responses API's stored responses."""
 
 from __future__ import annotations
 
@@ -141,7 +142,24 @@ class Store(ABC):
     @abstractmethod
     def prune(self, before: float) -> int:
         """Delete usage rows older than `before` (and spent rate counters and slots, expired affinities,
-        and (key, model) states whose rests ended a day ago); returns the usage rows deleted."""
+        (key, model) states whose rests ended a day ago, and expired stored responses); returns the
+        usage rows deleted."""
+
+    # -- stored responses (app.openai.responses.stored) -------------------------------------
+    @abstractmethod
+    def put_response(
+        self, owner: str, response_id: str, data: bytes, *, now: float, expires: float, owner_bytes: int
+    ) -> None:
+        """Keep one response's bytes for `owner` until `expires`. When the owner's responses then take
+        more than `owner_bytes`, its oldest others are deleted until they fit."""
+
+    @abstractmethod
+    def get_response(self, owner: str, response_id: str, now: float) -> bytes | None:
+        """A response `owner` stored that has not expired; None for any other (another owner's too)."""
+
+    @abstractmethod
+    def delete_response(self, owner: str, response_id: str) -> bool:
+        """Delete one of `owner`'s responses; False when it had none of that id."""
 
     # -- runtime settings (app.config.runtime) -------------------------------------------------
     @abstractmethod

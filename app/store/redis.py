@@ -81,6 +81,45 @@ return over
 _REQUEST = {"requests": 1}
 SLOT_RETRY = 1.0  # seconds a client over its concurrency limit is told to wait
 
+# Stored responses, per owner: a hash of the responses' bytes, a sorted set of their expiry times (the
+# oldest first) and a byte counter, under one {owner} hash tag. Both scripts keep the three in step.
+_DROP = """
+local function drop(id)
+  local size = redis.call('HSTRLEN', KEYS[1], id)
+  local gone = redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  if size > 0 then redis.call('DECRBY', KEYS[3], size) end
+  return gone
+end
+"""
+# ARGV: id, bytes, now, expires, the owner's byte limit, the keys' TTL (ms).
+_PUT_RESPONSE = (
+    _DROP
+    + """
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3], 'LIMIT', 0, 100)) do
+  drop(id)
+end
+drop(ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+local total = redis.call('INCRBY', KEYS[3], string.len(ARGV[2]))
+local limit = tonumber(ARGV[5])
+local skip = 0
+while total > limit do
+  local oldest = redis.call('ZRANGE', KEYS[2], skip, skip)[1]
+  if oldest == nil then break end
+  if oldest == ARGV[1] then
+    skip = skip + 1
+  else
+    drop(oldest)
+    total = tonumber(redis.call('GET', KEYS[3]))
+  end
+end
+for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[6]) end
+"""
+)
+_DELETE_RESPONSE = _DROP + "return drop(ARGV[1])"
+
 
 # Imported usage rows: request id -> row in one hash, request id by time in a sorted set. A row whose
 # request id is there already is skipped. KEYS: the hash, the set. ARGV: request id, time, row; ...
@@ -125,6 +164,8 @@ class RedisStore(Store):
         self._imported = prefix + "usage:imported"  # request id -> imported row (JSON)
         self._imported_times = prefix + "usage:imported:time"  # request id by time
         self._import = self.r.register_script(_IMPORT)
+        self._put_response = self.r.register_script(_PUT_RESPONSE)
+        self._delete_response = self.r.register_script(_DELETE_RESPONSE)
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -439,6 +480,33 @@ class RedisStore(Store):
                     # Only if unchanged since read: a rest set meanwhile stays.
                     self.r.eval(_DELETE_IF_SAME, 1, self._keys, state_id, value)
             return deleted + len(old)
+
+    # -- stored responses -----------------------------------------------------------------
+    def _response_keys(self, owner: str) -> list[str]:
+        base = f"{self.prefix}responses:{{{owner}}}"
+        return [base + ":data", base + ":expires", base + ":bytes"]
+
+    def put_response(
+        self, owner: str, response_id: str, data: bytes, *, now: float, expires: float, owner_bytes: int
+    ) -> None:
+        ttl_ms = max(1, int((expires - now) * 1000))
+        with self._guard():
+            self._put_response(
+                keys=self._response_keys(owner), args=[response_id, data, now, expires, owner_bytes, ttl_ms]
+            )
+
+    def get_response(self, owner: str, response_id: str, now: float) -> bytes | None:
+        data_key, expires_key, _ = self._response_keys(owner)
+        with self._guard():
+            pipe = self.r.pipeline(transaction=False)
+            pipe.hget(data_key, response_id)
+            pipe.zscore(expires_key, response_id)
+            data, expires = pipe.execute()
+        return data if data is not None and expires is not None and expires > now else None
+
+    def delete_response(self, owner: str, response_id: str) -> bool:
+        with self._guard():
+            return bool(self._delete_response(keys=self._response_keys(owner), args=[response_id]))
 
 
 _DELETE_IF_SAME = """

@@ -85,6 +85,17 @@ CREATE TABLE IF NOT EXISTS tool_call (
     PRIMARY KEY (client, call_id)
 );
 CREATE INDEX IF NOT EXISTS tool_call_expires ON tool_call (expires);
+CREATE TABLE IF NOT EXISTS stored_response (
+    owner TEXT NOT NULL,
+    id TEXT NOT NULL,
+    stored REAL NOT NULL,
+    expires REAL NOT NULL,
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (owner, id)
+);
+CREATE INDEX IF NOT EXISTS stored_response_age ON stored_response (owner, stored);
+CREATE INDEX IF NOT EXISTS stored_response_expires ON stored_response (expires);
 """
 # key_state rows hold a key's health (key_id is the key's id) or a (key, model) pair's ("id/model");
 # columns added since the first version are added to an older file when it is opened.
@@ -433,6 +444,7 @@ class SQLiteStore(Store):
                         "max(cooldown_until, disabled_until, soft_until) < ?",
                         (now - STALE_PAIR,),
                     )
+                    db.execute("DELETE FROM stored_response WHERE expires <= ?", (now,))
                 return count
 
         deleted = 0
@@ -442,6 +454,57 @@ class SQLiteStore(Store):
             if count < _PRUNE_BATCH:
                 return deleted
             time.sleep(0)  # under gevent, this worker's other requests run between batches
+
+    # -- stored responses -----------------------------------------------------------------
+    def put_response(
+        self, owner: str, response_id: str, data: bytes, *, now: float, expires: float, owner_bytes: int
+    ) -> None:
+        def put(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.execute("DELETE FROM stored_response WHERE owner = ? AND expires <= ?", (owner, now))
+                db.execute(
+                    "INSERT OR REPLACE INTO stored_response VALUES (?, ?, ?, ?, ?, ?)",
+                    (owner, response_id, now, expires, len(data), data),
+                )
+                (total,) = db.execute(
+                    "SELECT SUM(size) FROM stored_response WHERE owner = ?", (owner,)
+                ).fetchone()
+                if total <= owner_bytes:
+                    return
+                oldest_first = db.execute(
+                    "SELECT id, size FROM stored_response WHERE owner = ? AND id != ? ORDER BY stored",
+                    (owner, response_id),
+                ).fetchall()
+                evicted = []
+                for other, size in oldest_first:
+                    if total <= owner_bytes:
+                        break
+                    evicted.append((owner, other))
+                    total -= size
+                db.executemany("DELETE FROM stored_response WHERE owner = ? AND id = ?", evicted)
+
+        self._run(put)
+
+    def get_response(self, owner: str, response_id: str, now: float) -> bytes | None:
+        row = self._run(
+            lambda db: db.execute(
+                "SELECT data FROM stored_response WHERE owner = ? AND id = ? AND expires > ?",
+                (owner, response_id, now),
+            ).fetchone()
+        )
+        return bytes(row[0]) if row else None
+
+    def delete_response(self, owner: str, response_id: str) -> bool:
+        def delete(db: sqlite3.Connection) -> bool:
+            with _transaction(db):
+                return (
+                    db.execute(
+                        "DELETE FROM stored_response WHERE owner = ? AND id = ?", (owner, response_id)
+                    ).rowcount
+                    > 0
+                )
+
+        return self._run(delete)
 
 
 @contextmanager

@@ -38,6 +38,20 @@ _IMPLIED = (
 )
 # Gemini validates patterns with RE2: lookaround and backreferences would fail the whole request.
 _NON_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]|\\k<")
+# Models that predate `responseJsonSchema` take the converted OpenAPI-subset schema instead.
+_OLD_SCHEMA_MODELS = re.compile(r"^(gemini-1\.|gemini-2\.0|gemma-)")
+
+
+def json_output(schema: Any, model: str, *, param: str | None = None) -> dict:
+    """generationConfig fields for JSON output: the MIME type, and the schema when there is one
+    (as JSON Schema, or converted for models that predate `responseJsonSchema`)."""
+    out: dict = {"responseMimeType": "application/json"}
+    if schema:
+        if _OLD_SCHEMA_MODELS.match(model):
+            out["responseSchema"] = to_gemini_schema(schema, param=param)
+        else:
+            out["responseJsonSchema"] = schema
+    return out
 
 
 def to_gemini_schema(schema: Any, *, param: str | None = None) -> dict:

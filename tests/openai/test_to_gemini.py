@@ -6,7 +6,7 @@ from app.errors import InvalidRequest
 from app.openai import tool_ids
 from app.openai.to_gemini import audio_format, chat_request
 from app.translate.directives import parse_model_name
-from app.translate.signatures import BYPASS_SIGNATURE, CallRef, pack
+from app.translate.signatures import BYPASS_SIGNATURE, CallRef
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 SUM_TOOL = {
@@ -358,15 +358,10 @@ def call(call_id, name="sum", arguments='{"a": 1, "b": 2}', **extra):
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}, **extra}
 
 
-def previous_id(gemini_id=None, signature=None) -> str:
-    """A tool call id as the previous version made it, carrying the call id and signature inside."""
-    return "call_gg" + pack(gemini_id, signature)
-
-
 @pytest.mark.parametrize("kept", ["in the store", "in the id"])
 def test_replayed_call_gets_the_signature_and_gemini_id_kept_for_its_id(kept):
     ref = CallRef("3ae8iwca", "c2lnbmF0dXJl")
-    call_id = tool_ids.new_id() if kept == "in the store" else previous_id(*ref)
+    call_id = tool_ids.new_id() if kept == "in the store" else tool_ids.encode(*ref)
     known = {call_id: ref} if kept == "in the store" else None
     request = convert(
         history(call(call_id), answers=[{"role": "tool", "tool_call_id": call_id, "content": "3"}]),
@@ -391,7 +386,7 @@ def test_replayed_call_gets_the_signature_and_gemini_id_kept_for_its_id(kept):
 
 
 def test_extra_content_signature_wins_over_the_id():
-    call_id = previous_id(None, "ZnJvbS1pZA==")
+    call_id = tool_ids.encode(None, "ZnJvbS1pZA==")
     extra = {"google": {"thought_signature": "ZnJvbS1leHRyYQ=="}}
     request = convert(history(call(call_id, extra_content=extra)))
     assert request["contents"][1]["parts"][0]["thoughtSignature"] == "ZnJvbS1leHRyYQ=="
@@ -416,7 +411,7 @@ def test_a_short_id_the_store_no_longer_knows_falls_back_to_the_bypass():
 
 
 def test_a_real_signature_on_the_first_call_means_no_bypass_anywhere():
-    request = convert(history(call(previous_id(None, "c2ln")), call("call_b")))
+    request = convert(history(call(tool_ids.encode(None, "c2ln")), call("call_b")))
     parts = request["contents"][1]["parts"]
     assert parts[0]["thoughtSignature"] == "c2ln" and "thoughtSignature" not in parts[1]
 

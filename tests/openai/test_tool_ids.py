@@ -6,15 +6,7 @@ import re
 
 import pytest
 
-from app.openai.tool_ids import CallRef, decode, new_id, unresolved
-from app.translate.signatures import pack
-
-
-def long_id(gemini_id=None, signature=None) -> str:
-    """An id as the previous version made it: `call_gg` and the packed call id and signature."""
-    packed = pack(gemini_id, signature)
-    return "call_gg" + packed if packed else new_id()
-
+from app.openai.tool_ids import CallRef, decode, encode, new_id, unresolved
 
 SIGNATURE = (
     "CmIBvj72+4pAeKnGzc+2rNwOgLyF3mo/fgOg3Nblgmuo9Mi8ln6O1N7n44cra26xGGff6ytv5zn/"
@@ -25,8 +17,15 @@ SIGNATURE = (
 @pytest.mark.parametrize(
     "gemini_id, signature", [(None, None), ("3ae8iwca", None), (None, SIGNATURE), ("3ae8iwca", SIGNATURE)]
 )
-def test_ids_of_the_previous_version_still_decode(gemini_id, signature):
-    assert decode(long_id(gemini_id, signature)) == CallRef(gemini_id, signature)
+def test_ids_that_carry_the_call_round_trip(gemini_id, signature):
+    # The Responses API's call_ids, and chat completions' ids of the previous version.
+    call_id = encode(gemini_id, signature)
+    assert re.fullmatch(r"call_[0-9a-f]{24}|call_gg[A-Za-z0-9_-]+", call_id)
+    assert decode(call_id) == CallRef(gemini_id, signature)
+
+
+def test_ids_that_carry_the_call_are_unique_even_for_the_same_call():
+    assert encode("x", SIGNATURE) != encode("x", SIGNATURE)
 
 
 def test_ids_of_earlier_versions_still_decode():
@@ -48,7 +47,7 @@ def test_new_ids_are_short_like_openai_s_and_unique():
 
 
 def test_unresolved_lists_short_ids_without_a_signature_of_their_own():
-    short, kept, old = new_id(), new_id(), long_id("x", SIGNATURE)
+    short, kept, old = new_id(), new_id(), encode("x", SIGNATURE)
     messages = [
         {"role": "user", "content": "hi"},
         {

@@ -22,7 +22,7 @@ from app.openai import to_gemini as openai_to
 from app.openai.stream import ChatCompletionStream
 from app.translate.directives import apply_directives, parse_model_name
 from app.translate.media import inline_data_from_url
-from app.translate.signatures import BYPASS_SIGNATURE, pack
+from app.translate.signatures import BYPASS_SIGNATURE
 from schemas import anthropic as anthropic_schemas
 from schemas import gemini as gemini_schemas
 from schemas import openai as openai_schemas
@@ -203,8 +203,8 @@ OPENAI_CONTENT = st.none() | TEXT | st.lists(OPENAI_PART, max_size=3)
 CALL_ID = (
     st.sampled_from(["call_1", "call_2", "call_abc"])
     | st.builds(openai_to.tool_ids.new_id)
-    # ids of the previous version, which carried the call id and signature inside
-    | st.builds(lambda i, s: "call_gg" + (pack(i, s) or ""), st.none() | WORD, st.none() | B64)
+    # ids that carry the call id and signature inside (chat completions' of the previous version)
+    | st.builds(lambda i, s: openai_to.tool_ids.encode(i, s), st.none() | WORD, st.none() | B64)
 )
 ARGUMENTS = st.none() | st.just("") | OBJECT.map(lambda o: json.dumps(o))
 TOOL_CALL = st.fixed_dictionaries(

@@ -28,7 +28,7 @@ GEN = f"/v1beta/models/{MODEL}:generateContent"
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
 MESSAGE = {"model": MODEL, "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
 NATIVE = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
-FAST = 0.5  # seconds: "well under a second", on a shared two-core machine
+FAST = 0.5  # seconds of the gateway's CPU: "well under a second", whatever else the machine is running
 
 
 @pytest.fixture
@@ -65,12 +65,13 @@ def refused(response, dialect: str, param: str | None = None, status: int = 400)
 
 
 def timed(client, path: str, body: dict, headers: dict):
-    """POST `body`, serialised beforehand: the time measured is the gateway's own."""
+    """POST `body`, serialised beforehand: the CPU time measured is the gateway's own (the test client
+    runs it in this thread), so a busy machine does not count against it."""
     data = json.dumps(body).encode()
-    started = time.perf_counter()
+    started = time.thread_time()
     response = client.post(path, data=data, headers={**headers, "Content-Type": "application/json"})
-    elapsed = time.perf_counter() - started
-    assert elapsed < FAST, f"took {elapsed:.2f} s"
+    spent = time.thread_time() - started
+    assert spent < FAST, f"took {spent:.2f} s of CPU"
     return response
 
 
@@ -205,13 +206,13 @@ def test_stop_sequences_at_their_bounds_are_served_and_scanned_quickly(client, m
     sequences = [
         "a" * (budget.MAX_STOP_SEQUENCE_LENGTH - 1) + str(i % 10) for i in range(budget.MAX_STOP_SEQUENCES)
     ]
-    started = time.perf_counter()
+    started = time.thread_time()
     response = client.post(
         "/v1/messages", json={**MESSAGE, "stream": True, "stop_sequences": sequences}, headers=ANTHROPIC
     )
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and "message_stop" in body
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0  # the gateway's own CPU
 
 
 # -- schemas ------------------------------------------------------------------------------------------
