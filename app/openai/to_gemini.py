@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
+from types import MappingProxyType
 from typing import NamedTuple
 
 from schemas.fields import INT32_MAX, INT32_MIN
@@ -31,6 +32,9 @@ _CHAT_AUDIO_FORMATS = {
 }
 
 
+NO_CALLS: Mapping[str, CallRef] = MappingProxyType({})  # a history whose ids the store knows nothing of
+
+
 class Call(NamedTuple):
     name: str
     gemini_id: str | None
@@ -47,7 +51,7 @@ def chat_request(
 ) -> dict:
     """The Gemini request for a validated chat completion body (model directives not yet applied).
     `known` holds what the store keeps for the history's short tool call ids (call_memory)."""
-    system, contents = convert_messages(body["messages"], fetch, known or {})
+    system, contents = convert_messages(body["messages"], fetch, known or NO_CALLS)
     request: dict = {"contents": contents}
     if system:
         request["systemInstruction"] = {"parts": system}
@@ -103,10 +107,9 @@ def google_options(body: dict) -> dict:
 
 
 def convert_messages(
-    messages: list, fetch: Fetch, known: Mapping[str, CallRef] | None = None
+    messages: list, fetch: Fetch, known: Mapping[str, CallRef] = NO_CALLS
 ) -> tuple[list[dict], list[dict]]:
     """(systemInstruction parts, contents) for OpenAI messages."""
-    known = known or {}
     system: list[dict] = []
     turns: list[tuple[str, list[dict]]] = []
     calls: dict[str, Call] = {}
@@ -186,7 +189,7 @@ def content_part(part, param: str, fetch: Fetch) -> dict | None:
 
 
 def assistant_parts(
-    msg: dict, param: str, calls: dict[str, Call], known: Mapping[str, CallRef] | None = None
+    msg: dict, param: str, calls: dict[str, Call], known: Mapping[str, CallRef] = NO_CALLS
 ) -> list[dict]:
     parts: list[dict] = []
     content = msg.get("content")
@@ -206,7 +209,7 @@ def assistant_parts(
             raise InvalidRequest(
                 f"Tool call type {call['type']!r} is not supported.", param=f"{call_param}.type"
             )
-        ref = (known or {}).get(call["id"]) or tool_ids.decode(call["id"])
+        ref = known.get(call["id"]) or tool_ids.decode(call["id"])
         name = call["function"]["name"]
         function_call = {
             "name": name,
@@ -215,7 +218,7 @@ def assistant_parts(
         if ref.gemini_id:
             function_call["id"] = ref.gemini_id
         part: dict = {"functionCall": function_call}
-        signature = _extra_signature(call.get("extra_content")) or ref.signature
+        signature = tool_ids.extra_signature(call) or ref.signature
         if signature:
             part["thoughtSignature"] = signature
         function_calls.append(part)
@@ -233,14 +236,8 @@ def assistant_parts(
     return parts + function_calls
 
 
-def _extra_signature(extra) -> str | None:
-    google = extra.get("google") if isinstance(extra, dict) else None
-    signature = google.get("thought_signature") if isinstance(google, dict) else None
-    return signature if isinstance(signature, str) and signature else None
-
-
 def function_response(
-    msg: dict, param: str, calls: dict[str, Call], fetch: Fetch, known: Mapping[str, CallRef] | None = None
+    msg: dict, param: str, calls: dict[str, Call], fetch: Fetch, known: Mapping[str, CallRef] = NO_CALLS
 ) -> tuple[int, dict, list[dict]]:
     """(position of the call it answers, the functionResponse part, extra media parts) for a tool message."""
     if msg["role"] == "function":  # the deprecated form: answers by name
@@ -260,7 +257,7 @@ def function_response(
                 f"No assistant tool call with id {call_id!r} precedes this tool message.",
                 param=f"{param}.tool_call_id",
             )
-        ref = (known or {}).get(call_id) or tool_ids.decode(call_id)
+        ref = known.get(call_id) or tool_ids.decode(call_id)
         call = found or Call(msg["name"], ref.gemini_id, 1 << 30)
     convert = partial(content_part, fetch=fetch)
     part, media = response_part(call.name, call.gemini_id, msg.get("content"), f"{param}.content", convert)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from .. import jsonx
 from ..translate.signatures import NO_REF, CallRef, pack, unpack
 
-__all__ = ["CallRef", "decode", "encode", "new_id", "unresolved"]
+__all__ = ["CallRef", "decode", "encode", "extra_signature", "new_id", "unresolved"]
 
 # Chat UIs that replay a conversation to another provider choke on long ids, so an id is `call_` and 24
 # letters and digits, as OpenAI's are. Gemini 3 needs a call's thought signature back with it: it
@@ -61,15 +61,17 @@ def unresolved(messages: Iterable[dict]) -> list[str]:
             continue
         for call in message.get("tool_calls") or ():
             call_id = call.get("id") if isinstance(call, dict) else None
-            if isinstance(call_id, str) and _SHORT.match(call_id) and not _has_signature(call):
+            if isinstance(call_id, str) and _SHORT.match(call_id) and not extra_signature(call):
                 found.append(call_id)
     return found
 
 
-def _has_signature(call: dict) -> bool:
+def extra_signature(call: dict) -> str | None:
+    """The signature a client sent back in a tool call's `extra_content.google.thought_signature`."""
     extra = call.get("extra_content")
     google = extra.get("google") if isinstance(extra, dict) else None
-    return isinstance(google, dict) and bool(google.get("thought_signature"))
+    signature = google.get("thought_signature") if isinstance(google, dict) else None
+    return signature if isinstance(signature, str) and signature else None
 
 
 def _decode_earlier(tail: str) -> CallRef:

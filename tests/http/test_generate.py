@@ -293,3 +293,22 @@ def test_the_call_beside_the_response_keeps_the_session_s_key(tmp_path, mocked, 
         assert r.status_code == 200 and r.get_data()
     keys = {call.request.headers["x-goog-api-key"] for call in mocked.calls}
     assert len(mocked.calls) == 4 and len(keys) == 1
+
+
+def test_the_responses_api_takes_fake_streams_and_keepalive_too(tmp_path, mocked):
+    client, records = gateway(
+        tmp_path, STREAMING_MODE="fake", FAKE_STREAM_HEARTBEAT=0.1, NONSTREAM_KEEPALIVE=0.1
+    )
+    for _ in range(2):
+        mocked.add_callback(
+            "POST", GENERATE, callback=slowly(0.5, fixture_bytes("gemini/generate_text.json"))
+        )
+    body = {"model": "gemini-2.5-flash", "input": "Hello"}
+    streamed = client.post("/v1/responses", json={**body, "stream": True}, headers=AUTH).get_data()
+    events = data_events(streamed)
+    assert streamed.count(b": ping\n\n") >= 3
+    assert events[-1]["type"] == "response.completed"
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "Paris"
+    whole = client.post("/v1/responses", json=body, headers=AUTH).get_data()
+    assert whole.startswith(b"\n") and json.loads(whole)["output"][0]["content"][0]["text"] == "Paris"
+    assert [rec.stream for rec in records] == [True, False]
