@@ -361,3 +361,12 @@ def test_output_replayed_as_it_came_is_accepted(client, mocked):
         "content"
     ]["parts"][1]["thoughtSignature"]
     assert parts == [{"functionCall": {"name": "now", "args": {}}, "thoughtSignature": signature}]
+
+
+@pytest.mark.parametrize("kind", [["message"], {"a": 1}, 3])
+def test_an_item_type_that_is_not_a_string_is_a_400(client, kind):
+    for path in (RESPONSES, f"{RESPONSES}/input_tokens"):
+        r = client.post(
+            path, json={**HI, "input": [{"type": kind, "role": "user", "content": "x"}]}, headers=AUTH
+        )
+        assert r.status_code == 400 and error_of(r)["param"] == "input[0].type"
