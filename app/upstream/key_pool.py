@@ -74,6 +74,7 @@ class Affinity:
     key_id: str
     client: str | None
     until: float
+    note: str | None = None  # a short detail kept with a resource (an OpenAI file's purpose...)
 
 
 class KeyStateStore(Protocol):
@@ -92,6 +93,15 @@ class KeyStateStore(Protocol):
 
     def remember(self, name: str, affinity: Affinity, now: float) -> None:
         """Keep an affinity until its `until` (`now` by the pool's clock)."""
+
+    def remember_once(self, name: str, affinity: Affinity, now: float) -> bool:
+        """Keep an affinity unless one is live under `name`; True when this call kept it."""
+
+    def forget(self, name: str) -> None:
+        """Drop an affinity (a resource that was deleted or is gone)."""
+
+    def owned(self, client: str, prefix: str, now: float) -> Mapping[str, Affinity]:
+        """The live affinities of `client` whose names start with `prefix`, by name."""
 
 
 class MemoryKeyStore:
@@ -123,6 +133,26 @@ class MemoryKeyStore:
             if len(self._affinity) > 10_000:  # bounded: drop the ones that have expired
                 self._affinity = {n: a for n, a in self._affinity.items() if a.until > now}
             self._affinity[name] = affinity
+
+    def remember_once(self, name: str, affinity: Affinity, now: float) -> bool:
+        with self._lock:
+            live = self._affinity.get(name)
+            if live is not None and live.until > now:
+                return False
+            self._affinity[name] = affinity
+            return True
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._affinity.pop(name, None)
+
+    def owned(self, client: str, prefix: str, now: float) -> Mapping[str, Affinity]:
+        with self._lock:
+            return {
+                n: a
+                for n, a in self._affinity.items()
+                if a.client == client and n.startswith(prefix) and a.until > now
+            }
 
 
 @dataclass
