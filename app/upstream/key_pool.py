@@ -163,6 +163,9 @@ class Route:
     client: str | None = None
     session: str | None = None  # the store name of the call's session hint
     resources: tuple[str, ...] = ()  # store names of the upstream resources the call names
+    # Those of `resources` the client must have created through the gateway (named in the path:
+    # reading, changing or deleting one): any other is not found, and nothing is sent.
+    required: tuple[str, ...] = ()
     owner: Affinity | None = None
     owned: str | None = None  # the resource `owner` holds, for messages
     last: Affinity | None = None  # the key the session used last
@@ -276,13 +279,18 @@ class KeyPool:
         route.looked_up = True
         for name in route.resources:
             owner = found.get(name)
+            required = name in route.required
             if owner is None or owner.key_id not in self._by_id:
-                continue  # not created through the gateway, or its key has left the pool
-            if owner.client is not None and route.client is not None and owner.client != route.client:
+                if required:  # never created through the gateway, forgotten, or its key left the pool
+                    raise NotFound(f"{name.removeprefix('r:')} was not found.")
+                continue
+            if owner.client != route.client and (
+                required or (owner.client is not None and route.client is not None)
+            ):
                 # Another client's resource: as far as this client can tell, it does not exist.
                 raise NotFound(f"{name.removeprefix('r:')} was not found.")
-            route.owner, route.owned = owner, name.removeprefix("r:")
-            break
+            if route.owner is None:  # the first named decides the key; the others are checked too
+                route.owner, route.owned = owner, name.removeprefix("r:")
         last = found.get(route.session) if route.session else None
         if last is not None and last.key_id in self._by_id:
             route.last = last
@@ -462,10 +470,43 @@ class KeyPool:
         self._seen = None
 
     # -- affinity -----------------------------------------------------------------------------------
-    def record_owner(self, resource: str, key: UpstreamKey, client: str | None, ttl: float) -> None:
+    def record_owner(
+        self, resource: str, key: UpstreamKey, client: str | None, ttl: float, note: str | None = None
+    ) -> None:
         """Remember that `key` holds `resource` (files/…, cachedContents/…), created by `client`."""
         now = self.clock()
-        self.store.remember(resource_name(resource), Affinity(key.id, client, now + ttl), now)
+        self.store.remember(resource_name(resource), Affinity(key.id, client, now + ttl, note), now)
+
+    def forget_owner(self, resource: str) -> None:
+        """`resource` was deleted, or Gemini says it is gone: no call goes to its key any more."""
+        self.store.forget(resource_name(resource))
+
+    def owned(self, client: str | None, family: str) -> dict[str, Affinity]:
+        """The resources of one family (`files`, `batches`...) `client` created, whose keys are still
+        in the pool, by name (`files/abc`)."""
+        if client is None:
+            return {}
+        found = self.store.owned(client, resource_name(family + "/"), self.clock())
+        return {name.removeprefix("r:"): a for name, a in found.items() if a.key_id in self._by_id}
+
+    def key_by_id(self, key_id: str) -> UpstreamKey | None:
+        return self._by_id.get(key_id)
+
+    def recall(self, name: str) -> Affinity | None:
+        """The live affinity stored under `name` (any kind), or None."""
+        return self.store.key_states_with([name], self.clock())[1].get(name)
+
+    def remember(
+        self, name: str, key: UpstreamKey, client: str | None, ttl: float, note: str | None = None
+    ) -> None:
+        now = self.clock()
+        self.store.remember(name, Affinity(key.id, client, now + ttl, note), now)
+
+    def once(self, name: str, client: str | None, ttl: float) -> bool:
+        """True the first time `name` is claimed within `ttl` seconds, on any worker or host (something
+        to do once, such as counting a finished batch's tokens)."""
+        now = self.clock()
+        return self.store.remember_once(name, Affinity("", client, now + ttl), now)
 
     def _remember_session(self, key: UpstreamKey, route: Route, now: float) -> None:
         if route.session is None:
