@@ -157,6 +157,8 @@ ENV_NAMES = {
     "no_proxy": "NO_PROXY",
     "pool_size": "UPSTREAM_POOL_SIZE",
     "max_request_bytes": "MAX_REQUEST_BYTES",
+    "max_upload_bytes": "MAX_UPLOAD_BYTES",
+    "media_urls": "MEDIA_URLS",
     "models_cache_ttl": "MODELS_CACHE_TTL",
     "cors_origins": "CORS_ORIGINS",
     "force_search": "FORCE_GOOGLE_SEARCH",
@@ -175,7 +177,7 @@ ENV_NAMES = {
 }
 # Text settings that never hold a secret, shown as they are. Any other text is masked.
 PLAIN_TEXT = frozenset(
-    ("data_dir", "safety_threshold", "no_proxy", "redis_prefix", "request_log", "cors_origins")
+    ("data_dir", "safety_threshold", "no_proxy", "redis_prefix", "request_log", "cors_origins", "media_urls")
 )
 URLS = frozenset(("gemini_base_url", "https_proxy", "redis_url"))  # shown without credentials or query
 _HIDDEN = frozenset(("generated_api_key",))  # folded into API_KEYS

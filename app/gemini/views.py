@@ -17,6 +17,7 @@ from ..upstream.answers import answer_object
 from ..upstream.client import Served
 from ..upstream.model_catalog import model_id
 from ..usage.record import record
+from . import resources
 from .streams import JSONArrayRelay, SSERelay
 
 native = Blueprint("gemini", __name__)  # POST actions; registered under /v1beta and /v1
@@ -98,6 +99,8 @@ _ACTIONS = {
     "embedContent": embed_content,
     "batchEmbedContents": batch_embed_contents,
     "predict": predict,
+    "batchGenerateContent": resources.batch_generate_content,
+    "asyncBatchEmbedContent": resources.async_batch_embed_content,
 }
 
 

@@ -283,7 +283,7 @@ class UpstreamClient:
                 assert last_error is not None
                 raise last_error  # no other key to try the 403 on
             must_differ = False
-            headers = {"Content-Type": "application/json"}
+            headers = {"Content-Type": "application/json" if replayable else "application/octet-stream"}
             if call.headers:
                 headers.update(call.headers)
             headers["x-goog-api-key"] = key.secret
@@ -475,7 +475,7 @@ class UpstreamStream:
         while True:
             decoder = SSEDecoder()
             try:
-                for piece in _pieces(self.response):
+                for piece in read_pieces(self.response):
                     for event in decoder.feed(piece):
                         started = True
                         yield self._clean(event)
@@ -516,7 +516,7 @@ class UpstreamStream:
         return UpstreamUnavailable("Gemini sent a malformed stream.")
 
 
-def _pieces(response: requests.Response) -> Iterator[bytes]:
+def read_pieces(response: requests.Response) -> Iterator[bytes]:
     """Bytes as they arrive, without waiting to fill a buffer."""
     raw = response.raw
     if raw.chunked:

@@ -499,8 +499,12 @@ class KeyPool:
     def remember(
         self, name: str, key: UpstreamKey, client: str | None, ttl: float, note: str | None = None
     ) -> None:
+        """Keep `name` -> (key, client, note) for `ttl` seconds (an upload session...)."""
         now = self.clock()
         self.store.remember(name, Affinity(key.id, client, now + ttl, note), now)
+
+    def forget(self, name: str) -> None:
+        self.store.forget(name)
 
     def once(self, name: str, client: str | None, ttl: float) -> bool:
         """True the first time `name` is claimed within `ttl` seconds, on any worker or host (something

@@ -132,32 +132,31 @@ def parse(rest: str, method: str) -> ResourcePath:
     return ResourcePath(family, resource, action if colon else None, text, collection)
 
 
-def created(
-    answer: object, now: float, *, creating: bool, interaction: bool = False
-) -> list[tuple[str, float]]:
-    """The resources a successful answer makes the caller's, each with how long Gemini keeps it (in
-    seconds from `now`). For a call that `creating`: the resource it answers with (`name`, an
-    upload's `file.name`, or an `interaction`'s `id`); for any call: a batch's results file, once
-    the batch names one."""
+def created(answer: object, now: float, *, interaction: bool = False) -> list[tuple[str, float]]:
+    """The resources a create call's answer names, each with how long Gemini keeps it (in seconds from
+    `now`): its `name` (an operation's, a batch's), an upload's `file.name`, an `interaction`'s `id`."""
     if not isinstance(answer, dict):
         return []
-    found: list[tuple[str, float]] = []
-    if creating and interaction:
+    if interaction:
         ident = answer.get("id")
         if isinstance(ident, str) and _SEGMENT.match(ident):
-            found.append((f"interactions/{ident}", FAMILIES["interactions"].lifetime))
-    elif creating:
-        for entry in (answer, answer.get("file")):
-            name = entry.get("name") if isinstance(entry, dict) else None
-            family = _family_of(name) if isinstance(name, str) else None
-            if family is not None and isinstance(entry, dict) and isinstance(name, str):
-                found.append((name, lifetime(family, entry, now)))
-    metadata = answer.get("metadata")
+            return [(f"interactions/{ident}", FAMILIES["interactions"].lifetime)]
+        return []
+    found: list[tuple[str, float]] = []
+    for entry in (answer, answer.get("file")):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        family = _family_of(name) if isinstance(name, str) else None
+        if family is not None and isinstance(entry, dict) and isinstance(name, str):
+            found.append((name, lifetime(family, entry, now)))
+    return found
+
+
+def results_file(answer: object) -> str | None:
+    """The file a finished batch wrote its answers to (`files/…`), when it names one."""
+    metadata = answer.get("metadata") if isinstance(answer, dict) else None
     output = metadata.get("output") if isinstance(metadata, dict) else None
     results = output.get("responsesFile") if isinstance(output, dict) else None
-    if isinstance(results, str) and _family_of(results) is FAMILIES["files"]:
-        found.append((results, FAMILIES["files"].lifetime))
-    return found
+    return results if isinstance(results, str) and _family_of(results) is FAMILIES["files"] else None
 
 
 def lifetime(family: Family, answer: dict, now: float) -> float:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.upstream.resources import FAMILIES, Unroutable, created, lifetime, parse, parse_time
+from app.upstream.resources import FAMILIES, Unroutable, created, lifetime, parse, parse_time, results_file
 
 NOW = 1_780_000_000.0
 
@@ -96,26 +96,26 @@ def test_anything_else_is_unroutable(rest, method):
 
 def test_an_upload_creates_its_file_until_gemini_expires_it():
     answer = {"file": {"name": "files/f1", "expirationTime": "2026-05-30T20:26:40.123456789Z"}}
-    ((name, ttl),) = created(answer, NOW, creating=True)
+    ((name, ttl),) = created(answer, NOW)
     assert name == "files/f1" and ttl == pytest.approx(parse_time("2026-05-30T20:26:40.123456Z") - NOW)
 
 
-def test_creates_name_their_resource_and_a_batchs_results_file_is_the_callers():
+def test_creates_name_their_resource_and_a_batch_names_its_results_file():
     batch = {
         "name": "batches/b1",
         "metadata": {"state": "BATCH_STATE_SUCCEEDED", "output": {"responsesFile": "files/batch-b1"}},
     }
-    assert created(batch, NOW, creating=True) == [
-        ("batches/b1", FAMILIES["batches"].lifetime),
-        ("files/batch-b1", FAMILIES["files"].lifetime),
-    ]
-    assert created(batch, NOW, creating=False) == [("files/batch-b1", FAMILIES["files"].lifetime)]
-    assert created({"id": "v1_abc", "status": "completed"}, NOW, creating=True, interaction=True) == [
+    assert created(batch, NOW) == [("batches/b1", FAMILIES["batches"].lifetime)]
+    assert results_file(batch) == "files/batch-b1"
+    assert results_file({"metadata": {"output": {"responsesFile": "batches/x"}}}) is None
+    assert results_file({"metadata": {"state": "BATCH_STATE_PENDING"}}) is None
+    assert created({"id": "v1_abc", "status": "completed"}, NOW, interaction=True) == [
         ("interactions/v1_abc", FAMILIES["interactions"].lifetime)
     ]
-    assert created({"name": "fileSearchStores/s1/operations/o1"}, NOW, creating=True) == []
-    assert created({"name": "models/gemini-2.5-flash"}, NOW, creating=True) == []
-    assert created(["not", "an", "object"], NOW, creating=True) == []
+    assert created({"id": "../x"}, NOW, interaction=True) == []
+    assert created({"name": "fileSearchStores/s1/operations/o1"}, NOW) == []
+    assert created({"name": "models/gemini-2.5-flash"}, NOW) == []
+    assert created(["not", "an", "object"], NOW) == []
 
 
 def test_a_cache_lives_until_its_expire_time_and_unknown_times_fall_back_to_the_family():
