@@ -267,8 +267,9 @@ class UpstreamClient:
         other_key_once = True  # a 403 may be tried once on another key
         must_differ = False
         replayable = body is None or isinstance(body, bytes)
+        sent_body = body if isinstance(body, bytes) else None  # what a quota's judgement may measure
         for attempt in range(1, self.max_attempts + 1):
-            if last_error is not None and not replayable and body.consumed:
+            if last_error is not None and _sent_some(body):
                 raise last_error  # the stream has gone (in part) already: nothing left to send again
             try:
                 key = self._choose(model, avoid, route)
@@ -318,7 +319,7 @@ class UpstreamClient:
                     model=model,
                     now=self.pool.clock(),
                     rules=self.rules,
-                    prompt_tokens=lambda: estimate_prompt_tokens(body if replayable else None),
+                    prompt_tokens=lambda: estimate_prompt_tokens(sent_body),
                 )
                 self.on_attempt(judgement.outcome)
                 self.pool.judged(key, model, judgement, route)
@@ -536,6 +537,11 @@ def _never_sent(exc: requests.RequestException) -> bool:
     cause = exc.args[0] if exc.args else None
     cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps what went wrong
     return isinstance(cause, urllib3.exceptions.NewConnectionError)
+
+
+def _sent_some(body: bytes | BodyStream | None) -> bool:
+    """Whether a streamed body has given some of its bytes already (they cannot be sent again)."""
+    return body is not None and not isinstance(body, bytes) and body.consumed > 0
 
 
 def _body_error(body: object) -> GatewayError | None:
