@@ -67,6 +67,11 @@ def collect(
     return items, None
 
 
+def collect_all(owned: Mapping[str, Affinity], fetch: Fetch) -> list:
+    """Every one of the caller's resources the keys' lists show, within one request's pages."""
+    return collect(owned, len(owned), None, fetch)[0] if owned else []
+
+
 def page_size(value: str | None, largest: int) -> int:
     if value is None or value == "":
         return min(DEFAULT_PAGE, largest)

@@ -136,6 +136,16 @@ def list_owned(family: Family, version: str) -> Response:
     cursor = listing.decode(request.args.get("pageToken"))
     field = family.list_field
     assert field is not None
+    items, following = listing.collect(owned, size, cursor, page_fetcher(family, version))
+    answer: dict = {field: items} if items else {}
+    if following is not None:
+        answer["nextPageToken"] = listing.encode(following)
+    return Response(jsonx.dumps_pretty(answer), content_type=relay.JSON_TYPE)
+
+
+def page_fetcher(family: Family, version: str) -> listing.Fetch:
+    """How `listing.collect` reads one page of a family's list on one key (Gemini's largest pages)."""
+    field = family.list_field
 
     def fetch(key_id: str, token: str | None) -> tuple[list, str | None]:
         params = {"pageSize": str(family.page_size), **({"pageToken": token} if token else {})}
@@ -143,17 +153,13 @@ def list_owned(family: Family, version: str) -> Response:
         _, answer = relay.answer_of(served)
         if not isinstance(answer, dict):
             raise UpstreamUnavailable("Gemini sent a list that is not a JSON object.")
-        entries, following = answer.get(field), answer.get("nextPageToken")
+        entries, following = answer.get(field or ""), answer.get("nextPageToken")
         return (
             entries if isinstance(entries, list) else [],
             following if isinstance(following, str) and following else None,
         )
 
-    items, following = listing.collect(owned, size, cursor, fetch)
-    answer: dict = {field: items} if items else {}
-    if following is not None:
-        answer["nextPageToken"] = listing.encode(following)
-    return Response(jsonx.dumps_pretty(answer), content_type=relay.JSON_TYPE)
+    return fetch
 
 
 # -- batches: created on a model ------------------------------------------------------------------

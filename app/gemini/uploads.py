@@ -114,7 +114,7 @@ def _start(version: str, rest: str, owned: tuple[str, ...]) -> Response:
     upstream_url = served.headers.get("X-Goog-Upload-URL")
     if upstream_url:
         session = secrets.token_urlsafe(32)
-        target = _relative(upstream_url)
+        target = relative_upload_url(upstream_url)
         state().pool.remember(_session_name(session), served.key, record().client, SESSION_LIFETIME, target)
         for name in _URL_HEADERS:
             if name in served.headers:
@@ -191,7 +191,7 @@ def _answer_headers(headers) -> dict[str, str]:
     return {name: headers[name] for name in _ANSWER_HEADERS if name in headers}
 
 
-def _relative(url: str) -> str:
+def relative_upload_url(url: str) -> str:
     """Gemini's upload URL as a path and query on GEMINI_BASE_URL: the bytes go nowhere else."""
     parts = urlsplit(url)
     if not parts.path.startswith("/upload/") or "upload_id" not in dict(parse_qsl(parts.query)):

@@ -17,6 +17,7 @@ from ..translate.media import Fetch, inline_data_from_url, parse_data_url
 from ..translate.signatures import ensure_call_signatures
 from ..translate.thinking import thinking_config
 from . import audio, speech, tool_ids
+from .file_objects import file_part
 
 # Images this gateway returned as Markdown data URIs come back in assistant history; as text, the
 # base64 would cost far more tokens than the image itself, so they go back to Gemini as images.
@@ -189,14 +190,9 @@ def content_part(part, param: str, fetch: Fetch) -> dict | None:
         mime = mimetypes.guess_type(file.get("filename") or "")[0] or "application/pdf"
         return {"inlineData": _base64(data, mime, f"{param}.file.file_data")}
     file_id = file["file_id"]
-    if file_id.startswith("files/"):
-        file_id = "https://generativelanguage.googleapis.com/v1beta/" + file_id
     if file_id.startswith(_GEMINI_FILES):
         return {"fileData": _file_data(file_id, file.get("filename"))}
-    raise InvalidRequest(
-        "file_id must name a Gemini file ('files/...'); send other files inline as file_data.",
-        param=f"{param}.file.file_id",
-    )
+    return file_part(file_id, filename=file.get("filename"), param=f"{param}.file.file_id")
 
 
 def _base64(data: str, mime: str, param: str) -> dict:

@@ -218,9 +218,24 @@ def test_input_audio_and_files_become_inline_data():
     ]
 
 
-def test_an_openai_file_id_is_a_400():
+def test_a_file_id_from_v1_files_reads_that_gemini_file():
+    request = convert(
+        {"messages": [user([{"type": "file", "file": {"file_id": "file-abc123", "filename": "report.pdf"}}])]}
+    )
+    assert request["contents"][0]["parts"] == [
+        {
+            "fileData": {
+                "fileUri": "https://generativelanguage.googleapis.com/v1beta/files/abc123",
+                "mimeType": "application/pdf",
+            }
+        }
+    ]
+
+
+@pytest.mark.parametrize("file_id", ["file-ABC", "file_abc", "abc", "file-" + "a" * 41, "files/../x"])
+def test_an_id_that_is_no_files_is_a_400(file_id):
     with pytest.raises(InvalidRequest) as caught:
-        convert({"messages": [user([{"type": "file", "file": {"file_id": "file-abc123"}}])]})
+        convert({"messages": [user([{"type": "file", "file": {"file_id": file_id}}])]})
     assert caught.value.param == "messages[0].content[0].file.file_id"
 
 
