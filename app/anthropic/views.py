@@ -12,6 +12,7 @@ from ..http import generate
 from ..http.body import json_body
 from ..state import state
 from ..translate.directives import parse_model_name
+from ..translate.media import UrlMedia
 from ..upstream import affinity
 from . import from_gemini, to_gemini
 from .stream import CONTENT_TYPE, PING, MessageStream
@@ -37,7 +38,9 @@ def create_message():
     body = json_body(_messages)
     spec = generate.model_spec(body["model"])
     affinity.prefer_session((body.get("metadata") or {}).get("user_id"))
-    gemini_request = to_gemini.generate_request(body, spec)
+    gemini_request = to_gemini.generate_request(
+        body, spec, fetch=UrlMedia(state().config.media_urls, spec.model)
+    )
     options = to_gemini.options(body)
     if body.get("stream"):
         translator = MessageStream(model=body["model"], **options)
@@ -58,7 +61,8 @@ def create_message():
 def count_tokens():
     body = json_body(_count)
     spec = generate.model_spec(body["model"])
-    answer = generate.call(spec.model, "countTokens", to_gemini.count_tokens_request(body, spec))
+    media = UrlMedia(state().config.media_urls, spec.model)
+    answer = generate.call(spec.model, "countTokens", to_gemini.count_tokens_request(body, spec, fetch=media))
     return _json(from_gemini.count_tokens(answer))
 
 

@@ -13,7 +13,7 @@ from ..errors import InvalidRequest
 from ..translate.contents import merge_turns, text_parts
 from ..translate.directives import ModelSpec
 from ..translate.json_schema import to_gemini_parameters, to_gemini_schema
-from ..translate.media import Fetch, inline_data_from_url, parse_data_url
+from ..translate.media import Fetch, inline_data_from_url, parse_data_url, url_part
 from ..translate.signatures import ensure_call_signatures
 from ..translate.thinking import thinking_config
 from . import audio, speech, tool_ids
@@ -201,10 +201,11 @@ def _base64(data: str, mime: str, param: str) -> dict:
 
 
 def media_part(url: str, param: str, fetch: Fetch) -> dict:
-    """Gemini file and YouTube URLs go by reference; everything else inline (data URL or fetched)."""
+    """Gemini file and YouTube URLs go by reference, https URLs too when `fetch` passes them (MEDIA_URLS);
+    everything else inline (data URL or fetched)."""
     if url.startswith(_GEMINI_FILES) or _YOUTUBE.match(url):
         return {"fileData": _file_data(url, None)}
-    return {"inlineData": fetch(url, param=param)}
+    return url_part(fetch, url, param=param)
 
 
 def _file_data(uri: str, filename: str | None) -> dict:

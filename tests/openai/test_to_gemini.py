@@ -668,3 +668,39 @@ def test_image_modality_and_google_image_config():
 
 def test_web_search_options_add_google_search():
     assert convert(web_search_options={})["tools"] == [{"googleSearch": {}}]
+
+
+def test_with_media_urls_passed_an_https_image_goes_to_gemini_by_reference():
+    from app.translate.media import UrlMedia
+
+    fetched = FakeFetch()
+    url = "https://bucket.example/cat.png?X-Amz-Signature=abc"
+    content = [
+        {"type": "image_url", "image_url": {"url": url}},
+        {"type": "image_url", "image_url": {"url": "http://plain.example/dog"}},  # Gemini fetches https only
+        {"type": "image_url", "image_url": {"url": "https://cdn.example/no-extension"}},
+    ]
+    request = convert({"messages": [user(content)]}, fetch=UrlMedia("pass", "gemini-2.5-flash", fetched))
+    assert request["contents"][0]["parts"] == [
+        {"fileData": {"fileUri": url, "mimeType": "image/png"}},
+        {"inlineData": {"mimeType": "image/jpeg", "data": "ZmV0Y2hlZA=="}},
+        {"fileData": {"fileUri": "https://cdn.example/no-extension"}},
+    ]
+    assert [u for u, _ in fetched.calls] == ["http://plain.example/dog"]
+
+
+@pytest.mark.parametrize("mode, model", [("fetch", "gemini-2.5-flash"), ("pass", "gemini-2.0-flash")])
+def test_fetch_mode_and_older_models_keep_the_guarded_download(mode, model):
+    from app.translate.media import UrlMedia
+
+    fetched = FakeFetch()
+    url = "https://bucket.example/cat.png"
+    request = convert(
+        {"messages": [user([{"type": "image_url", "image_url": {"url": url}}])]},
+        model=model,
+        fetch=UrlMedia(mode, model, fetched),
+    )
+    assert request["contents"][0]["parts"] == [
+        {"inlineData": {"mimeType": "image/jpeg", "data": "ZmV0Y2hlZA=="}}
+    ]
+    assert [u for u, _ in fetched.calls] == [url]
