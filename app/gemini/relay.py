@@ -15,7 +15,7 @@ from ..http.sse import SSEDecoder
 from ..http.streaming import stream_response
 from ..state import state
 from ..upstream.client import BodyStream, Served, read_pieces
-from ..upstream.resources import FAMILIES, created, results_file
+from ..upstream.resources import created, results_file
 from ..usage.record import record
 from .errors import error_body
 
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 JSON_TYPE = "application/json; charset=UTF-8"
 # Request headers Gemini reads on these routes; the client's credentials are never among them.
 _REQUEST_HEADERS = ("content-type", "accept", "api-revision", "range")
+# Query parameters that are credentials: the client's key, or an identity of its own for Google.
+_CREDENTIALS = frozenset(("key", "access_token", "oauth_token"))
 # Answer headers the client gets back (X-Goog-Upload-* are handled by the upload views).
 _ANSWER_HEADERS = (
     "Content-Disposition",
@@ -47,7 +49,7 @@ def query() -> dict[str, str | tuple[str, ...]]:
     """The client's query string without its key (a repeated parameter keeps every value)."""
     out: dict[str, str | tuple[str, ...]] = {}
     for name, values in request.args.lists():
-        if name != "key":
+        if name not in _CREDENTIALS:
             out[name] = values[0] if len(values) == 1 else tuple(values)
     return out
 
@@ -81,8 +83,10 @@ def send(
     headers: Mapping[str, str] | None = None,
     key_id: str | None = None,
     params: Mapping[str, object] | None = None,
+    creates: bool = False,
 ) -> Served:
-    """One call through the pool. Only reads are sent again after Gemini may have acted on them."""
+    """One call through the pool. Only reads are sent again after Gemini may have acted on them; a
+    call that `creates` a resource goes where the client's other resources are."""
     served = state().upstream.request(
         method,
         path,
@@ -93,6 +97,7 @@ def send(
         idempotent=method == "GET",
         owned=owned,
         key_id=key_id,
+        creates=creates,
     )
     record().served_by(served)
     return served
@@ -131,11 +136,12 @@ class Ledger:
     def __init__(self) -> None:
         self.pool = state().pool
         self.rec = record()
+        self.fallback = state().config.resource_affinity_ttl
 
     def keep_created(self, answer: object, served: Served, *, interaction: bool = False) -> None:
         """Record what a create call's answer made the caller's: later calls on it go to the key that
         holds it, and no other client sees it."""
-        for name, ttl in created(answer, self.pool.clock(), interaction=interaction):
+        for name, ttl in created(answer, self.pool.clock(), self.fallback, interaction=interaction):
             self.pool.record_owner(name, served.key, self.rec.client, ttl)
 
     def keep_results(self, answer: object, served: Served, batch: str) -> None:
@@ -143,8 +149,8 @@ class Ledger:
         counted as it is downloaded)."""
         name = results_file(answer)
         if name is not None:
-            lifetime = FAMILIES["files"].lifetime
-            self.pool.record_owner(name, served.key, self.rec.client, lifetime, RESULTS + batch)
+            ttl = self.fallback  # Gemini keeps a batch's results file as long as any file
+            self.pool.record_owner(name, served.key, self.rec.client, ttl, RESULTS + batch)
 
     def count_once(self, name: str, usage: dict | None, model: str | None = None) -> None:
         """Charge a finished job's tokens (a batch's, an interaction's) to this request, the first time

@@ -58,6 +58,7 @@ def forward(rest: str) -> Response:
         f"/{version}/{rest}",
         body=relay.json_or_none(),
         owned=(path.resource,) if path.resource else (),
+        creates=method == "POST" and path.resource is None,
     )
     ledger = relay.Ledger()
     if served.headers.get("Content-Type", "").startswith("text/event-stream"):
@@ -180,7 +181,7 @@ def _create_batch(model: str, action: str) -> Response:
     body = relay.json_or_none()
     for name in _inlined_models(jsonx.loads(body or b"{}")):
         record().use_model(model_id(name))
-    served = relay.send("POST", f"/{api_version()}/models/{model}:{action}", body=body)
+    served = relay.send("POST", f"/{api_version()}/models/{model}:{action}", body=body, creates=True)
     raw, answer = relay.answer_of(served)
     relay.Ledger().keep_created(answer, served)
     return relay.respond(served, raw)

@@ -107,7 +107,12 @@ def _start(version: str, rest: str, owned: tuple[str, ...]) -> Response:
             raise RequestTooLarge(f"The file is larger than the gateway accepts ({limit} bytes).")
     headers = relay.forward_headers(*_UPLOAD_HEADERS)
     served = relay.send(
-        "POST", f"/upload/{version}/{rest}", body=relay.json_or_none(), owned=owned, headers=headers
+        "POST",
+        f"/upload/{version}/{rest}",
+        body=relay.json_or_none(),
+        owned=owned,
+        headers=headers,
+        creates=True,
     )
     raw = served.content
     extra = _answer_headers(served.headers)
@@ -165,7 +170,9 @@ def _whole(version: str, rest: str, owned: tuple[str, ...]) -> Response:
     """A multipart or raw upload: the file in one request, streamed through to one key, never sent
     twice (its bytes are gone once sent)."""
     headers = relay.forward_headers(*_UPLOAD_HEADERS)
-    served = relay.send("POST", f"/upload/{version}/{rest}", body=_streamed(), owned=owned, headers=headers)
+    served = relay.send(
+        "POST", f"/upload/{version}/{rest}", body=_streamed(), owned=owned, headers=headers, creates=True
+    )
     raw, answer = relay.answer_of(served)
     relay.Ledger().keep_created(answer, served)
     return relay.respond(served, raw, _answer_headers(served.headers))

@@ -77,6 +77,7 @@ def create() -> Response:
             "X-Goog-Upload-Header-Content-Type": mime,
         },
         params={},
+        creates=True,
     )
     _ = start.content
     target = relative_upload_url(start.headers.get("X-Goog-Upload-URL", ""))
@@ -94,7 +95,7 @@ def create() -> Response:
     if not isinstance(gemini_file, dict) or not isinstance(gemini_file.get("name"), str):
         raise UpstreamUnavailable("Gemini finished the upload without naming the file.")
     pool = state().pool
-    ttl = lifetime(FAMILIES["files"], gemini_file, pool.clock())
+    ttl = lifetime(FAMILIES["files"], gemini_file, pool.clock(), state().config.resource_affinity_ttl)
     pool.record_owner(gemini_file["name"], done.key, record().client, ttl, purpose)
     return jsonify(file_object(gemini_file, purpose))
 

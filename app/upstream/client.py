@@ -45,6 +45,8 @@ from .key_pool import (
 )
 from .retry import Fault, Rules, backoff, judge, resource_refused, retry_delay
 
+# The session hint of a client's resource creations: its resources gather on one key.
+CREATIONS = "\x00resources"
 # Gemini API keys look like this; scrubbed even when they are not one of ours.
 _GOOGLE_KEY = r"AIza[0-9A-Za-z_\-]{35}"
 # A call that finds only keys under probe polls the store this often, doubling, for this long.
@@ -184,6 +186,7 @@ class UpstreamClient:
         idempotent: bool = True,
         owned: tuple[str, ...] = (),
         key_id: str | None = None,
+        creates: bool = False,
     ) -> Served:
         """Send one call, choosing keys and retrying as the policy says; returns a 2xx answer.
 
@@ -198,26 +201,32 @@ class UpstreamClient:
         (`files/abc`): the call goes to the key that holds them, and only if the current client
         created them through the gateway (else NotFound, and nothing is sent). `key_id` sends the
         call with that key alone. A `body` that is a stream is sent as it is read, and never again
-        once a byte of it has gone.
+        once a byte of it has gone. A call that `creates` a resource naming none goes to the key that
+        holds the client's latest ones while that key is healthy, so that a client's resources can be
+        used together (a project cannot read another project's files).
         """
         started = perf_counter()
         try:
             return self._request(
-                method, path, body, params, stream, fallback, headers, idempotent, owned, key_id
+                method, path, body, params, stream, fallback, headers, idempotent, owned, key_id, creates
             )
         finally:
             self.on_wait(perf_counter() - started)
 
     def _request(
-        self, method, path, body, params, stream, fallback, headers, idempotent, owned, key_id
+        self, method, path, body, params, stream, fallback, headers, idempotent, owned, key_id, creates
     ) -> Served:
         call = model_call(path)
         model = call[0] if call else None
         client, hint = self.context()
         resources = tuple(dict.fromkeys(owned + named_resources(body if isinstance(body, bytes) else None)))
+        session_ttl = None
+        if creates and not resources:
+            hint, session_ttl = CREATIONS, self.config.resource_affinity_ttl
         route = Route(
             client=client,
             session=session_name(client, hint) if hint else None,
+            session_ttl=session_ttl,
             resources=tuple(resource_name(r) for r in resources),
             required=tuple(resource_name(r) for r in owned),
         )

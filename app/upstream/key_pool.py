@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from ..errors import NotFound, RateLimited, UpstreamNotConfigured
+from ..errors import InvalidRequest, NotFound, RateLimited, UpstreamNotConfigured
 from .retry import Judgement, Rest, Scope
 
 MODEL_KEY_STATES = ("healthy", "cooling", "disabled", "denied")
@@ -162,6 +162,7 @@ class Route:
 
     client: str | None = None
     session: str | None = None  # the store name of the call's session hint
+    session_ttl: float | None = None  # how long its mapping lasts, when not SESSION_AFFINITY_TTL
     resources: tuple[str, ...] = ()  # store names of the upstream resources the call names
     # Those of `resources` the client must have created through the gateway (named in the path:
     # reading, changing or deleting one): any other is not found, and nothing is sent.
@@ -291,6 +292,12 @@ class KeyPool:
                 raise NotFound(f"{name.removeprefix('r:')} was not found.")
             if route.owner is None:  # the first named decides the key; the others are checked too
                 route.owner, route.owned = owner, name.removeprefix("r:")
+            elif owner.key_id != route.owner.key_id:
+                raise InvalidRequest(
+                    f"{route.owned} and {name.removeprefix('r:')} are held by different upstream keys "
+                    "(Gemini's projects), so no call can use both: create them again together, one "
+                    "naming the other (a cache from the file, a store's document by uploading into it)."
+                )
         last = found.get(route.session) if route.session else None
         if last is not None and last.key_id in self._by_id:
             route.last = last
@@ -517,8 +524,9 @@ class KeyPool:
             return
         last = route.last
         # Written when the key changes, or when half the mapping's lifetime has passed: not per call.
-        if last is None or last.key_id != key.id or last.until - now < self.session_ttl / 2:
-            affinity = Affinity(key.id, route.client, now + self.session_ttl)
+        ttl = route.session_ttl or self.session_ttl
+        if last is None or last.key_id != key.id or last.until - now < ttl / 2:
+            affinity = Affinity(key.id, route.client, now + ttl)
             self.store.remember(route.session, affinity, now)
             route.last = affinity
 

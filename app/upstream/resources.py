@@ -22,7 +22,9 @@ class Family:
     list_field: str | None  # the member of a list answer that holds the page; None: no list
     page_size: int  # the largest page Gemini's list serves
     children: frozenset[str] = frozenset()  # collections under one resource: documents, operations...
-    lifetime: float = UNTIL_DELETED  # how long Gemini keeps one when its answer gives no expiry
+    # How long Gemini keeps one when its answer names no expiry; None: RESOURCE_AFFINITY_TTL (files and
+    # cached contents, whose answers always name one).
+    lifetime: float | None = UNTIL_DELETED
     creatable: bool = True  # POST on the collection creates one
     verbs: frozenset[str] = frozenset()  # methods written as a sub-path: interactions/{id}/cancel
 
@@ -30,8 +32,8 @@ class Family:
 FAMILIES = {
     family.name: family
     for family in (
-        Family("files", "files", 100, lifetime=2 * DAY, creatable=False),  # created by uploads
-        Family("cachedContents", "cachedContents", 1000, lifetime=DAY),  # expireTime, when given
+        Family("files", "files", 100, lifetime=None, creatable=False),  # created by uploads
+        Family("cachedContents", "cachedContents", 1000, lifetime=None),
         Family("batches", "operations", 100, creatable=False),  # created by models/{m}:batch...
         Family("operations", "operations", 100, creatable=False),
         Family("interactions", None, 0, lifetime=55 * DAY, verbs=frozenset({"cancel"})),  # 55 days, paid tier
@@ -132,22 +134,25 @@ def parse(rest: str, method: str) -> ResourcePath:
     return ResourcePath(family, resource, action if colon else None, text, collection)
 
 
-def created(answer: object, now: float, *, interaction: bool = False) -> list[tuple[str, float]]:
+def created(
+    answer: object, now: float, fallback: float, *, interaction: bool = False
+) -> list[tuple[str, float]]:
     """The resources a create call's answer names, each with how long Gemini keeps it (in seconds from
-    `now`): its `name` (an operation's, a batch's), an upload's `file.name`, an `interaction`'s `id`."""
+    `now`; `fallback` where neither the answer nor the family says): its `name` (an operation's, a
+    batch's), an upload's `file.name`, an `interaction`'s `id`."""
     if not isinstance(answer, dict):
         return []
     if interaction:
         ident = answer.get("id")
         if isinstance(ident, str) and _SEGMENT.match(ident):
-            return [(f"interactions/{ident}", FAMILIES["interactions"].lifetime)]
+            return [(f"interactions/{ident}", lifetime(FAMILIES["interactions"], {}, now, fallback))]
         return []
     found: list[tuple[str, float]] = []
     for entry in (answer, answer.get("file")):
         name = entry.get("name") if isinstance(entry, dict) else None
         family = _family_of(name) if isinstance(name, str) else None
         if family is not None and isinstance(entry, dict) and isinstance(name, str):
-            found.append((name, lifetime(family, entry, now)))
+            found.append((name, lifetime(family, entry, now, fallback)))
     return found
 
 
@@ -159,14 +164,14 @@ def results_file(answer: object) -> str | None:
     return results if isinstance(results, str) and _family_of(results) is FAMILIES["files"] else None
 
 
-def lifetime(family: Family, answer: dict, now: float) -> float:
+def lifetime(family: Family, answer: dict, now: float, fallback: float) -> float:
     """Seconds Gemini keeps a resource: its own expiry (`expirationTime`, `expireTime`) when the
-    answer gives one, else the family's."""
+    answer gives one, else the family's, else `fallback` (RESOURCE_AFFINITY_TTL)."""
     for field in ("expirationTime", "expireTime"):
         moment = parse_time(answer.get(field))
         if moment is not None:
             return max(60.0, moment - now)
-    return family.lifetime
+    return fallback if family.lifetime is None else family.lifetime
 
 
 def parse_time(value: object) -> float | None:

@@ -426,3 +426,85 @@ def test_a_200_mb_upload_streams_through_and_the_workers_memory_stays_flat(start
     )  # every byte, in order
     print(f"worker peak RSS grew {grown:.1f} MB for a 200 MB upload")
     assert grown < 16, grown  # 8 MB chunks, read and sent 256 KB at a time: never a chunk, never the file
+
+
+def test_a_file_gemini_no_longer_has_is_its_403_once_then_forgotten_and_no_key_rests(native, upstream):
+    alice = genai_client(native)
+    uploaded = alice.files.upload(file=io.BytesIO(b"short-lived"), config={"mime_type": "text/plain"})
+    key = UPSTREAM_KEYS[held(upstream)[uploaded.name]]
+    # Gone on Gemini's side (expired, or deleted behind the gateway's back).
+    assert requests.delete(
+        upstream.base_url + f"/v1beta/{uploaded.name}", headers={"x-goog-api-key": key}, timeout=5
+    ).ok
+    upstream.reset()
+    r = requests.get(native.url(f"/v1beta/{uploaded.name}?key={CLIENT_KEY}"), timeout=10)
+    assert r.status_code == 403 and "or it may not exist" in r.json()["error"]["message"]
+    (call,) = upstream.calls()
+    assert call["key"] == key and "key=" not in call["query"]  # the client's key never goes upstream
+    r = requests.get(native.url(f"/v1beta/{uploaded.name}?key={CLIENT_KEY}"), timeout=10)
+    assert r.status_code == 404 and len(upstream.calls()) == 1  # forgotten: not asked again
+    keys = requests.get(native.url("/healthz"), timeout=5).json()["upstream_keys"]
+    assert keys["healthy"] == 3 and keys["models"] == {}
+
+
+def test_a_background_interaction_can_be_cancelled_by_its_creator_alone(native, upstream):
+    alice, bob = genai_client(native), genai_client(native, SEED_KEY)
+    running = alice.interactions.create(model=MODEL, input="Research this.", background=True)
+    not_found(lambda: bob.interactions.cancel(id=running.id))
+    assert alice.interactions.cancel(id=running.id).status == "cancelled"
+    assert alice.interactions.get(id=running.id).status == "cancelled"
+
+
+def test_file_search_stores_and_their_children_are_their_creators(native, upstream):
+    alice, bob = genai_client(native), genai_client(native, SEED_KEY)
+    store = alice.file_search_stores.create(config={"display_name": "manuals"})
+    document = alice.files.upload(file=io.BytesIO(b"manual text"), config={"mime_type": "text/plain"})
+    operation = alice.file_search_stores.import_file(
+        file_search_store_name=store.name, file_name=document.name
+    )
+    assert operation.name.startswith(store.name + "/operations/") and operation.done
+    assert alice.operations.get(operation).done
+    assert alice.file_search_stores.get(name=store.name).display_name == "manuals"
+    assert [s.name for s in alice.file_search_stores.list()] == [store.name]
+    assert held(upstream)[store.name] == held(upstream)[document.name]  # one key holds both
+    not_found(lambda: bob.file_search_stores.get(name=store.name))
+    not_found(
+        lambda: bob.file_search_stores.import_file(file_search_store_name=store.name, file_name=document.name)
+    )
+    assert list(bob.file_search_stores.list()) == []
+
+    from google.genai import types
+
+    before = len(upstream.calls())
+    tool = types.Tool(file_search=types.FileSearch(file_search_store_names=[store.name]))
+    for _ in range(3):  # a generate call naming the store goes to the key that holds it
+        alice.models.generate_content(
+            model=MODEL, contents="How?", config=types.GenerateContentConfig(tools=[tool])
+        )
+    used = {UPSTREAM_KEYS.index(c["key"]) for c in upstream.calls()[before:]}
+    assert used == {held(upstream)[store.name]}
+    alice.file_search_stores.delete(name=store.name)
+    not_found(lambda: alice.file_search_stores.get(name=store.name))
+
+
+def test_an_upload_that_goes_silent_is_abandoned_after_the_idle_limit(start_gateway, upstream):
+    import socket
+    import time
+
+    gateway = start_gateway(STREAM_IDLE_TIMEOUT=1)
+    url = start_upload(gateway, 100).headers["X-Goog-Upload-URL"]
+    target = url.split(str(gateway.port), 1)[1]
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Goog-Upload-Command: upload, finalize\r\n"
+            f"X-Goog-Upload-Offset: 0\r\nContent-Length: 100\r\n\r\n".encode()
+            + b"only ten b"
+        )
+        started = time.monotonic()
+        answer = b""
+        while b"}\n" not in answer:  # the whole answer: headers, then Gemini's error shape
+            answer += sock.recv(65536)
+        waited = time.monotonic() - started
+        answer = answer.decode()
+    assert answer.startswith("HTTP/1.1 408"), answer
+    assert "sent nothing for 1 s" in answer and 0.8 < waited < 5

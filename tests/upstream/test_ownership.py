@@ -8,7 +8,7 @@ import requests
 from responses import matchers
 
 from app.config import Config
-from app.errors import NotFound, UpstreamError, UpstreamTimeout
+from app.errors import InvalidRequest, NotFound, UpstreamError, UpstreamTimeout
 from app.upstream.call import named_resources
 from app.upstream.client import UpstreamClient
 from app.upstream.key_pool import KeyPool
@@ -183,3 +183,31 @@ def test_a_call_bound_to_a_key_goes_to_that_key_alone(tmp_path, mocked):
 )
 def test_named_resources_in_every_field_that_names_one(body, names):
     assert named_resources(body) == names
+
+
+def test_a_clients_creations_gather_on_one_key_while_other_calls_rotate(tmp_path, mocked):
+    up = upstream(tmp_path)
+    mocked.post(BASE + "/v1beta/cachedContents", json={"name": "cachedContents/c"})
+    mocked.post(BASE + GENERATE, body=fixture_bytes("gemini/generate_text.json"))
+    creations = [
+        up.request("POST", "/v1beta/cachedContents", body=b"{}", creates=True).key.label for _ in range(3)
+    ]
+    assert len(set(creations)) == 1
+    assert len({up.request("POST", GENERATE, body=b"{}").key.label for _ in range(3)}) == 3
+    up.who["client"] = "bob"  # another client's creations are its own affair
+    up.request("POST", "/v1beta/cachedContents", body=b"{}", creates=True)
+    up.pool.cool_down(up.pool.keys[int(creations[0][-1]) - 1], 60, "HTTP 429")
+    up.who["client"] = "alice"  # its key resting: another, and the creations follow
+    moved = up.request("POST", "/v1beta/cachedContents", body=b"{}", creates=True).key.label
+    assert moved != creations[0]
+    assert up.request("POST", "/v1beta/cachedContents", body=b"{}", creates=True).key.label == moved
+
+
+def test_two_of_the_clients_resources_on_different_keys_cannot_be_used_together(tmp_path, mocked):
+    up = upstream(tmp_path)
+    up.pool.record_owner("files/one", up.pool.keys[0], "alice", ttl=3600)
+    up.pool.record_owner("cachedContents/two", up.pool.keys[1], "alice", ttl=3600)
+    body = b'{"cachedContent": "cachedContents/two", "contents": [{"parts": [{"fileData": {"fileUri": "files/one"}}]}]}'
+    with pytest.raises(InvalidRequest, match="held by different upstream keys"):
+        up.request("POST", GENERATE, body=body)
+    assert len(mocked.calls) == 0

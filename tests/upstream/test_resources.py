@@ -96,7 +96,7 @@ def test_anything_else_is_unroutable(rest, method):
 
 def test_an_upload_creates_its_file_until_gemini_expires_it():
     answer = {"file": {"name": "files/f1", "expirationTime": "2026-05-30T20:26:40.123456789Z"}}
-    ((name, ttl),) = created(answer, NOW)
+    ((name, ttl),) = created(answer, NOW, 7200)
     assert name == "files/f1" and ttl == pytest.approx(parse_time("2026-05-30T20:26:40.123456Z") - NOW)
 
 
@@ -105,23 +105,25 @@ def test_creates_name_their_resource_and_a_batch_names_its_results_file():
         "name": "batches/b1",
         "metadata": {"state": "BATCH_STATE_SUCCEEDED", "output": {"responsesFile": "files/batch-b1"}},
     }
-    assert created(batch, NOW) == [("batches/b1", FAMILIES["batches"].lifetime)]
+    assert created(batch, NOW, 7200) == [("batches/b1", FAMILIES["batches"].lifetime)]
     assert results_file(batch) == "files/batch-b1"
     assert results_file({"metadata": {"output": {"responsesFile": "batches/x"}}}) is None
     assert results_file({"metadata": {"state": "BATCH_STATE_PENDING"}}) is None
-    assert created({"id": "v1_abc", "status": "completed"}, NOW, interaction=True) == [
+    assert created({"id": "v1_abc", "status": "completed"}, NOW, 7200, interaction=True) == [
         ("interactions/v1_abc", FAMILIES["interactions"].lifetime)
     ]
-    assert created({"id": "../x"}, NOW, interaction=True) == []
-    assert created({"name": "fileSearchStores/s1/operations/o1"}, NOW) == []
-    assert created({"name": "models/gemini-2.5-flash"}, NOW) == []
-    assert created(["not", "an", "object"], NOW) == []
+    assert created({"id": "../x"}, NOW, 7200, interaction=True) == []
+    assert created({"name": "fileSearchStores/s1/operations/o1"}, NOW, 7200) == []
+    assert created({"name": "files/f2"}, NOW, 7200) == [("files/f2", 7200)]  # no expiry named
+    assert created({"name": "models/gemini-2.5-flash"}, NOW, 7200) == []
+    assert created(["not", "an", "object"], NOW, 7200) == []
 
 
 def test_a_cache_lives_until_its_expire_time_and_unknown_times_fall_back_to_the_family():
     cache = FAMILIES["cachedContents"]
-    assert lifetime(cache, {"expireTime": "2026-05-28T21:26:40Z"}, NOW) == pytest.approx(3600)
-    assert lifetime(cache, {"expireTime": "soon"}, NOW) == cache.lifetime
-    assert lifetime(cache, {"expireTime": "2000-01-01T00:00:00Z"}, NOW) == 60.0  # never negative
+    assert lifetime(cache, {"expireTime": "2026-05-28T21:26:40Z"}, NOW, 7200) == pytest.approx(3600)
+    assert lifetime(cache, {"expireTime": "soon"}, NOW, 7200) == 7200  # RESOURCE_AFFINITY_TTL
+    assert lifetime(FAMILIES["batches"], {}, NOW, 7200) == FAMILIES["batches"].lifetime  # until deleted
+    assert lifetime(cache, {"expireTime": "2000-01-01T00:00:00Z"}, NOW, 7200) == 60.0  # never negative
     assert parse_time("2026-05-28T21:26:40.5+02:00") == pytest.approx(NOW + 3600 - 7200 + 0.5)
     assert parse_time(12) is None and parse_time("x" * 50) is None
