@@ -16,7 +16,7 @@ from ..gemini.resources import page_fetcher
 from ..gemini.uploads import relative_upload_url
 from ..http.upload_body import StreamedBody
 from ..state import state
-from ..upstream.resources import FAMILIES, lifetime
+from ..upstream.resources import FAMILIES, lifetime, parse_time
 from ..upstream.retry import resource_refused
 from ..usage.record import record
 from .file_objects import PURPOSES, file_id, file_object, gemini_name, upload_type
@@ -110,10 +110,10 @@ def list_files() -> Response:
     wanted = request.args.get("purpose")
     owned = state().pool.owned(record().client, "files")
     found = listing.collect_all(owned, page_fetcher(FAMILIES["files"], "v1beta"))
+    found.sort(key=lambda f: (parse_time(f.get("createTime")) or 0.0, f["name"]), reverse=order == "desc")
     objects = [file_object(f, owned[f["name"]].note) for f in found]
     if wanted:
         objects = [o for o in objects if o["purpose"] == wanted]
-    objects.sort(key=lambda o: (o["created_at"], o["id"]), reverse=order == "desc")
     after = request.args.get("after")
     if after:
         ids = [o["id"] for o in objects]
