@@ -1,10 +1,15 @@
-"""What the client reads from one upstream call: its model and action, the resources it names, a cheap size."""
+"""What the client reads from one upstream call: its model and action, the resources it names, a cheap size,
+and what a body sent as it is read must offer."""
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Protocol
 
 from .. import jsonx
+
+if TYPE_CHECKING:
+    from ..errors import GatewayError
 
 # Every call on a model goes to /{version}/models/{model}:{action}: the one place the model is read.
 _MODEL_CALL = re.compile(r"^(/v1(?:beta)?/models/)([A-Za-z0-9][A-Za-z0-9._\-]*):(\w+)$")
@@ -38,6 +43,16 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 MAX_RESOURCES = 8  # looked up per call, at most
 # Tokens Gemini counts for an image (and roughly per second of other media): a floor, not a bill.
 _MEDIA_TOKENS = 258
+
+
+class BodyStream(Protocol):
+    """A request body sent as it is read (an upload): how much has gone, and why it stopped, if it
+    stopped on the client's side (the client went silent or away)."""
+
+    consumed: int
+    error: GatewayError | None
+
+    def read(self, size: int = -1) -> bytes: ...
 
 
 def model_call(path: str) -> tuple[str, str] | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from time import perf_counter
-from typing import NamedTuple, Protocol
 from urllib.request import proxy_bypass_environment
 
 import requests
@@ -28,6 +28,7 @@ from ..http.sse import SSEDecoder
 from .call import (
     GENERATE_ACTIONS,
     RESOURCE_PREFIXES,
+    BodyStream,
     estimate_prompt_tokens,
     model_call,
     named_resources,
@@ -115,17 +116,8 @@ def _no_context() -> tuple[str | None, str | None]:
     return None, None
 
 
-class BodyStream(Protocol):
-    """A request body sent as it is read (an upload): how much has gone, and why it stopped, if it
-    stopped on the client's side (the client went silent or away)."""
-
-    consumed: int
-    error: GatewayError | None
-
-    def read(self, size: int = -1) -> bytes: ...
-
-
-class _Call(NamedTuple):
+@dataclass(frozen=True)
+class _Call:
     method: str
     body: bytes | BodyStream | None
     params: Mapping[str, str] | None
