@@ -3,7 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test test-fast lint format bench clean
+.PHONY: run test test-fast lint format bench clean codex
+
+# Codex CLI, for the end-to-end test that runs it against the gateway: pinned, in a folder of the
+# project's (never installed globally), from npm's registry.
+CODEX_VERSION = 0.171.0
+CODEX_DIR = .tools/codex
+CODEX_STAMP = $(CODEX_DIR)/.installed-$(CODEX_VERSION)
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +22,15 @@ $(VENV)/.installed: $(BIN)/activate setup.cfg pyproject.toml
 run: $(VENV)/.installed
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(CODEX_STAMP)
 	$(BIN)/python -m pytest -q
+
+$(CODEX_STAMP):
+	rm -rf $(CODEX_DIR) && mkdir -p $(CODEX_DIR)
+	npm install --prefix $(CODEX_DIR) --no-audit --no-fund --no-save --loglevel=error @openai/codex@$(CODEX_VERSION)
+	touch $@
+
+codex: $(CODEX_STAMP)
 
 # The unit tests alone (no real processes, no fuzzing): about 20 seconds.
 test-fast: $(VENV)/.installed
@@ -26,6 +39,7 @@ test-fast: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(VENV)/.installed
 	$(BIN)/ruff format .
@@ -40,4 +54,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info .tools

@@ -4,6 +4,7 @@ import glob
 import importlib.util
 import os
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -100,6 +101,20 @@ def child_exit(server, worker):
     if path:
         for name in glob.glob(os.path.join(glob.escape(path), f"gauge_live*_{worker.pid}.db")):
             os.remove(name)
+
+
+def post_worker_init(worker):
+    """A worker told to stop (SIGTERM) waits up to the graceful timeout for its requests, then the master
+    kills it: the requests still running are ended a little before that, so each ends in its record."""
+    from app.http import shutdown
+
+    stop = worker.handle_exit
+
+    def on_term(sig, frame):
+        stop(sig, frame)
+        shutdown.interrupt_before(worker.cfg.graceful_timeout)
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 def on_exit(server):

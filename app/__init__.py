@@ -11,11 +11,15 @@ from werkzeug.exceptions import HTTPException
 
 from . import admin, anthropic, errors, gemini, openai
 from .config import Config, ConfigError
+from .errors import GatewayError
 from .gemini.uploads import is_session_request
 from .http import cors, files_route, models_route, timing
 from .http.auth import ClientKeys, presented_key
+from .http.body import discard_body, read_body
 from .http.dialects import dialect_for
+from .http.peers import TrustedProxies
 from .http.routes import route_label
+from .http.shutdown import current_owner
 from .http.streaming import StreamedResponse
 from .ops import health, metrics, openapi
 from .ops.metrics import Metrics
@@ -27,7 +31,7 @@ from .upstream.client import Scrubber, UpstreamClient
 from .upstream.key_pool import KeyPool
 from .upstream.model_catalog import ModelCatalog
 from .usage.quotas import Quotas
-from .usage.record import RequestRecord, Sink, finish
+from .usage.record import RequestRecord, Sink, begin, finish
 from .usage.sink import UsageSink
 
 log = logging.getLogger(__name__)
@@ -49,7 +53,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         store = open_store(config)  # shared by every worker: SQLite in DATA_DIR, or Redis
     except StoreUnavailable as exc:
         raise ConfigError(f"the state store cannot be opened ({exc.detail}); check DATA_DIR") from None
-    quotas = Quotas(config.client_keys, store)
+    quotas = Quotas(config.client_keys, store, reserved_output_tokens=config.reserved_output_tokens)
     meter = Metrics()
     pool = KeyPool(
         config.gemini_api_keys,
@@ -79,12 +83,15 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         metrics=meter,
         request_log=request_log,
         finish=_observed(UsageSink(store, quotas, config.usage_retention_days), meter, request_log),
+        proxies=TrustedProxies(config.forwarded_allow_ips),
     )
     app_state.install(app)
     errors.init_app(app, app_state.renderers)
     cors.init_app(app, config.cors_origins)  # its preflight answer comes before authentication
     app.before_request(_identify)
     app.after_request(_finish)
+    app.teardown_request(_cut_short)
+    app.teardown_request(_drain_body)
     health.init_app(app)
     metrics.init_app(app, meter, pool, config.metrics_token)
     openapi.init_app(app)
@@ -118,6 +125,7 @@ def _identify():
         return
     app_state = state()
     g.record = RequestRecord(request_id, dialect, request.path, started=timing.started_at())
+    begin(g.record, current_owner())
     if is_session_request(request):
         return  # an upload URL the gateway handed out: its session names the client (app.gemini.uploads)
     g.record.client = app_state.client_keys.identify(presented_key(request.headers, request.args))
@@ -159,11 +167,30 @@ def _finish(response):
     return response
 
 
+def _cut_short(error: BaseException | None) -> None:
+    """A request whose after_request never ran (the worker killed it) still ends in its record."""
+    rec = g.get("record")
+    if rec is None or rec.finished or rec.stream:  # a stream's record ends with its body
+        return
+    rec.error = rec.error or "interrupted"
+    rec.method = request.method
+    rec.route = route_label()
+    try:
+        finish(rec, 503, state().finish)
+    except Exception:
+        log.exception("finishing the record of %s failed", rec.request_id)
+
+
+def _drain_body(error: BaseException | None) -> None:
+    if request.content_length or "Transfer-Encoding" in request.headers:
+        discard_body()  # what the answer did not need, within the body's deadline
+
+
 def _keep_bodies(rec: RequestRecord, response, request_log: RequestLog) -> None:
     """LOG_BODIES: the request's body and a whole answer's body, redacted, for the log line."""
     try:
-        raw = b"" if g.get("body_streamed") else request.get_data(cache=True)
-    except HTTPException:  # a body over the limit, never read
+        raw = b"" if g.get("body_streamed") else read_body()
+    except (HTTPException, GatewayError):  # a body over the limit or past its deadline, never read
         raw = b""
     rec.bodies = {"request_body": request_log.redacted(raw)}
     if not response.is_streamed and not response.direct_passthrough:

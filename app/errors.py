@@ -44,6 +44,12 @@ class MethodNotAllowed(GatewayError):
     status, kind = 405, "method_not_allowed"
 
 
+class RequestTimeout(GatewayError):
+    """The request's body did not arrive within REQUEST_BODY_TIMEOUT."""
+
+    status, kind = 408, "request_timeout"
+
+
 class RequestTooLarge(GatewayError):
     status, kind = 413, "request_too_large"
 
@@ -73,6 +79,7 @@ _KIND_BY_STATUS = {
     401: "authentication",
     403: "permission",
     404: "not_found",
+    408: "request_timeout",
     413: "request_too_large",
     429: "rate_limit",
     503: "overloaded",

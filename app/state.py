@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .errors import Renderer
     from .http.auth import ClientKeys
+    from .http.peers import TrustedProxies
     from .ops.metrics import Metrics
     from .ops.request_log import RequestLog
     from .store import Store
@@ -37,6 +38,7 @@ class AppState:
     metrics: Metrics
     request_log: RequestLog
     finish: Sink  # where each request's record goes when it ends (usage, metrics, request log)
+    proxies: TrustedProxies  # whose X-Forwarded-For names the real client (FORWARDED_ALLOW_IPS)
     renderers: dict[str, Renderer] = field(default_factory=dict)  # error shape per dialect
     model_views: dict[str, tuple[Callable, Callable]] = field(
         default_factory=dict

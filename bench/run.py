@@ -58,6 +58,9 @@ class Dialect:
     headers: dict
     answer_key: str  # a key every non-streaming answer of this dialect has
     done_marker: str | None  # what the last frame of a stream contains
+    # Streamed in (c) and (d): a Responses stream repeats the whole text in its closing events, so
+    # the stream client's marker count does not apply to it, and it runs (a) only.
+    streams: bool = True
 
 
 GEMINI_BODY = {
@@ -75,6 +78,18 @@ DIALECTS = {
         {"Authorization": f"Bearer {CLIENT_KEY}"},
         "choices",
         "[DONE]",
+    ),
+    # The Responses API as Codex calls it (store false: no stored response per request).
+    "responses": Dialect(
+        "responses",
+        "/v1/responses",
+        "/v1/responses",
+        {"model": MODEL, "input": PROMPT, "store": False},
+        {"model": MODEL, "input": PROMPT, "store": False, "stream": True},
+        {"Authorization": f"Bearer {CLIENT_KEY}"},
+        "output",
+        "response.completed",
+        streams=False,
     ),
     "anthropic": Dialect(
         "anthropic",
@@ -413,6 +428,8 @@ def probe(gateway: Gateway, dialect: Dialect) -> str | None:
         return f"POST {dialect.path} answers non-JSON: {body[:200]!r}"
     if dialect.answer_key not in answer:
         return f"POST {dialect.path} answers without {dialect.answer_key!r}: {body[:300]!r}"
+    if not dialect.streams:
+        return None
     status, body = http(
         "POST",
         gateway.url + dialect.stream_path,
@@ -680,6 +697,8 @@ def scenarios(args, dialects: list[str]) -> list[Scenario]:
                     targets={"added_p50": 10, "added_p99": 40},
                 )
             )
+        if not DIALECTS[name].streams:
+            continue
         out.append(
             Scenario(
                 "c",
@@ -716,7 +735,9 @@ def parse_args(argv=None):
     p.add_argument("--duration", type=float, default=None, help="seconds per measurement (default 20)")
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before each (default 5)")
     p.add_argument("--only", default="", help="scenario letters to run, e.g. a,c (default: all)")
-    p.add_argument("--dialects", default="openai,anthropic,gemini", help="dialects to try, in order")
+    p.add_argument(
+        "--dialects", default="openai,responses,anthropic,gemini", help="dialects to try, in order"
+    )
     p.add_argument(
         "--all-dialects", action="store_true", help="run (b) and (d) for every dialect, not only OpenAI"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate
@@ -55,6 +56,34 @@ class StringOrList(fields.Field):
                     raise ValidationError({i: ["Not a valid string."]})
             return value
         raise ValidationError("Must be a string or a list of strings.")
+
+
+class Items(fields.Field):
+    """A list whose every item `check` accepts (it returns an error in marshmallow's shape, or None);
+    with `text`, a plain string is taken too. Subclasses set them: `class X(Items, check=...)`."""
+
+    check: Callable[[Any], dict | list | None]
+    text = False
+    expected = "Must be a list."
+
+    def __init_subclass__(
+        cls, *, check: Callable[[Any], dict | list | None], text: bool = False, expected: str = "", **kwargs
+    ):
+        super().__init_subclass__(**kwargs)
+        cls.check = staticmethod(check)
+        cls.text = text
+        cls.expected = expected or cls.expected
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if self.text and isinstance(value, str):
+            return value
+        if not isinstance(value, list):
+            raise ValidationError(self.expected)
+        for i, item in enumerate(value):
+            error = self.check(item)
+            if error:
+                raise ValidationError({i: error})
+        return value
 
 
 # -- proto-JSON (Gemini): numbers may be written as strings, enums as names or numbers ---------------

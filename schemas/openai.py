@@ -5,24 +5,9 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate
 
 from . import OpenSchema
-from .fields import OPTIONAL, Boolean, Integer, Number, StringOrList
+from .fields import OPTIONAL, Boolean, Integer, Items, Number, StringOrList
 
 _PART_TYPES = ("text", "image_url", "input_audio", "file", "refusal")
-
-
-class MessageContent(fields.Field):
-    """Message content: a string, or a list of typed parts ({"type": "text", "text": ...} and so on)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
-            return value
-        if not isinstance(value, list):
-            raise ValidationError("Must be a string or a list of content parts.")
-        for i, part in enumerate(value):
-            error = _part_error(part)
-            if error:
-                raise ValidationError({i: error})
-        return value
 
 
 def _part_error(part) -> dict | list | None:
@@ -54,6 +39,12 @@ def _part_error(part) -> dict | list | None:
         ):
             return {"file": ["Needs file_data (a data URL or base64) or file_id."]}
     return None
+
+
+class MessageContent(
+    Items, check=_part_error, text=True, expected="Must be a string or a list of content parts."
+):
+    """Message content: a string, or a list of typed parts ({"type": "text", "text": ...} and so on)."""
 
 
 class FunctionCall(OpenSchema):

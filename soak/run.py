@@ -12,7 +12,8 @@ whole and streamed, plus some bad requests. Then it checks, and exits 1 if any c
   - no client saw a 5xx that the gateway made itself (an internal error, a store failure): only 5xx
     mapped from Gemini's own failures after the retries, in the dialect's shape;
   - no stream ended early without an error event, and none carried an internal error;
-  - no usage record was lost: every request id a client saw is in `python -m app.usage export`, once;
+  - no usage record was lost: every request id a client with a valid key saw is in
+    `python -m app.usage export`, once (a 401 has no client and is not stored);
   - memory stayed flat: each worker's RSS at the end is within `--max-growth-mib` of its RSS after
     the warm-up, and no worker died or was replaced;
   - the gateway logged no traceback.
@@ -302,7 +303,7 @@ def client_loop(base: str, deadline: float, tally: Tally, seed: int) -> None:
             with tally.lock:
                 tally.statuses[(kind.name, status)] += 1
                 tally.latencies.append(elapsed)
-                if request_id:
+                if request_id and status != 401:  # a request without a client is not stored
                     tally.seen_ids.append(request_id)
             text = body[:2000].decode("utf-8", "replace")
             if not request_id:

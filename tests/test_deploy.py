@@ -13,13 +13,14 @@ import pytest
 import requests
 import trustme
 
-from tests.conftest import AUTH, ROOT, Process, free_port
+from tests.conftest import AUTH, CLIENT_KEY, ROOT, Process, free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "Hello"}]}]}
 TICK = {"candidates": [{"content": {"parts": [{"text": "tick"}], "role": "model"}, "index": 0}]}
+ACCESS_LOG = "/var/log/nginx/gemgate.access.log"
 pytestmark = pytest.mark.e2e  # nginx, systemd-analyze and real processes
 needs_nginx = pytest.mark.skipif(
     not os.access(NGINX, os.X_OK),
@@ -50,6 +51,9 @@ class Nginx:
         ):
             assert site.count(old) == 1, f"the sample changed: {old!r}"  # keep this test in step with it
             site = site.replace(old, new)
+        self.access_log = self.dir / "logs" / "access.log"
+        assert site.count(ACCESS_LOG) == 2  # both servers, the redirect included
+        site = site.replace(ACCESS_LOG, str(self.access_log))
         (self.dir / "site.conf").write_text(site)
         temp = "\n".join(
             f"  {kind}_temp_path {self.dir / kind};"
@@ -121,6 +125,25 @@ def test_streams_pass_through_nginx_event_by_event(start_gateway, upstream, tmp_
         assert login.status_code == 303 and "Secure" in login.headers["Set-Cookie"]
         metrics = requests.get(nginx.url("/metrics"), verify=str(nginx.ca_file), timeout=5)
         assert metrics.status_code == 200 and "gemgate_active_streams" in metrics.text  # from 127.0.0.1
+
+        # A key in the query string (or a Referer) never reaches the access log; the path does.
+        keyed = "/v1beta/models/gemini-2.5-flash:generateContent?key=" + CLIENT_KEY
+        answer = requests.post(
+            nginx.url(keyed),
+            json=BODY,
+            headers={"Referer": "https://app.example/?key=" + CLIENT_KEY},
+            verify=str(nginx.ca_file),
+            timeout=10,
+        )
+        assert answer.status_code == 200
+        requests.get(
+            f"http://127.0.0.1:{nginx.http_port}/healthz?key={CLIENT_KEY}", allow_redirects=False, timeout=5
+        )
+        time.sleep(0.2)
+        logged = nginx.access_log.read_text()
+        assert '"POST /v1beta/models/gemini-2.5-flash:generateContent HTTP/1.1" 200' in logged
+        assert '"GET /healthz HTTP/1.1" 301' in logged
+        assert CLIENT_KEY not in logged and "key=" not in logged
     finally:
         proc.stop()
 
@@ -183,3 +206,18 @@ def test_gunicorn_hooks_prepare_and_clean_the_metrics_directory(tmp_path, monkey
     assert os.path.isdir(created)
     conf.on_exit(None)
     assert not os.path.exists(created)
+
+
+def test_the_dependency_floors_cover_what_the_code_relies_on():
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+    from setuptools.config.setupcfg import read_configuration
+
+    declared = {
+        r.name: r.specifier
+        for r in map(Requirement, read_configuration(ROOT / "setup.cfg")["options"]["install_requires"])
+    }
+    # Media fetches read compressed bodies in bounded steps: a small body must not inflate at once.
+    assert "2.6.9" not in declared["urllib3"] and "2.7.0" in declared["urllib3"]
+    assert version("urllib3") in declared["urllib3"]

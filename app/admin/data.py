@@ -159,8 +159,10 @@ ENV_NAMES = {
     "max_request_bytes": "MAX_REQUEST_BYTES",
     "max_upload_bytes": "MAX_UPLOAD_BYTES",
     "media_urls": "MEDIA_URLS",
+    "request_body_timeout": "REQUEST_BODY_TIMEOUT",
     "models_cache_ttl": "MODELS_CACHE_TTL",
     "cors_origins": "CORS_ORIGINS",
+    "forwarded_allow_ips": "FORWARDED_ALLOW_IPS",
     "force_search": "FORCE_GOOGLE_SEARCH",
     "force_code": "FORCE_CODE_EXECUTION",
     "model_aliases": "MODEL_ALIASES",
@@ -168,7 +170,10 @@ ENV_NAMES = {
     "redis_prefix": "REDIS_PREFIX",
     "redis_tls_no_verify": "REDIS_TLS_NO_VERIFY",
     "usage_retention_days": "USAGE_RETENTION_DAYS",
+    "responses_store_days": "RESPONSES_STORE_DAYS",
+    "responses_store_bytes": "RESPONSES_STORE_BYTES",
     "client_keys": "CLIENT_KEYS_FILE",
+    "reserved_output_tokens": "RESERVED_OUTPUT_TOKENS",
     "admin_password": "ADMIN_PASSWORD",
     "session_secret": "SESSION_SECRET",
     "metrics_token": "METRICS_TOKEN",
@@ -177,7 +182,16 @@ ENV_NAMES = {
 }
 # Text settings that never hold a secret, shown as they are. Any other text is masked.
 PLAIN_TEXT = frozenset(
-    ("data_dir", "safety_threshold", "no_proxy", "redis_prefix", "request_log", "cors_origins", "media_urls")
+    (
+        "data_dir",
+        "safety_threshold",
+        "no_proxy",
+        "redis_prefix",
+        "request_log",
+        "cors_origins",
+        "forwarded_allow_ips",
+        "media_urls",
+    )
 )
 URLS = frozenset(("gemini_base_url", "https_proxy", "redis_url"))  # shown without credentials or query
 _HIDDEN = frozenset(("generated_api_key",))  # folded into API_KEYS
@@ -234,6 +248,7 @@ def _client_key(key) -> str:
             (key.requests_per_minute, "requests/min"),
             (key.tokens_per_minute, "tokens/min"),
             (key.tokens_per_day, "tokens/day"),
+            (key.concurrent_requests, "at once"),
         )
         if v
     ]

@@ -18,6 +18,7 @@ from .session import COOKIE, Sessions, csrf_ok
 log = logging.getLogger("gemgate.admin")
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates", static_folder="static")
 KEY_ACTIONS = ("recheck", "disable", "enable")
+_STORE_AWAY = "The gateway's state store is unavailable; try again shortly."
 # Pages are served from this origin only, run only its own script, and are never framed or cached.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -35,6 +36,11 @@ def register(app: Flask, config: Config) -> None:
     assert config.session_secret is not None and config.admin_password is not None
     app_state.admin = Sessions(config.session_secret, config.admin_password, app_state.store)
     app.register_blueprint(bp)
+
+
+def _client_address() -> str:
+    """The operator's real address: behind a trusted proxy (nginx, Heroku's router), the one it forwarded for."""
+    return state().proxies.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"))
 
 
 def _sessions() -> Sessions:
@@ -61,7 +67,10 @@ def login_required(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        session = _sessions().load(request.cookies.get(COOKIE))
+        try:
+            session = _sessions().load(request.cookies.get(COOKIE))
+        except StoreUnavailable:
+            return _STORE_AWAY, 503, {"Content-Type": "text/plain"}
         if session is None:
             if request.method == "GET":
                 return redirect(url_for("admin.login"), 303)
@@ -93,23 +102,28 @@ def _flash(message: str) -> None:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     sessions = _sessions()
-    if request.method == "GET":
-        if sessions.load(request.cookies.get(COOKIE)) is not None:
-            return redirect(url_for("admin.dashboard"), 303)
-        return _page("login.html")
-    address = request.remote_addr or "?"
     try:
-        wait = sessions.admit_login(address, time.time())
+        if request.method == "GET":
+            if sessions.load(request.cookies.get(COOKIE)) is not None:
+                return redirect(url_for("admin.dashboard"), 303)
+            return _page("login.html")
+        address = _client_address()
+        wait = sessions.login_attempt(address, time.time())
+        if wait is not None:
+            log.warning("admin login refused: %s must wait after failed attempts", address)
+            seconds = int(wait + 0.999)
+            body, status = _page(
+                "login.html",
+                429,
+                error=f"Too many failed logins from your address; try again in {seconds} s.",
+            )
+            return body, status, {"Retry-After": str(seconds)}
+        if not sessions.password_ok(request.form.get("password", "")):
+            log.warning("admin login failed from %s", address)
+            return _page("login.html", 401, error="Wrong password.")
+        sessions.logged_in(address)
     except StoreUnavailable:
-        return _page("login.html", 503, error="The gateway's state store is unavailable; try again shortly.")
-    if wait is not None:
-        log.warning("admin login refused: too many attempts from %s", address)
-        seconds = int(wait + 0.999)
-        body, status = _page("login.html", 429, error=f"Too many login attempts; try again in {seconds} s.")
-        return body, status, {"Retry-After": str(seconds)}
-    if not sessions.password_ok(request.form.get("password", "")):
-        log.warning("admin login failed from %s", address)
-        return _page("login.html", 401, error="Wrong password.")
+        return _page("login.html", 503, error=_STORE_AWAY)
     log.info("admin login from %s", address)
     g.admin_session = sessions.new()
     g.admin_session_changed = True
@@ -119,6 +133,10 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    try:
+        _sessions().revoke(g.admin_session)
+    except StoreUnavailable:
+        return _STORE_AWAY, 503, {"Content-Type": "text/plain"}
     response = redirect(url_for("admin.login"), 303)
     _sessions().clear(response, request.is_secure)
     return response

@@ -13,6 +13,7 @@ _TYPES = {
     "not_found": "not_found_error",
     "method_not_allowed": "invalid_request_error",
     "request_too_large": "request_too_large",
+    "request_timeout": "invalid_request_error",
     "rate_limit": "rate_limit_error",
     "unavailable": "api_error",
     "overloaded": "overloaded_error",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ..budget import MAX_STOP_SEQUENCE_LENGTH, MAX_STOP_SEQUENCES
+from ..errors import InvalidRequest
 from ..translate import parts as gemini_parts
 from ..translate.finish import Outcome, block_reason, outcome
 from ..translate.parts import Kind, MarkdownText
@@ -34,6 +36,24 @@ def usage(meta: dict | None) -> dict:
     }
 
 
+def check_stop_sequences(sequences: list[str]) -> list[str]:
+    """The non-empty stop sequences, refused with a 400 past MAX_STOP_SEQUENCES or MAX_STOP_SEQUENCE_LENGTH
+    (each chunk of the answer is scanned for every one of them)."""
+    kept = [s for s in sequences if s]
+    if len(kept) > MAX_STOP_SEQUENCES:
+        raise InvalidRequest(
+            f"At most {MAX_STOP_SEQUENCES} stop sequences are accepted; got {len(kept)}.",
+            param="stop_sequences",
+        )
+    for i, seq in enumerate(sequences):
+        if len(seq) > MAX_STOP_SEQUENCE_LENGTH:
+            raise InvalidRequest(
+                f"A stop sequence may be at most {MAX_STOP_SEQUENCE_LENGTH} characters long.",
+                param=f"stop_sequences[{i}]",
+            )
+    return kept
+
+
 class StopScanner:
     """Stop sequences applied by the gateway: Gemini's STOP does not say a sequence matched, so the
     text is cut here, holding back only a tail that could still begin a sequence."""
@@ -55,10 +75,14 @@ class StopScanner:
             return buf[: best[0]], best[1]
         keep = 0
         for seq in self.sequences:
-            for size in range(min(len(seq) - 1, len(buf)), keep, -1):
-                if seq.startswith(buf[-size:]):
-                    keep = size
+            # The longest tail of `buf` that begins `seq` (and is shorter than it): only where seq's first
+            # character is, so a chunk costs about its length, not the square of the sequence's.
+            at = buf.find(seq[0], max(len(buf) - len(seq) + 1, 0), len(buf) - keep)
+            while at >= 0:
+                if seq.startswith(buf[at:]):
+                    keep = len(buf) - at
                     break
+                at = buf.find(seq[0], at + 1, len(buf) - keep)
         self._held = buf[len(buf) - keep :] if keep else ""
         return buf[: len(buf) - keep], None
 

@@ -6,6 +6,7 @@ import re
 
 from schemas.fields import INT32_MAX
 
+from .. import budget
 from ..errors import InvalidRequest
 from ..translate.contents import merge_turns, text_parts
 from ..translate.directives import ModelSpec, apply_directives
@@ -13,6 +14,7 @@ from ..translate.json_schema import to_gemini_parameters, to_gemini_schema
 from ..translate.media import Fetch, inline_data_from_url, parse_data_url, url_part
 from ..translate.signatures import ensure_call_signatures
 from ..translate.thinking import thinking_config
+from .from_gemini import check_stop_sequences
 from .ids import parse_thinking_signature, parse_tool_use_id
 
 _SERVER_TOOLS: tuple[tuple[str, dict], ...] = (
@@ -34,10 +36,11 @@ def options(body: dict) -> dict:
     return {
         "thinking": thinking.get("type") in ("enabled", "adaptive"),
         "single_tool": bool(choice.get("disable_parallel_tool_use")),
-        "stop_sequences": [s for s in body.get("stop_sequences") or [] if s],
+        "stop_sequences": check_stop_sequences(body.get("stop_sequences") or []),
     }
 
 
+@budget.per_request
 def generate_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_from_url) -> dict:
     """The Gemini request for a validated Messages body and its parsed model name (the model name's
     directives are applied when the request is finalized)."""
@@ -62,6 +65,7 @@ def generate_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_
     return request
 
 
+@budget.per_request
 def count_tokens_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_from_url) -> dict:
     """countTokens wraps a whole request, so the system prompt and the tools are counted too."""
     request = apply_directives(spec, _prompt(body, spec.model, fetch))

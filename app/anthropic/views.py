@@ -14,6 +14,7 @@ from ..state import state
 from ..translate.directives import parse_model_name
 from ..translate.media import UrlMedia
 from ..upstream import affinity
+from ..usage.quotas import reserve
 from . import from_gemini, to_gemini
 from .stream import CONTENT_TYPE, PING, MessageStream
 
@@ -38,10 +39,11 @@ def create_message():
     body = json_body(_messages)
     spec = generate.model_spec(body["model"])
     affinity.prefer_session((body.get("metadata") or {}).get("user_id"))
+    options = to_gemini.options(body)  # the cheap checks first: the request may fetch URLs
+    reserve(body["max_tokens"])
     gemini_request = to_gemini.generate_request(
         body, spec, fetch=UrlMedia(state().config.media_urls, spec.model)
     )
-    options = to_gemini.options(body)
     if body.get("stream"):
         translator = MessageStream(model=body["model"], **options)
         return generate.stream(

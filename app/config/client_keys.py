@@ -21,6 +21,7 @@ class ClientKey:
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
     tokens_per_day: int | None = None
+    concurrent_requests: int | None = None
 
 
 _CLIENT_KEY_FIELDS = (
@@ -31,6 +32,7 @@ _CLIENT_KEY_FIELDS = (
     "requests_per_minute",
     "tokens_per_minute",
     "tokens_per_day",
+    "concurrent_requests",
 )
 _CLIENT_KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@\-]{0,63}$")
 

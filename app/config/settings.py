@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -52,8 +53,11 @@ class Config:
     max_request_bytes: int = 105 * 1024 * 1024
     max_upload_bytes: int = 2 * 1024 * 1024 * 1024
     media_urls: str = "pass"  # http(s) media URLs in OpenAI and Anthropic requests: "pass" or "fetch"
+    request_body_timeout: float = 120.0  # seconds for a whole request body to arrive
     models_cache_ttl: float = 60.0
     cors_origins: tuple[str, ...] = ("*",)
+    # Proxies whose X-Forwarded-For is believed (gunicorn's forwarded_allow_ips, the same variable)
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
     force_search: bool = False  # add Google Search to every generate call that has no functions
     model_aliases: tuple[tuple[str, str], ...] = ()  # (wildcard pattern, Gemini model), first match wins
     force_code: bool = False  # the same for code execution
@@ -62,7 +66,11 @@ class Config:
     redis_prefix: str = "gemgate:"
     redis_tls_no_verify: bool = False  # Heroku Redis: rediss:// with a self-signed certificate
     usage_retention_days: float = 90.0  # 0 keeps usage records forever
+    responses_store_days: float = 30.0  # how long stored Responses API responses are kept; 0 stores none
+    responses_store_bytes: int = 64 * 1024 * 1024  # per client key: its oldest stored responses go first
     client_keys: tuple[ClientKey, ...] = ()
+    # Output tokens held against a client's token limits while a request that names no cap runs
+    reserved_output_tokens: int = 8192
     # The operator's view (app/admin, app/metrics, app/logs). The admin page exists only with a
     # password; its sessions are signed with session_secret (SESSION_SECRET, or generated in data_dir).
     admin_password: str | None = field(default=None, repr=False)
@@ -131,8 +139,10 @@ class Config:
             max_request_bytes=reader.integer("MAX_REQUEST_BYTES", cls.max_request_bytes, 1024, 2**40),
             max_upload_bytes=reader.integer("MAX_UPLOAD_BYTES", cls.max_upload_bytes, 1024, 2**44),
             media_urls=reader.choice("MEDIA_URLS", cls.media_urls, ("pass", "fetch")),
+            request_body_timeout=reader.number("REQUEST_BODY_TIMEOUT", cls.request_body_timeout),
             models_cache_ttl=reader.number("MODELS_CACHE_TTL", cls.models_cache_ttl, minimum=0),
             cors_origins=reader.origins("CORS_ORIGINS"),
+            forwarded_allow_ips=reader.networks("FORWARDED_ALLOW_IPS", cls.forwarded_allow_ips),
             force_search=reader.flag("FORCE_GOOGLE_SEARCH"),
             model_aliases=reader.aliases("MODEL_ALIASES"),
             force_code=reader.flag("FORCE_CODE_EXECUTION"),
@@ -140,7 +150,14 @@ class Config:
             redis_prefix=reader.text("REDIS_PREFIX", cls.redis_prefix),
             redis_tls_no_verify=reader.flag("REDIS_TLS_NO_VERIFY"),
             usage_retention_days=reader.number("USAGE_RETENTION_DAYS", cls.usage_retention_days, minimum=0),
+            responses_store_days=reader.number("RESPONSES_STORE_DAYS", cls.responses_store_days, minimum=0),
+            responses_store_bytes=reader.integer(
+                "RESPONSES_STORE_BYTES", cls.responses_store_bytes, 1024, 2**40
+            ),
             client_keys=client_keys,
+            reserved_output_tokens=reader.integer(
+                "RESERVED_OUTPUT_TOKENS", cls.reserved_output_tokens, 0, 10_000_000
+            ),
             admin_password=admin_password,
             session_secret=session_secret(reader.text("SESSION_SECRET", ""), data_dir)
             if admin_password
@@ -220,6 +237,20 @@ class _Reader:
                     f"{name} must list origins such as https://chat.example.com, got {origin!r}"
                 )
         return origins
+
+    def networks(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        entries = tuple(e.strip() for e in raw.split(",") if e.strip())
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(f"{name} must list addresses or networks (or *), got {entry!r}") from None
+        return entries
 
     def number(self, name: str, default: float, minimum: float = 0.001) -> float:
         raw = self.env.get(name, "").strip()

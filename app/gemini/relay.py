@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterator, Mapping
 from flask import Response, request
 
 from .. import jsonx
+from ..budget import MAX_JSON_DEPTH
 from ..errors import GatewayError, InvalidRequest, RequestTooLarge
+from ..http.body import read_body
 from ..http.sse import SSEDecoder
 from ..http.streaming import stream_response
 from ..state import state
@@ -55,11 +57,12 @@ def query() -> dict[str, str | tuple[str, ...]]:
 
 
 def json_or_none() -> bytes | None:
-    """The client's body as sent, for a call that takes JSON (none for GET and DELETE): it must be a
-    JSON object, at most MAX_REQUEST_BYTES (a 413 otherwise, before it is read whole)."""
+    """The client's body as sent, for a call that takes JSON (none for GET and DELETE): a JSON object,
+    at most MAX_REQUEST_BYTES (a 413 otherwise, before it is read whole), arrived within
+    REQUEST_BODY_TIMEOUT (a 408), nested no deeper than the gateway's bound."""
     if request.method in ("GET", "DELETE"):
         return None
-    raw = request.get_data()
+    raw = read_body()
     limit = state().config.max_request_bytes
     if request.content_length is None and len(raw) >= limit:
         raise RequestTooLarge(f"The request body is larger than the gateway accepts ({limit} bytes).")
@@ -71,6 +74,8 @@ def json_or_none() -> bytes | None:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    if jsonx.deeper_than(data, MAX_JSON_DEPTH, raw):
+        raise InvalidRequest(f"The request body nests JSON more than {MAX_JSON_DEPTH} levels deep.")
     return raw
 
 

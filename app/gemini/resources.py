@@ -11,6 +11,7 @@ from ..http.dialects import GEMINI
 from ..state import state
 from ..upstream.model_catalog import model_id
 from ..upstream.resources import FAMILIES, MODEL_ACTIONS, Family, ResourcePath, Unroutable, parse
+from ..usage.quotas import reserve
 from ..usage.record import record
 from . import listing, relay
 
@@ -95,6 +96,9 @@ def create_interaction(version: str) -> Response:
         if not isinstance(model, str) or not model.strip():
             raise InvalidRequest("model must be a model name.", param="model")
         record().use_model(model_id(model))
+    config = data.get("generation_config")
+    cap = config.get("max_output_tokens") if isinstance(config, dict) else None
+    reserve(cap if isinstance(cap, int) and not isinstance(cap, bool) else None)
     served = relay.send("POST", f"/{version}/interactions", body=body)
     ledger = relay.Ledger()
     if served.headers.get("Content-Type", "").startswith("text/event-stream"):
@@ -179,15 +183,18 @@ def async_batch_embed_content(model: str) -> Response:
 def _create_batch(model: str, action: str) -> Response:
     g.route_label = f"/{api_version()}/models/{{model}}:{action}"
     body = relay.json_or_none()
-    for name in _inlined_models(jsonx.loads(body or b"{}")):
+    models, count = _inlined(jsonx.loads(body or b"{}"))
+    for name in models:
         record().use_model(model_id(name))
+    reserve(calls=max(count, 1))  # each request is a generate call: the client's limits apply to all
     served = relay.send("POST", f"/{api_version()}/models/{model}:{action}", body=body, creates=True)
     raw, answer = relay.answer_of(served)
     relay.Ledger().keep_created(answer, served)
     return relay.respond(served, raw)
 
 
-def _inlined_models(body: dict) -> list[str]:
+def _inlined(body: dict) -> tuple[list[str], int]:
+    """The models a batch's inlined requests name, and how many requests it inlines."""
     batch = body.get("batch")
     config = batch.get("inputConfig") if isinstance(batch, dict) else None
     requests = config.get("requests") if isinstance(config, dict) else None
@@ -202,7 +209,7 @@ def _inlined_models(body: dict) -> list[str]:
                     "A batch request's model must be a model name.", param="batch.inputConfig"
                 )
             found.append(model)
-    return found
+    return found, len(entries) if isinstance(entries, list) else 0
 
 
 def api_version() -> str:

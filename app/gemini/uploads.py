@@ -13,7 +13,7 @@ from flask import Blueprint, Request, Response, g, request
 
 from ..errors import AuthenticationFailed, InvalidRequest, NotFound, RequestTooLarge, UpstreamUnavailable
 from ..http.auth import presented_key
-from ..http.upload_body import StreamedBody
+from ..http.upload_body import StreamedBody, stop_reading
 from ..state import state
 from ..upstream.resources import Unroutable, parse
 from ..usage.record import record
@@ -180,7 +180,8 @@ def _whole(version: str, rest: str, owned: tuple[str, ...]) -> Response:
 
 def _streamed() -> StreamedBody:
     """The client's body, read as Gemini takes it: at most MAX_UPLOAD_BYTES, at most STREAM_IDLE_TIMEOUT
-    of silence between two reads; a Content-Length is required (it bounds the read up front)."""
+    of silence between two reads, all of it within REQUEST_BODY_TIMEOUT plus its length at 16 KiB/s; a
+    Content-Length is required (it bounds the read up front)."""
     config = state().config
     request.max_content_length = config.max_upload_bytes  # checked against Content-Length: 413
     length = request.content_length
@@ -191,7 +192,9 @@ def _streamed() -> StreamedBody:
             f"The upload is larger than the gateway accepts ({config.max_upload_bytes} bytes)."
         )
     g.body_streamed = True  # never read whole, not even for LOG_BODIES
-    return StreamedBody(request.stream, length, config.stream_idle_timeout)
+    return StreamedBody(
+        request.stream, length, config.stream_idle_timeout, config.request_body_timeout, stop_reading
+    )
 
 
 def _answer_headers(headers) -> dict[str, str]:

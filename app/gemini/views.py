@@ -16,6 +16,7 @@ from ..translate.safety import default_safety_settings
 from ..upstream.answers import answer_object
 from ..upstream.client import Served
 from ..upstream.model_catalog import model_id
+from ..usage.quotas import reserve
 from ..usage.record import record
 from . import resources
 from .streams import JSONArrayRelay, SSERelay
@@ -132,9 +133,18 @@ def _relay_validated(model: str, action: str, schema) -> Response:
     return _relay(served)
 
 
+def _output_cap(data: dict) -> int | None:
+    """The request's own cap on output tokens (the schema loaded it as an int, whatever its spelling),
+    for every candidate it asks for; None when it sets none."""
+    config = data.get("generationConfig") or {}
+    cap, count = config.get("maxOutputTokens"), config.get("candidateCount") or 1
+    return cap * count if cap is not None else None
+
+
 def _generate_body() -> bytes:
     """The client's request as it sent it, with the default safety settings only where it set none."""
     data = json_body(_generate)  # loaded with camelCase names, whatever spelling the client used
+    reserve(_output_cap(data))
     raw = request.get_data()
     if "safetySettings" in data:
         return raw

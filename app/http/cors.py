@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-ALLOWED_METHODS = "GET, POST, OPTIONS"
+ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"  # DELETE: a stored response
 EXPOSED = "x-request-id, x-gemgate-overhead-ms, retry-after, request-id"
 
 

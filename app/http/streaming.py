@@ -6,7 +6,7 @@ import logging
 import queue
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Protocol
 
 from flask import Response
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT = object()
 READ_AHEAD = 8  # upstream events held for a client that reads slower than Gemini writes
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+READER_STOP_TIMEOUT = 1.0  # seconds a stopping stream waits for its reader to end
 
 
 class StreamedResponse(Response):
@@ -39,12 +40,15 @@ class StreamTranslator(Protocol):
     def fail(self, err: GatewayError) -> bytes: ...
 
 
-def with_heartbeats(source: Iterator, interval: float) -> Iterator:
+def with_heartbeats(source: Iterator, interval: float) -> Generator:
     """Items of `source`, with HEARTBEAT whenever it has been silent for `interval` seconds.
 
     The source is read in its own (green) thread so a silent upstream never blocks the
     heartbeat; under gunicorn's gevent worker, threading and queue are cooperative. The queue
     is short, so a slow client holds Gemini back instead of piling its answer up in memory.
+    When the consumer stops early (close, or an exception), the reader is stopped before this
+    returns, so the caller may close the upstream: closing it under a read still blocked in the
+    reader would fail ("reentrant call") and leave the connection open.
     """
     if interval <= 0:
         yield from source
@@ -71,7 +75,7 @@ def with_heartbeats(source: Iterator, interval: float) -> Iterator:
         except BaseException as exc:  # handed to the consumer, raised there
             hand_over(_Raised(exc))
 
-    spawn(pump)
+    stop_reader = spawn(pump)
     try:
         while True:
             try:
@@ -85,24 +89,39 @@ def with_heartbeats(source: Iterator, interval: float) -> Iterator:
                 raise item.exc
             yield item
     finally:
-        stopped = True  # the reader ends at its next hand-over; the caller closes the upstream
+        stopped = True  # a reader between reads ends at its next hand-over
+        stop_reader()
 
 
 def _reader_primitives(size: int):
-    """How to start the reader and hand items over: a greenlet and gevent's queue where gevent
-    has patched threading (a patched Thread and queue.Queue cost several times more per stream
-    and per item, for the same cooperative behaviour), else a daemon thread and queue.Queue."""
+    """How to start the reader (returning how to stop it) and hand items over: a greenlet and gevent's
+    queue where gevent has patched threading (a patched Thread and queue.Queue cost several times more
+    per stream and per item, for the same cooperative behaviour), else a daemon thread and queue.Queue."""
     gevent_patched = sys.modules.get("gevent.monkey")
     if gevent_patched is not None and gevent_patched.is_module_patched("threading"):
-        import gevent
         import gevent.queue
 
-        return gevent.spawn, gevent.queue.Queue(size), gevent.queue.Empty, gevent.queue.Full
+        return _start_greenlet, gevent.queue.Queue(size), gevent.queue.Empty, gevent.queue.Full
     return _start_daemon, queue.Queue(size), queue.Empty, queue.Full
 
 
-def _start_daemon(target: Callable[[], None]) -> None:
+def _start_greenlet(target: Callable[[], None]) -> Callable[[], None]:
+    import gevent
+
+    reader = gevent.spawn(target)
+    # Killing it interrupts a read blocked on Gemini; urllib3 then closes that connection itself.
+    return lambda: reader.kill(block=True, timeout=READER_STOP_TIMEOUT)
+
+
+def _start_daemon(target: Callable[[], None]) -> Callable[[], None]:
     threading.Thread(target=target, daemon=True).start()
+    # A thread cannot be interrupted: it stops at its next hand-over, and closing the upstream
+    # waits for its current read (threads serve only tests and development servers).
+    return _nothing
+
+
+def _nothing() -> None:
+    pass
 
 
 class _Raised:
@@ -110,6 +129,24 @@ class _Raised:
 
     def __init__(self, exc: BaseException):
         self.exc = exc
+
+
+class _RecordedBody:
+    """A stream's body that ends its record when the server closes it, even one never started (a
+    generator's `finally` runs only once it has started)."""
+
+    def __init__(self, chunks: Generator[bytes, None, None], end: Callable[[], None]):
+        self.chunks = chunks
+        self.end = end
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.chunks
+
+    def close(self) -> None:
+        try:
+            self.chunks.close()
+        finally:
+            self.end()
 
 
 def stream_response(
@@ -135,13 +172,33 @@ def stream_response(
     if events is None:
         events = upstream.events()
 
-    def body() -> Iterator[bytes]:
+    ended = False
+
+    def end() -> None:
+        """Close the upstream and finish the record with the tokens so far: once, however the stream ends."""
+        nonlocal ended
+        if ended:
+            return
+        ended = True
+        # Bookkeeping after the last byte must never cut the client's stream short, nor skip the record.
+        try:
+            upstream.close()
+        except Exception:
+            log.exception("closing a stream's upstream response failed")
+        try:
+            rec.set_usage(getattr(translator, "usage", None))
+            finish(rec, 200, sink)
+        except Exception:
+            log.exception("finishing a stream's record failed")
+
+    def body() -> Generator[bytes, None, None]:
+        beats = with_heartbeats(events, interval)
         try:
             yield b""  # sends the status and headers at once
             out = translator.start()
             if out:
                 yield out
-            for item in with_heartbeats(events, interval):
+            for item in beats:
                 if item is HEARTBEAT:
                     yield heartbeat
                     continue
@@ -153,23 +210,26 @@ def stream_response(
             if out:
                 yield out
         except GatewayError as err:
-            rec.error = err.kind
+            rec.error = rec.error or err.kind
             yield translator.fail(err)
+        except GeneratorExit:  # the server closed the body: the client went away
+            rec.error = rec.error or "cancelled"
+            raise
         except Exception:
             log.exception("stream translation failed")
             rec.error = "api_error"
             yield translator.fail(GatewayError("The gateway hit an internal error mid-stream."))
+        except BaseException:  # the worker killed the request
+            rec.error = rec.error or "interrupted"
+            raise
         finally:
-            # Bookkeeping after the last byte must never cut the client's stream short.
-            try:
-                upstream.close()
-                rec.set_usage(getattr(translator, "usage", None))
-                finish(rec, 200, sink)
-            except Exception:
-                log.exception("finishing a stream's record failed")
+            beats.close()  # stops its reader before the upstream is closed under it
+            end()
 
     rec.stream = True
-    response = StreamedResponse(body(), content_type=content_type, direct_passthrough=True)
+    response = StreamedResponse(
+        _RecordedBody(body(), end), content_type=content_type, direct_passthrough=True
+    )
     response.headers.update(SSE_HEADERS)
     if headers:
         response.headers.update(headers)

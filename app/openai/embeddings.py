@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import struct
 
-from ..errors import UpstreamUnavailable
+from ..budget import MAX_EMBEDDING_INPUTS
+from ..errors import InvalidRequest, UpstreamUnavailable
 from ..upstream.model_catalog import model_id
 
 BATCH_SIZE = 100  # Gemini's limit per batchEmbedContents call
@@ -20,7 +21,12 @@ def model_name(name: str) -> str:
 
 
 def batches(texts: list[str], model: str, dimensions: int | None) -> list[dict]:
-    """The batchEmbedContents bodies for `texts`, in order."""
+    """The batchEmbedContents bodies for `texts`, in order; 400 past MAX_EMBEDDING_INPUTS texts."""
+    if len(texts) > MAX_EMBEDDING_INPUTS:
+        raise InvalidRequest(
+            f"At most {MAX_EMBEDDING_INPUTS} inputs are accepted in one request; got {len(texts)}.",
+            param="input",
+        )
     requests = []
     for text in texts:
         request: dict = {"model": f"models/{model}", "content": {"parts": [{"text": text}]}}

@@ -14,7 +14,7 @@ from ..errors import InvalidRequest, NotFound, UpstreamError, UpstreamUnavailabl
 from ..gemini import listing, relay
 from ..gemini.resources import page_fetcher
 from ..gemini.uploads import relative_upload_url
-from ..http.upload_body import StreamedBody
+from ..http.upload_body import StreamedBody, within_pace
 from ..state import state
 from ..upstream.resources import FAMILIES, lifetime, parse_time
 from ..upstream.retry import resource_refused
@@ -48,13 +48,17 @@ def create() -> Response:
         raise InvalidRequest(
             "Upload the file as multipart/form-data, with 'file' and 'purpose'.", param="file"
         )
+    if request.content_length is None:
+        raise InvalidRequest("An upload needs a Content-Length.", param="Content-Length")
     g.body_streamed = True  # parsed into a spool on disk; never read whole, not even for LOG_BODIES
-    purpose = request.form.get("purpose")
+    with within_pace(request.content_length, config.request_body_timeout):
+        form, files = request.form, request.files
+    purpose = form.get("purpose")
     if purpose not in PURPOSES:
         raise InvalidRequest(
             f"purpose must be one of {', '.join(PURPOSES)}, got {purpose!r}.", param="purpose"
         )
-    upload = request.files.get("file")
+    upload = files.get("file")
     if upload is None:
         raise InvalidRequest("Send the file in the 'file' field.", param="file")
     filename = upload.filename or "upload"
@@ -85,7 +89,7 @@ def create() -> Response:
     done = relay.send(
         "POST",
         path,
-        body=StreamedBody(spool, size, config.stream_idle_timeout),
+        body=StreamedBody(spool, size, config.stream_idle_timeout),  # from disk: never slow
         headers={"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"},
         key_id=start.key.id,
         params=dict(parse_qsl(query, keep_blank_values=True)),

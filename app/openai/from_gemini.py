@@ -8,6 +8,7 @@ import secrets
 from .. import jsonx
 from ..translate import parts as gemini_parts
 from ..translate.finish import Outcome, block_reason, outcome
+from ..translate.grounding import citations
 from ..translate.parts import Kind, MarkdownText
 from ..translate.usage import token_counts
 from . import audio, tool_ids
@@ -162,34 +163,13 @@ class Choice:
 
 def url_citations(candidate: dict) -> list[dict]:
     """Google Search grounding as OpenAI `url_citation` annotations."""
-    grounding = candidate.get("groundingMetadata")
-    if not isinstance(grounding, dict):
-        return []
-    chunks = grounding.get("groundingChunks") or []
-    out = []
-    seen = set()
-    for support in grounding.get("groundingSupports") or []:
-        segment = support.get("segment") or {}
-        for i in support.get("groundingChunkIndices") or []:
-            web = chunks[i].get("web") if isinstance(i, int) and 0 <= i < len(chunks) else None
-            if not isinstance(web, dict) or not web.get("uri"):
-                continue
-            key = (segment.get("startIndex", 0), segment.get("endIndex", 0), web["uri"])
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(
-                {
-                    "type": "url_citation",
-                    "url_citation": {
-                        "start_index": key[0],
-                        "end_index": key[1],
-                        "url": web["uri"],
-                        "title": web.get("title", ""),
-                    },
-                }
-            )
-    return out
+    return [
+        {
+            "type": "url_citation",
+            "url_citation": {"start_index": c.start, "end_index": c.end, "url": c.url, "title": c.title},
+        }
+        for c in citations(candidate)
+    ]
 
 
 def chat_completion(

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import mimetypes
-import re
+from functools import partial
 from typing import NamedTuple
 
 from schemas.fields import INT32_MAX, INT32_MIN
 
-from .. import jsonx
+from .. import budget
 from ..errors import InvalidRequest
-from ..translate.contents import merge_turns, text_parts
+from ..translate.contents import content_parts, merge_turns, text_parts
 from ..translate.directives import ModelSpec
-from ..translate.json_schema import to_gemini_parameters, to_gemini_schema
-from ..translate.media import Fetch, inline_data_from_url, parse_data_url, url_part
+from ..translate.json_schema import json_output
+from ..translate.media import Fetch, inline_data_from_url
 from ..translate.signatures import ensure_call_signatures
 from ..translate.thinking import thinking_config
 from . import audio, speech, tool_ids
-from .file_objects import file_part
+from .attachments import base64_part, file_part, media_part, text_with_images
+from .functions import MODES, arguments, declaration, response_part, restrict
 
-# Images this gateway returned as Markdown data URIs come back in assistant history; as text, the
-# base64 would cost far more tokens than the image itself, so they go back to Gemini as images.
-_MARKDOWN_IMAGE = re.compile(r"!\[[^\]\n]*\]\((data:image/[A-Za-z0-9.+-]+;base64,[A-Za-z0-9+/=]+)\)")
-_GEMINI_FILES = ("https://generativelanguage.googleapis.com/", "gs://")
-_YOUTUBE = re.compile(r"^https?://(www\.|m\.)?(youtube\.com|youtu\.be)/", re.I)
 _AUDIO_TYPES = {"mp3": "audio/mp3", "wav": "audio/wav", "m4a": "audio/aac", "pcm16": "audio/pcm"}
 _CHAT_AUDIO_FORMATS = {
     "wav": "wav",
@@ -33,8 +28,6 @@ _CHAT_AUDIO_FORMATS = {
     "opus": "opus",
     "aac": "aac",
 }
-# Models that predate `responseJsonSchema` take the converted OpenAPI-subset schema instead.
-_OLD_SCHEMA_MODELS = re.compile(r"^(gemini-1\.|gemini-2\.0|gemma-)")
 
 
 class Call(NamedTuple):
@@ -43,6 +36,7 @@ class Call(NamedTuple):
     position: int  # index in its assistant turn: Gemini wants the answers in call order
 
 
+@budget.per_request
 def chat_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_from_url) -> dict:
     """The Gemini request for a validated chat completion body (model directives not yet applied)."""
     system, contents = convert_messages(body["messages"], fetch)
@@ -153,14 +147,7 @@ def part_type(part) -> str:
 
 
 def user_parts(content, param: str, fetch: Fetch) -> list[dict]:
-    if content is None or isinstance(content, str):
-        return text_parts(content)
-    parts = []
-    for j, part in enumerate(content):
-        converted = content_part(part, f"{param}.content[{j}]", fetch)
-        if converted is not None:
-            parts.append(converted)
-    return parts
+    return content_parts(content, f"{param}.content", lambda part, where: content_part(part, where, fetch))
 
 
 def content_part(part, param: str, fetch: Fetch) -> dict | None:
@@ -180,54 +167,25 @@ def content_part(part, param: str, fetch: Fetch) -> dict | None:
             return {"inlineData": fetch(data, param=f"{param}.input_audio.data")}
         fmt = (sound.get("format") or "wav").lower()
         return {
-            "inlineData": _base64(data, _AUDIO_TYPES.get(fmt, f"audio/{fmt}"), f"{param}.input_audio.data")
+            "inlineData": base64_part(
+                data, _AUDIO_TYPES.get(fmt, f"audio/{fmt}"), f"{param}.input_audio.data"
+            )
         }
-    file = part["file"]  # kind == "file", checked by the schema
-    data = file.get("file_data")
-    if isinstance(data, str):
-        if data.startswith("data:"):
-            return {"inlineData": fetch(data, param=f"{param}.file.file_data")}
-        mime = mimetypes.guess_type(file.get("filename") or "")[0] or "application/pdf"
-        return {"inlineData": _base64(data, mime, f"{param}.file.file_data")}
-    file_id = file["file_id"]
-    if file_id.startswith(_GEMINI_FILES):
-        return {"fileData": _file_data(file_id, file.get("filename"))}
-    return file_part(file_id, filename=file.get("filename"), param=f"{param}.file.file_id")
-
-
-def _base64(data: str, mime: str, param: str) -> dict:
-    """Bare base64 as inlineData, checked here: Gemini's refusal would name its own field, not the client's."""
-    return parse_data_url(f"data:{mime};base64,{data}", param=param)
-
-
-def media_part(url: str, param: str, fetch: Fetch) -> dict:
-    """Gemini file and YouTube URLs go by reference, https URLs too when `fetch` passes them (MEDIA_URLS);
-    everything else inline (data URL or fetched)."""
-    if url.startswith(_GEMINI_FILES) or _YOUTUBE.match(url):
-        return {"fileData": _file_data(url, None)}
-    return url_part(fetch, url, param=param)
-
-
-def _file_data(uri: str, filename: str | None) -> dict:
-    data = {"fileUri": uri}
-    mime = mimetypes.guess_type(filename or uri)[0]
-    if mime and not _YOUTUBE.match(uri):
-        data["mimeType"] = mime
-    return data
+    return file_part(part["file"], f"{param}.file", fetch)  # kind == "file", checked by the schema
 
 
 def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]:
     parts: list[dict] = []
     content = msg.get("content")
     if isinstance(content, str):
-        parts.extend(_with_images(content))
+        parts.extend(text_with_images(content))
     elif isinstance(content, list):
         for j, item in enumerate(content):
             if part_type(item) not in ("text", "refusal"):
                 raise InvalidRequest(
                     "Assistant messages may only hold text parts.", param=f"{param}.content[{j}]"
                 )
-            parts.extend(_with_images(item if isinstance(item, str) else item[part_type(item)]))
+            parts.extend(text_with_images(item if isinstance(item, str) else item[part_type(item)]))
     function_calls = []
     for j, call in enumerate(msg.get("tool_calls") or []):
         call_param = f"{param}.tool_calls[{j}]"
@@ -237,7 +195,10 @@ def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]
             )
         ref = tool_ids.decode(call["id"])
         name = call["function"]["name"]
-        function_call = {"name": name, "args": _arguments(call["function"].get("arguments"), call_param)}
+        function_call = {
+            "name": name,
+            "args": arguments(call["function"].get("arguments"), f"{call_param}.function.arguments"),
+        }
         if ref.gemini_id:
             function_call["id"] = ref.gemini_id
         part: dict = {"functionCall": function_call}
@@ -252,53 +213,17 @@ def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]
             {
                 "functionCall": {
                     "name": legacy["name"],
-                    "args": _arguments(legacy.get("arguments"), f"{param}.function_call"),
+                    "args": arguments(legacy.get("arguments"), f"{param}.function_call.function.arguments"),
                 }
             }
         )
     return parts + function_calls
 
 
-def _with_images(text: str) -> list[dict]:
-    if not text:
-        return []
-    if "](data:image/" not in text:
-        return [{"text": text}]
-    parts: list[dict] = []
-    pos = 0
-    for match in _MARKDOWN_IMAGE.finditer(text):
-        before = text[pos : match.start()].strip("\n")
-        if before:
-            parts.append({"text": before})
-        header, _, data = match.group(1).partition(",")
-        parts.append({"inlineData": {"mimeType": header[5:].split(";", 1)[0], "data": data}})
-        pos = match.end()
-    rest = text[pos:].strip("\n")
-    if rest:
-        parts.append({"text": rest})
-    return parts
-
-
 def _extra_signature(extra) -> str | None:
     google = extra.get("google") if isinstance(extra, dict) else None
     signature = google.get("thought_signature") if isinstance(google, dict) else None
     return signature if isinstance(signature, str) and signature else None
-
-
-def _arguments(raw, param: str) -> dict:
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return {}
-    try:
-        args = jsonx.loads(raw)
-    except jsonx.JSONDecodeError:
-        raise InvalidRequest(
-            "Tool call arguments are not valid JSON.", param=f"{param}.function.arguments"
-        ) from None
-    if not isinstance(args, dict):
-        raise InvalidRequest(
-            "Tool call arguments must be a JSON object.", param=f"{param}.function.arguments"
-        )
-    return args
 
 
 def function_response(
@@ -323,41 +248,9 @@ def function_response(
                 param=f"{param}.tool_call_id",
             )
         call = found or Call(msg["name"], tool_ids.decode(call_id).gemini_id, 1 << 30)
-    text, media = _tool_content(msg.get("content"), param, fetch)
-    response: dict = {"name": call.name, "response": _response_value(text)}
-    if call.gemini_id:
-        response["id"] = call.gemini_id
-    return call.position, {"functionResponse": response}, media
-
-
-def _tool_content(content, param: str, fetch: Fetch) -> tuple[str, list[dict]]:
-    if content is None:
-        return "", []
-    if isinstance(content, str):
-        return content, []
-    texts, media = [], []
-    for j, part in enumerate(content):
-        converted = content_part(part, f"{param}.content[{j}]", fetch)
-        if converted is None:
-            continue
-        if "text" in converted:
-            texts.append(converted["text"])
-        else:
-            media.append(converted)  # Gemini 2.x takes no media inside a functionResponse
-    return "\n".join(texts), media
-
-
-def _response_value(text: str) -> dict:
-    """A tool's output as Gemini's `response` object: a JSON object as is, anything else as the result."""
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        try:
-            value = jsonx.loads(stripped)
-        except jsonx.JSONDecodeError:
-            value = None
-        if isinstance(value, dict):
-            return value
-    return {"result": text}
+    convert = partial(content_part, fetch=fetch)
+    part, media = response_part(call.name, call.gemini_id, msg.get("content"), f"{param}.content", convert)
+    return call.position, part, media
 
 
 # -- tools ----------------------------------------------------------------------------------------
@@ -382,13 +275,7 @@ def function_declarations(body: dict) -> list[dict]:
 
 
 def _declaration(function: dict, param: str) -> dict:
-    declaration = {"name": function["name"]}
-    if function.get("description"):
-        declaration["description"] = function["description"]
-    parameters = to_gemini_parameters(function.get("parameters"), param=f"{param}.parameters")
-    if parameters:
-        declaration["parameters"] = parameters
-    return declaration
+    return declaration(function["name"], function.get("description"), function.get("parameters"), param=param)
 
 
 def tool_choice(body: dict, declarations: list[dict]) -> tuple[list[dict], dict | None]:
@@ -400,13 +287,8 @@ def tool_choice(body: dict, declarations: list[dict]) -> tuple[list[dict], dict 
             choice = {"type": "function", "function": choice}
     if choice is None:
         return declarations, None
-    if choice == "none":
-        return declarations, {"functionCallingConfig": {"mode": "NONE"}}
-    if choice == "auto":
-        return declarations, {"functionCallingConfig": {"mode": "AUTO"}}
-    if choice == "required":
-        return declarations, {"functionCallingConfig": {"mode": "ANY"}}
-    known = {d["name"] for d in declarations}
+    if isinstance(choice, str):
+        return declarations, {"functionCallingConfig": {"mode": MODES[choice]}}
     if choice.get("type", "function") == "function":
         names = [choice["function"]["name"]]
         mode = "required"
@@ -418,15 +300,7 @@ def tool_choice(body: dict, declarations: list[dict]) -> tuple[list[dict], dict 
             if isinstance(t, dict) and isinstance(t.get("function"), dict)
         ]
         mode = allowed["mode"]
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise InvalidRequest(
-            f"tool_choice names {unknown[0]!r}, which is not among the tools.", param="tool_choice"
-        )
-    if mode == "required":
-        return declarations, {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": names}}
-    # "auto" among some tools: Gemini restricts names only in ANY mode, so offer just those tools.
-    return [d for d in declarations if d["name"] in names], {"functionCallingConfig": {"mode": "AUTO"}}
+    return restrict(declarations, names, mode)
 
 
 # -- generation config ----------------------------------------------------------------------------
@@ -470,14 +344,8 @@ def generation_config(body: dict, spec: ModelSpec, google: dict) -> dict:
 def _response_format(fmt: dict | None, model: str) -> dict:
     if not fmt or fmt["type"] == "text":
         return {}
-    out: dict = {"responseMimeType": "application/json"}
     schema = (fmt.get("json_schema") or {}).get("schema") if fmt["type"] == "json_schema" else None
-    if schema:
-        if _OLD_SCHEMA_MODELS.match(model):
-            out["responseSchema"] = to_gemini_schema(schema, param="response_format.json_schema.schema")
-        else:
-            out["responseJsonSchema"] = schema
-    return out
+    return json_output(schema, model, param="response_format.json_schema.schema")
 
 
 def _modalities(body: dict, model: str) -> dict:

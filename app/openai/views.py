@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import logging
 import time
 
 from flask import Blueprint, Response
@@ -20,13 +19,13 @@ from ..translate.finish import block_reason
 from ..translate.media import UrlMedia
 from ..translate.parts import Kind, candidate_parts, inline_media, kind
 from ..upstream import affinity
+from ..usage.quotas import reserve
 from ..usage.record import record
 from . import audio, embeddings, from_gemini, images, speech, to_gemini
-from .errors import SHAPE_ERRORS, ContentFiltered, malformed_answer
+from .errors import ContentFiltered, read_answer
 from .stream import CONTENT_TYPE, HEARTBEAT, ChatCompletionStream
 
 bp = Blueprint("openai", __name__)
-log = logging.getLogger(__name__)
 
 _chat = schemas.ChatCompletionRequest()
 _embeddings = schemas.EmbeddingsRequest()
@@ -39,6 +38,8 @@ def chat_completions():
     body = json_body(_chat)
     spec = generate.model_spec(body["model"])
     affinity.prefer_session(body.get("prompt_cache_key"), body.get("user"))
+    cap = body.get("max_completion_tokens") or body.get("max_tokens")
+    reserve(cap * (body.get("n") or 1) if cap else None)
     parallel_tool_calls = body.get("parallel_tool_calls") is not False
     audio_format = to_gemini.audio_format(body, spec.model)
     media = UrlMedia(state().config.media_urls, spec.model)
@@ -55,7 +56,7 @@ def chat_completions():
         )
         return generate.stream(spec, request, translator, content_type=CONTENT_TYPE, heartbeat=HEARTBEAT)
     answer = generate.generate(spec, request)
-    completion = _read(
+    completion = read_answer(
         from_gemini.chat_completion,
         answer,
         model=body["model"],
@@ -92,11 +93,13 @@ def create_embeddings():
     model = embeddings.model_name(body["model"])
     record().use_model(model)
     texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+    batches = embeddings.batches(texts, model, body.get("dimensions"))
+    reserve(0, calls=len(batches))  # each batch is a call to Gemini
     values: list[list[float]] = []
     tokens = 0
-    for batch in embeddings.batches(texts, model, body.get("dimensions")):
+    for batch in batches:
         answer = generate.call(model, "batchEmbedContents", batch)
-        values.extend(_read(embeddings.vectors, answer, len(batch["requests"])))
+        values.extend(read_answer(embeddings.vectors, answer, len(batch["requests"])))
         tokens += from_gemini.usage(answer.get("usageMetadata"))["prompt_tokens"]
     record().set_usage({"promptTokenCount": tokens})
     return _json(embeddings.embeddings_response(values, body["model"], body.get("encoding_format"), tokens))
@@ -114,15 +117,16 @@ def generate_images():
     if images.kind(model) == "imagen":
         ratio = images.aspect_ratio(body.get("size"), images.IMAGEN_RATIOS)
         answer = generate.call(model, "predict", images.predict_request(body["prompt"], n, ratio))
-        found = _read(images.from_predict, answer)
+        found = read_answer(images.from_predict, answer)
     else:
         # Gemini image models draw one image per call.
         ratio = images.aspect_ratio(body.get("size"), images.GEMINI_RATIOS)
+        reserve(calls=n)
         request = images.generate_request(body["prompt"], ratio)
         usage = {}
         for _ in range(n):
             answer = generate.call(model, "generateContent", request, safety=True)
-            found.extend(_read(images.from_generate, answer))
+            found.extend(read_answer(images.from_generate, answer))
             meta = answer.get("usageMetadata")
             for key, value in meta.items() if isinstance(meta, dict) else ():
                 if isinstance(value, int):
@@ -136,6 +140,7 @@ def create_speech():
     body = json_body(_speech)
     model = speech.tts_model(body["model"])
     record().use_model(model)
+    reserve()
     offered = audio.formats()
     fmt = body.get("response_format") or ("mp3" if "mp3" in offered else "wav")
     if fmt not in offered:
@@ -144,7 +149,7 @@ def create_speech():
             param="response_format",
         )
     answer = generate.call(model, "generateContent", speech.speech_request(body), safety=True)
-    pcm, rate = _read(_speech_pcm, answer)
+    pcm, rate = read_answer(_speech_pcm, answer)
     data = audio.encode(pcm, rate, fmt)
     if body.get("stream_format") == "sse":
         usage = from_gemini.usage(answer.get("usageMetadata"))
@@ -185,15 +190,6 @@ def _speech_pcm(answer: dict) -> tuple[bytes, int]:
             raise ContentFiltered(f"Gemini returned no audio (finish reason {reason}).", param="input")
         raise UpstreamUnavailable("Gemini returned no audio.")
     return bytes(pcm), rate
-
-
-def _read(translate, answer: dict, *args, **kwargs):
-    """`translate(answer, ...)`; an answer of an unexpected shape is a clear upstream error, not a 500."""
-    try:
-        return translate(answer, *args, **kwargs)
-    except SHAPE_ERRORS:
-        log.warning("Gemini answer of an unexpected shape", exc_info=True)
-        raise malformed_answer() from None
 
 
 def _json(obj: dict) -> Response:

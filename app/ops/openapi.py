@@ -15,13 +15,19 @@ from schemas import anthropic as anthropic_schemas
 from schemas import fields as schema_fields
 from schemas import gemini as gemini_schemas
 from schemas import openai as openai_schemas
+from schemas import openai_responses as responses_schemas
 
 from .. import jsonx
 from ..http.timing import OVERHEAD_HEADER
 from ..upstream.resources import FAMILIES
 
 OPENAPI_VERSION = "3.0.3"
-_PREFIXES = {"schemas.gemini": "Gemini", "schemas.openai": "OpenAI", "schemas.anthropic": "Anthropic"}
+_PREFIXES = {
+    "schemas.gemini": "Gemini",
+    "schemas.openai": "OpenAI",
+    "schemas.openai_responses": "OpenAI",
+    "schemas.anthropic": "Anthropic",
+}
 CLIENT_AUTH: list[dict[str, list]] = [
     {"bearerAuth": []},
     {"xApiKey": []},
@@ -106,6 +112,58 @@ RESPONSE_SCHEMAS: dict[str, dict] = {
             "created": {"type": "integer"},
             "model": {"type": "string"},
             "choices": {"type": "array", "items": _ANY_OBJECT},
+            "usage": _ANY_OBJECT,
+        },
+    },
+    "OpenAIResponse": {
+        "type": "object",
+        "required": ["id", "object", "status", "output"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["response"]},
+            "created_at": {"type": "integer"},
+            "status": {"type": "string", "enum": ["completed", "incomplete", "failed", "in_progress"]},
+            "model": {"type": "string"},
+            "output": {"type": "array", "items": _ANY_OBJECT},
+            "usage": {**_ANY_OBJECT, "nullable": True},
+            "error": {**_ANY_OBJECT, "nullable": True},
+            "incomplete_details": {**_ANY_OBJECT, "nullable": True},
+            "previous_response_id": {"type": "string", "nullable": True},
+            "store": {"type": "boolean"},
+        },
+    },
+    "OpenAIResponseDeleted": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["response.deleted"]},
+            "deleted": {"type": "boolean"},
+        },
+    },
+    "OpenAIInputItemList": {
+        "type": "object",
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {"type": "array", "items": _ANY_OBJECT},
+            "first_id": {"type": "string", "nullable": True},
+            "last_id": {"type": "string", "nullable": True},
+            "has_more": {"type": "boolean"},
+        },
+    },
+    "OpenAIInputTokens": {
+        "type": "object",
+        "properties": {
+            "object": {"type": "string", "enum": ["response.input_tokens"]},
+            "input_tokens": {"type": "integer"},
+        },
+    },
+    "OpenAICompaction": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["response.compaction"]},
+            "created_at": {"type": "integer"},
+            "output": {"type": "array", "items": _ANY_OBJECT},
             "usage": _ANY_OBJECT,
         },
     },
@@ -273,7 +331,7 @@ _BYTES = {"schema": {"type": "string", "format": "binary"}}
 
 def _custom_fields(self, field: fields.Field, **kwargs) -> dict:
     """OpenAPI for the schemas' own field classes (apispec knows only marshmallow's)."""
-    o, a = openai_schemas, anthropic_schemas
+    o, a, r = openai_schemas, anthropic_schemas, responses_schemas
     strings = {"type": "array", "items": {"type": "string"}}
     if isinstance(field, schema_fields.ProtoNumber):
         return {"oneOf": [{"type": "number"}, {"type": "string"}]}
@@ -291,7 +349,18 @@ def _custom_fields(self, field: fields.Field, **kwargs) -> dict:
             "properties": {"type": {"type": "string", "enum": list(o._PART_TYPES)}},
         }
         return {"oneOf": [{"type": "string"}, {"type": "array", "items": part}]}
-    if isinstance(field, o.ToolChoice):
+    if isinstance(field, r.Input):
+        item = {"type": "object", "additionalProperties": True, "properties": {"type": {"type": "string"}}}
+        return {"oneOf": [{"type": "string"}, {"type": "array", "items": item}]}
+    if isinstance(field, r.Tools):
+        tool = {
+            "type": "object",
+            "required": ["type"],
+            "additionalProperties": True,
+            "properties": {"type": {"type": "string"}},
+        }
+        return {"type": "array", "items": tool}
+    if isinstance(field, (o.ToolChoice, r.ToolChoice)):
         return {"oneOf": [{"type": "string", "enum": ["none", "auto", "required"]}, _ANY_OBJECT]}
     if isinstance(field, o.LegacyFunctionCall):
         return {
@@ -628,6 +697,31 @@ def _openai_paths(spec: APISpec) -> None:
                 "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}, **_SSE},
             },
         ),
+        (
+            "/v1/responses",
+            "responses_create",
+            "Create a response",
+            "ResponseCreateRequest",
+            {
+                "description": "A response, or its events as server-sent events when `stream` is true",
+                "headers": _HEADERS,
+                "content": {"application/json": {"schema": _ref("OpenAIResponse")}, **_SSE},
+            },
+        ),
+        (
+            "/v1/responses/input_tokens",
+            "responses_input_tokens",
+            "Count a response's input tokens",
+            "InputTokensRequest",
+            _json(_ref("OpenAIInputTokens"), "The count"),
+        ),
+        (
+            "/v1/responses/compact",
+            "responses_compact",
+            "Compact a conversation into one compaction item",
+            "CompactRequest",
+            _json(_ref("OpenAICompaction"), "The user's messages and the compaction item"),
+        ),
     )
     for path, op_id, summary, request, answer in operations:
         spec.path(
@@ -642,6 +736,64 @@ def _openai_paths(spec: APISpec) -> None:
                 }
             },
         )
+
+
+def _responses_paths(spec: APISpec) -> None:
+    """The stored responses' routes (the Responses API's POST routes are among _openai_paths')."""
+    tag = ["OpenAI-compatible"]
+    response_id = {"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    spec.path(
+        "/v1/responses/{response_id}",
+        operations={
+            "get": {
+                "tags": tag,
+                "summary": "Read a stored response (the client key that made it only)",
+                "operationId": "openai_responses_get",
+                "parameters": [
+                    response_id,
+                    {"name": "include", "in": "query", "required": False, "schema": _STRINGS},
+                ],
+                "responses": {"200": _json(_ref("OpenAIResponse"), "The response"), **_errors("OpenAI")},
+            },
+            "delete": {
+                "tags": tag,
+                "summary": "Delete a stored response",
+                "operationId": "openai_responses_delete",
+                "parameters": [response_id],
+                "responses": {"200": _json(_ref("OpenAIResponseDeleted"), "Deleted"), **_errors("OpenAI")},
+            },
+        },
+    )
+    spec.path(
+        "/v1/responses/{response_id}/input_items",
+        operations={
+            "get": {
+                "tags": tag,
+                "summary": "List a stored response's own input items",
+                "operationId": "openai_responses_input_items",
+                "parameters": [
+                    response_id,
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                    {
+                        "name": "order",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["asc", "desc"]},
+                    },
+                    {"name": "after", "in": "query", "required": False, "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json(_ref("OpenAIInputItemList"), "A page of items"),
+                    **_errors("OpenAI"),
+                },
+            }
+        },
+    )
 
 
 def _anthropic_paths(spec: APISpec) -> None:
@@ -915,6 +1067,7 @@ def document() -> bytes:
             ),
         ),
         (openai_schemas, ("ChatCompletionRequest", "EmbeddingsRequest", "ImagesRequest", "SpeechRequest")),
+        (responses_schemas, ("ResponseCreateRequest", "InputTokensRequest", "CompactRequest")),
         (anthropic_schemas, ("MessagesRequest", "CountTokensRequest")),
     )
     for module, names in requests:
@@ -925,6 +1078,7 @@ def document() -> bytes:
         _gemini_paths(spec, version)
     _resource_paths(spec)
     _openai_paths(spec)
+    _responses_paths(spec)
     _anthropic_paths(spec)
     _shared_paths(spec)
     return jsonx.dumps(spec.to_dict())

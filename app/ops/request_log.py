@@ -6,8 +6,10 @@ import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from .. import jsonx
+from ..budget import LOG_BODY_BYTES, LOG_STRING_CHARS, MAX_JSON_DEPTH
 
 # Field names whose values are credentials wherever they appear in a body.
 SECRET_NAMES = frozenset(
@@ -27,8 +29,8 @@ SECRET_NAMES = frozenset(
         "id_token",
     )
 )
-BODY_LIMIT = 64 * 1024  # bytes of a body looked at; the rest is not logged
-STRING_LIMIT = 2000  # characters of one string kept
+BODY_LIMIT = LOG_BODY_BYTES  # bytes of a body looked at; the rest is not logged
+STRING_LIMIT = LOG_STRING_CHARS  # characters of one string kept
 _BASE64_MIN = 120
 _BASE64 = re.compile(r"^[A-Za-z0-9+/_\-\s]+=*$")
 _DATA_URL = re.compile(r"^data:[^,;]{0,100}(;[^,;]{0,100})*;base64,", re.IGNORECASE)
@@ -133,13 +135,32 @@ class RequestLog:
 
 
 def _redact(value):
-    if isinstance(value, dict):
-        return {
-            k: "[redacted]" if isinstance(k, str) and k.lower() in SECRET_NAMES else _redact(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_redact(v) for v in value]
+    """`value` with credentials, base64 data and long strings cut out. Iterative, so any nesting is safe;
+    containers deeper than MAX_JSON_DEPTH are summarised, so the log line can always be written."""
+    root: list = [None]
+    stack: list[tuple[Any, Any, Any, int]] = [(value, root, 0, 1)]  # (node, container, slot in it, depth)
+    while stack:
+        node, holder, slot, depth = stack.pop()
+        if isinstance(node, (dict, list)) and depth > MAX_JSON_DEPTH:
+            holder[slot] = f"[nested more than {MAX_JSON_DEPTH} levels deep]"
+        elif isinstance(node, dict):
+            out: dict = {}
+            holder[slot] = out
+            for k, v in node.items():
+                secret = isinstance(k, str) and k.lower() in SECRET_NAMES
+                out[k] = "[redacted]" if secret else None  # set now, so the keys keep their order
+                if not secret:
+                    stack.append((v, out, k, depth + 1))
+        elif isinstance(node, list):
+            items: list = [None] * len(node)
+            holder[slot] = items
+            stack.extend((v, items, i, depth + 1) for i, v in enumerate(node))
+        else:
+            holder[slot] = _redact_scalar(node)
+    return root[0]
+
+
+def _redact_scalar(value):
     if isinstance(value, str):
         if _DATA_URL.match(value):
             return f"[data URL, {len(value)} characters]"

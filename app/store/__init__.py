@@ -1,10 +1,11 @@
-"""The state every worker and instance shares: upstream key health, client rate counters, usage records."""
+"""The state every worker and instance shares: upstream key health, client rate counters, usage records,
+and the Responses API's stored responses."""
 
 from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from ..config import Config
 from ..errors import GatewayError
@@ -97,17 +98,61 @@ class Store(ABC):
 
     # -- client limits ----------------------------------------------------------------------
     @abstractmethod
-    def admit(self, client: str, limits: Sequence[Limit], now: float) -> tuple[Limit, float] | None:
-        """If every limit has room, count one request against the request limits and return None;
-        otherwise change nothing and return the limit to wait for longest and the seconds to wait."""
+    def admit(
+        self,
+        client: str,
+        limits: Sequence[Limit],
+        now: float,
+        *,
+        amounts: Mapping[str, int] | None = None,
+        holder: str | None = None,
+    ) -> tuple[Limit, float] | None:
+        """If every limit in `limits` has room (its window's total under its amount; a concurrency
+        limit, a free slot), add to each its metric's amount from `amounts` (default: one request),
+        give `holder` a slot under each concurrency limit until `finish` or the limit's lease ends,
+        and return None. Otherwise change nothing and return the limit to wait for longest and the
+        seconds to wait. A limit is only checked for room: one request may take it past its amount,
+        and the next ones wait until the window has made up for it."""
+
+    # -- admin logins -------------------------------------------------------------------------
+    @abstractmethod
+    def login_attempt(
+        self, address: str, now: float, backoff: Callable[[int], float], forget: float
+    ) -> float | None:
+        """Count a login attempt from `address` as a failure unless the address must still wait: return
+        the seconds left to wait (counting nothing), or None. An address with n failures waits
+        `backoff(n)` seconds after its latest; they are forgotten `forget` seconds after it. A success
+        is then cleared with `login_succeeded`, so only failures stay counted."""
+
+    @abstractmethod
+    def login_succeeded(self, address: str) -> None:
+        """Forget the address's failures."""
+
+    @abstractmethod
+    def revoke_session(self, session_id: str, until: float) -> None:
+        """End an admin session everywhere: `session_revoked` says so until `until` (when it expires anyway)."""
+
+    @abstractmethod
+    def session_revoked(self, session_id: str, now: float) -> bool:
+        """Whether the session was ended by `revoke_session`."""
 
     # -- usage --------------------------------------------------------------------------------
     @abstractmethod
     def finish(
-        self, row: Mapping, client: str | None, token_limits: Sequence[Limit], tokens: int, now: float
+        self,
+        row: Mapping,
+        client: str | None,
+        token_limits: Sequence[Limit],
+        tokens: int,
+        now: float,
+        *,
+        reserved: int = 0,
+        reserved_at: float = 0.0,
+        holder: str | None = None,
     ) -> None:
-        """Store one request's usage row and charge its tokens to the client's token limits,
-        durably, in one transaction. `row` has the USAGE_FIELDS."""
+        """Store one request's usage row and settle its client's limits, durably, in one transaction:
+        charge `tokens` to the token limits, give back the `reserved` estimate added to them at
+        `reserved_at`, and free `holder`'s concurrency slot. `row` has the USAGE_FIELDS."""
 
     @abstractmethod
     def usage(self, since: float, until: float, client: str | None = None) -> Iterator[dict]:
@@ -115,8 +160,25 @@ class Store(ABC):
 
     @abstractmethod
     def prune(self, before: float) -> int:
-        """Delete usage rows older than `before` (and spent rate counters, expired affinities, and
-        (key, model) states whose rests ended a day ago); returns the usage rows deleted."""
+        """Delete usage rows older than `before` (and spent rate counters and slots, expired affinities,
+        (key, model) states whose rests ended a day ago, and expired stored responses); returns the
+        usage rows deleted."""
+
+    # -- stored responses (app.openai.responses.stored) -------------------------------------
+    @abstractmethod
+    def put_response(
+        self, owner: str, response_id: str, data: bytes, *, now: float, expires: float, owner_bytes: int
+    ) -> None:
+        """Keep one response's bytes for `owner` until `expires`. When the owner's responses then take
+        more than `owner_bytes`, its oldest others are deleted until they fit."""
+
+    @abstractmethod
+    def get_response(self, owner: str, response_id: str, now: float) -> bytes | None:
+        """A response `owner` stored that has not expired; None for any other (another owner's too)."""
+
+    @abstractmethod
+    def delete_response(self, owner: str, response_id: str) -> bool:
+        """Delete one of `owner`'s responses; False when it had none of that id."""
 
     def close(self) -> None:  # noqa: B027 (a store with nothing to release need not override it)
         """Release connections; the store must not be used afterwards."""
@@ -154,6 +216,6 @@ def typed_row(values: Mapping[str, object]) -> dict:
         if value is not None and not isinstance(value, kind):
             if isinstance(value, bytes):
                 value = value.decode()
-            value = bool(int(value)) if kind is bool else kind(value)
+            value = bool(int(str(value))) if kind is bool else kind(value)
         row[name] = value
     return row

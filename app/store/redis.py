@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any, cast
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -24,43 +25,101 @@ STALE_PAIR = 86400.0
 _CLOCK_SKEW_MS = 60_000
 _LONGEST_REQUEST_MS = 86_400_000
 
-# Atomically: drop spent buckets, sum each limit's window, and either report the limits with no
-# room (with their buckets, for the Retry-After) or count one request against request limits.
-# KEYS[i]: limit i's hash (bucket -> amount). ARGV: per limit, 5 values: the current bucket,
-# the oldest bucket still counted, the amount allowed, 1 to count this request, the hash's TTL (ms).
+# Atomically: drop spent buckets and lapsed slots, check every limit for room, and either report the
+# limits with none (with their buckets, for the Retry-After) or add this request's amounts and slot.
+# KEYS[i]: limit i's hash (bucket -> amount), or its sorted set of slots (holder -> lease end).
+# ARGV, 6 values per limit. A counted limit: 'b', the current bucket, the oldest bucket still counted,
+# the amount allowed, the amount to add, the hash's TTL (ms). A concurrency limit: 'c', now, the slots
+# allowed, the holder ('' for none: not checked), the lease's end, the set's TTL (ms).
 _ADMIT = """
 local over = {}
 for i, key in ipairs(KEYS) do
-  local a = (i - 1) * 5
-  local oldest, amount = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local flat = redis.call('HGETALL', key)
-  local used, kept = 0, {}
-  for j = 1, #flat, 2 do
-    if tonumber(flat[j]) < oldest then
-      redis.call('HDEL', key, flat[j])
-    else
-      used = used + tonumber(flat[j + 1])
-      kept[#kept + 1] = flat[j]
-      kept[#kept + 1] = flat[j + 1]
+  local a = (i - 1) * 6
+  if ARGV[a + 1] == 'c' then
+    if ARGV[a + 4] ~= '' then
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[a + 2])
+      if redis.call('ZCARD', key) >= tonumber(ARGV[a + 3]) then
+        over[#over + 1] = i
+        over[#over + 1] = {}
+      end
     end
-  end
-  if used >= amount then
-    over[#over + 1] = i
-    over[#over + 1] = kept
+  else
+    local oldest, amount = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+    local flat = redis.call('HGETALL', key)
+    local used, kept = 0, {}
+    for j = 1, #flat, 2 do
+      if tonumber(flat[j]) < oldest then
+        redis.call('HDEL', key, flat[j])
+      else
+        used = used + tonumber(flat[j + 1])
+        kept[#kept + 1] = flat[j]
+        kept[#kept + 1] = flat[j + 1]
+      end
+    end
+    if used >= amount then
+      over[#over + 1] = i
+      over[#over + 1] = kept
+    end
   end
 end
 if #over > 0 then
   return over
 end
 for i, key in ipairs(KEYS) do
-  local a = (i - 1) * 5
-  if ARGV[a + 4] == '1' then
-    redis.call('HINCRBY', key, ARGV[a + 1], 1)
-    redis.call('PEXPIRE', key, ARGV[a + 5])
+  local a = (i - 1) * 6
+  if ARGV[a + 1] == 'c' then
+    if ARGV[a + 4] ~= '' then
+      redis.call('ZADD', key, ARGV[a + 5], ARGV[a + 4])
+      redis.call('PEXPIRE', key, ARGV[a + 6])
+    end
+  elseif ARGV[a + 5] ~= '0' then
+    redis.call('HINCRBY', key, ARGV[a + 2], ARGV[a + 5])
+    redis.call('PEXPIRE', key, ARGV[a + 6])
   end
 end
 return over
 """
+_REQUEST = {"requests": 1}
+SLOT_RETRY = 1.0  # seconds a client over its concurrency limit is told to wait
+
+# Stored responses, per owner: a hash of the responses' bytes, a sorted set of their expiry times (the
+# oldest first) and a byte counter, under one {owner} hash tag. Both scripts keep the three in step.
+_DROP = """
+local function drop(id)
+  local size = redis.call('HSTRLEN', KEYS[1], id)
+  local gone = redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  if size > 0 then redis.call('DECRBY', KEYS[3], size) end
+  return gone
+end
+"""
+# ARGV: id, bytes, now, expires, the owner's byte limit, the keys' TTL (ms).
+_PUT_RESPONSE = (
+    _DROP
+    + """
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3], 'LIMIT', 0, 100)) do
+  drop(id)
+end
+drop(ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+local total = redis.call('INCRBY', KEYS[3], string.len(ARGV[2]))
+local limit = tonumber(ARGV[5])
+local skip = 0
+while total > limit do
+  local oldest = redis.call('ZRANGE', KEYS[2], skip, skip)[1]
+  if oldest == nil then break end
+  if oldest == ARGV[1] then
+    skip = skip + 1
+  else
+    drop(oldest)
+    total = tonumber(redis.call('GET', KEYS[3]))
+  end
+end
+for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[6]) end
+"""
+)
+_DELETE_RESPONSE = _DROP + "return drop(ARGV[1])"
 
 
 # Store ARGV[1] under KEYS[1] for ARGV[2] ms unless a value is there whose `until` (its third
@@ -85,7 +144,8 @@ class RedisStore(Store):
         # Redis is away. Sockets are gevent's under gunicorn, so waiting blocks no other request.
         # Heroku Redis serves rediss:// with a self-signed certificate and owns REDIS_URL.
         tls = {} if tls_verify or not url.startswith("rediss://") else {"ssl_cert_reqs": "none"}
-        self.r = redis.Redis.from_url(
+        # redis-py types every reply as bytes | str; with decode_responses off (as here) they are bytes.
+        self.r: Any = redis.Redis.from_url(
             url,
             **tls,
             socket_timeout=2.0,
@@ -99,6 +159,8 @@ class RedisStore(Store):
         self._usage = prefix + "usage"
         self._admit = self.r.register_script(_ADMIT)
         self._claim = self.r.register_script(_CLAIM)
+        self._put_response = self.r.register_script(_PUT_RESPONSE)
+        self._delete_response = self.r.register_script(_DELETE_RESPONSE)
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -124,6 +186,9 @@ class RedisStore(Store):
     def _owned_key(self, client: str) -> str:
         # A client's resources, by when each is forgotten: the index `owned` reads.
         return f"{self.prefix}owned:{{{client}}}"
+
+    def _slots_key(self, client: str) -> str:
+        return f"{self.prefix}slots:{{{client}}}"
 
     # -- key health -----------------------------------------------------------------------
     # One hash: a key's health under its id, a (key, model) pair's under "id/model".
@@ -204,7 +269,7 @@ class RedisStore(Store):
         return found
 
     def update_key_state(self, key_id: str, change: StateChange) -> KeyState:
-        def apply(pipe: redis.client.Pipeline) -> KeyState:
+        def apply(pipe: Any) -> KeyState:  # a WATCHing pipeline (see self.r)
             raw = pipe.hget(self._keys, key_id)  # WATCHed: a concurrent change makes EXEC retry
             state = change(_state(raw) if raw else KeyState())
             pipe.multi()
@@ -231,31 +296,93 @@ class RedisStore(Store):
             return self.r.transaction(apply, self._keys, value_from_callable=True)
 
     # -- client limits --------------------------------------------------------------------
-    def admit(self, client: str, limits: Sequence[Limit], now: float) -> tuple[Limit, float] | None:
+    def admit(
+        self,
+        client: str,
+        limits: Sequence[Limit],
+        now: float,
+        *,
+        amounts: Mapping[str, int] | None = None,
+        holder: str | None = None,
+    ) -> tuple[Limit, float] | None:
+        adding = _REQUEST if amounts is None else amounts
+        keys: list[str] = []
         args: list = []
         for limit in limits:
-            args += [
-                limit.bucket(now),
-                limit.oldest(now),
-                limit.amount,
-                int(limit.metric == "requests"),
-                _ttl_ms(limit),
-            ]
+            if limit.metric == "concurrent":
+                keys.append(self._slots_key(client))
+                lease_end = now + limit.window
+                args += ["c", now, limit.amount, holder or "", lease_end, int(limit.window * 1000) + 1000]
+            else:
+                keys.append(self._quota_key(client, limit))
+                args += [
+                    "b",
+                    limit.bucket(now),
+                    limit.oldest(now),
+                    limit.amount,
+                    adding.get(limit.metric, 0),
+                    _ttl_ms(limit),
+                ]
         with self._guard():
-            over = self._admit(keys=[self._quota_key(client, limit) for limit in limits], args=args)
+            over = self._admit(keys=keys, args=args)
         if not over:
             return None
         waits = []
         for i in range(0, len(over), 2):
             limit = limits[int(over[i]) - 1]
+            if limit.metric == "concurrent":
+                waits.append((limit, SLOT_RETRY))
+                continue
             flat = over[i + 1]
             buckets = {int(flat[j]): int(flat[j + 1]) for j in range(0, len(flat), 2)}
             waits.append((limit, limit.wait(buckets, now) or 0.001))
         return max(waits, key=lambda item: item[1])
 
+    # -- admin logins ---------------------------------------------------------------------
+    def login_attempt(
+        self, address: str, now: float, backoff: Callable[[int], float], forget: float
+    ) -> float | None:
+        key = f"{self.prefix}login:{address}"
+
+        def attempt(pipe: redis.client.Pipeline) -> float | None:
+            raw = pipe.hmget(key, "failures", "latest")  # WATCHed: a concurrent attempt makes EXEC retry
+            failures, latest = (int(raw[0]), float(raw[1] or 0)) if raw[0] is not None else (0, 0.0)
+            wait = latest + backoff(failures) - now if failures else 0.0
+            if wait > 0:
+                return wait
+            pipe.multi()
+            pipe.hset(key, mapping={"failures": failures + 1, "latest": now})
+            pipe.pexpire(key, int(forget * 1000))
+            return None
+
+        with self._guard():
+            waited = self.r.transaction(attempt, key, value_from_callable=True)
+        return cast(float | None, waited)
+
+    def login_succeeded(self, address: str) -> None:
+        with self._guard():
+            self.r.delete(f"{self.prefix}login:{address}")
+
+    def revoke_session(self, session_id: str, until: float) -> None:
+        with self._guard():
+            self.r.set(f"{self.prefix}revoked:{session_id}", 1, pxat=int(until * 1000))
+
+    def session_revoked(self, session_id: str, now: float) -> bool:
+        with self._guard():
+            return bool(self.r.exists(f"{self.prefix}revoked:{session_id}"))
+
     # -- usage ----------------------------------------------------------------------------
     def finish(
-        self, row: Mapping, client: str | None, token_limits: Sequence[Limit], tokens: int, now: float
+        self,
+        row: Mapping,
+        client: str | None,
+        token_limits: Sequence[Limit],
+        tokens: int,
+        now: float,
+        *,
+        reserved: int = 0,
+        reserved_at: float = 0.0,
+        holder: str | None = None,
     ) -> None:
         fields = {name: _field(row[name]) for name in USAGE_FIELDS if row.get(name) is not None}
         minid = int(now * 1000) - self.retention_ms if self.retention_ms else None
@@ -263,17 +390,22 @@ class RedisStore(Store):
             pipe = self.r.pipeline(transaction=True)  # MULTI/EXEC: the record and its charge together
             # The entry's id is when it was stored, by this gateway's clock, as for SQLite.
             pipe.xadd(self._usage, fields, id=f"{int(now * 1000)}-*", minid=minid, approximate=True)
-            if client and tokens > 0:
-                for limit in token_limits:
+            if client:
+                for limit in token_limits if tokens > 0 or reserved else ():
                     key = self._quota_key(client, limit)
-                    pipe.hincrby(key, str(limit.bucket(now)), tokens)
+                    if tokens > 0:
+                        pipe.hincrby(key, str(limit.bucket(now)), tokens)
+                    if reserved:
+                        pipe.hincrby(key, str(limit.bucket(reserved_at)), -reserved)
                     pipe.pexpire(key, _ttl_ms(limit))
-            added, *charged = pipe.execute(raise_on_error=False)
+                if holder is not None:
+                    pipe.zrem(self._slots_key(client), holder)
+            added, *settled = pipe.execute(raise_on_error=False)
             if isinstance(added, redis.ResponseError):
                 # Another host's clock is ahead of ours (ids only grow), or Redis is older than
                 # 7.0: let Redis number the entry.
                 self.r.xadd(self._usage, fields, minid=minid, approximate=True)
-            for result in charged:
+            for result in settled:
                 if isinstance(result, Exception):
                     raise result
 
@@ -311,6 +443,33 @@ class RedisStore(Store):
                     # Only if unchanged since read: a rest set meanwhile stays.
                     self.r.eval(_DELETE_IF_SAME, 1, self._keys, state_id, value)
             return deleted
+
+    # -- stored responses -----------------------------------------------------------------
+    def _response_keys(self, owner: str) -> list[str]:
+        base = f"{self.prefix}responses:{{{owner}}}"
+        return [base + ":data", base + ":expires", base + ":bytes"]
+
+    def put_response(
+        self, owner: str, response_id: str, data: bytes, *, now: float, expires: float, owner_bytes: int
+    ) -> None:
+        ttl_ms = max(1, int((expires - now) * 1000))
+        with self._guard():
+            self._put_response(
+                keys=self._response_keys(owner), args=[response_id, data, now, expires, owner_bytes, ttl_ms]
+            )
+
+    def get_response(self, owner: str, response_id: str, now: float) -> bytes | None:
+        data_key, expires_key, _ = self._response_keys(owner)
+        with self._guard():
+            pipe = self.r.pipeline(transaction=False)
+            pipe.hget(data_key, response_id)
+            pipe.zscore(expires_key, response_id)
+            data, expires = pipe.execute()
+        return data if data is not None and expires is not None and expires > now else None
+
+    def delete_response(self, owner: str, response_id: str) -> bool:
+        with self._guard():
+            return bool(self._delete_response(keys=self._response_keys(owner), args=[response_id]))
 
 
 _DELETE_IF_SAME = """

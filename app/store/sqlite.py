@@ -23,6 +23,8 @@ BUSY_TIMEOUT = 5.0
 _FIRST_RETRY = 0.0002
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 _PRUNE_BATCH = 5000
+_REQUEST = {"requests": 1}
+SLOT_RETRY = 1.0  # seconds a client over its concurrency limit is told to wait
 _PAGE = 1000
 _INHERITED: list[sqlite3.Connection] = []
 T = TypeVar("T")
@@ -51,11 +53,38 @@ CREATE TABLE IF NOT EXISTS quota (
     PRIMARY KEY (client, limit_name, bucket)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS quota_expires ON quota (expires);
+CREATE TABLE IF NOT EXISTS slot (
+    client TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (client, holder)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS admin_login (
+    address TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    latest REAL NOT NULL,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revoked_session (
+    session_id TEXT PRIMARY KEY,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS usage (
     id INTEGER PRIMARY KEY,
     {", ".join(f"{name} {_SQL_TYPES[kind]}" for name, kind in USAGE_COLUMNS)}
 );
 CREATE INDEX IF NOT EXISTS usage_time ON usage (time);
+CREATE TABLE IF NOT EXISTS stored_response (
+    owner TEXT NOT NULL,
+    id TEXT NOT NULL,
+    stored REAL NOT NULL,
+    expires REAL NOT NULL,
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (owner, id)
+);
+CREATE INDEX IF NOT EXISTS stored_response_age ON stored_response (owner, stored);
+CREATE INDEX IF NOT EXISTS stored_response_expires ON stored_response (expires);
 """
 # key_state rows hold a key's health (key_id is the key's id) or a (key, model) pair's ("id/model");
 # columns added since the first version are added to an older file when it is opened.
@@ -211,10 +240,22 @@ class SQLiteStore(Store):
         return self._run(update)
 
     # -- client limits --------------------------------------------------------------------
-    def admit(self, client: str, limits: Sequence[Limit], now: float) -> tuple[Limit, float] | None:
+    def admit(
+        self,
+        client: str,
+        limits: Sequence[Limit],
+        now: float,
+        *,
+        amounts: Mapping[str, int] | None = None,
+        holder: str | None = None,
+    ) -> tuple[Limit, float] | None:
+        adding = _REQUEST if amounts is None else amounts
+        concurrent = [limit for limit in limits if limit.metric == "concurrent"]
+        counted = [limit for limit in limits if limit.metric != "concurrent"]
+
         def admit(db: sqlite3.Connection) -> tuple[Limit, float] | None:
             with _transaction(db):
-                buckets: dict[str, dict[int, int]] = {limit.name: {} for limit in limits}
+                buckets: dict[str, dict[int, int]] = {limit.name: {} for limit in counted}
                 spent = False
                 for name, bucket, amount, expires in db.execute(
                     "SELECT limit_name, bucket, amount, expires FROM quota WHERE client = ?", (client,)
@@ -225,18 +266,76 @@ class SQLiteStore(Store):
                         buckets[name][bucket] = amount
                 if spent:
                     db.execute("DELETE FROM quota WHERE client = ? AND expires <= ?", (client, now))
-                waits = [(limit, limit.wait(buckets[limit.name], now)) for limit in limits]
+                waits = [(limit, limit.wait(buckets[limit.name], now)) for limit in counted]
                 over = [(limit, wait) for limit, wait in waits if wait is not None]
+                if concurrent and holder is not None:
+                    db.execute("DELETE FROM slot WHERE client = ? AND expires <= ?", (client, now))
+                    (held,) = db.execute("SELECT COUNT(*) FROM slot WHERE client = ?", (client,)).fetchone()
+                    over += [(limit, SLOT_RETRY) for limit in concurrent if held >= limit.amount]
                 if over:
                     return max(over, key=lambda item: item[1])
-                _charge(db, client, [limit for limit in limits if limit.metric == "requests"], 1, now)
+                for metric, amount in adding.items():
+                    if amount:
+                        _charge(
+                            db, client, [limit for limit in counted if limit.metric == metric], amount, now
+                        )
+                if concurrent and holder is not None:
+                    lease = max(limit.window for limit in concurrent)
+                    db.execute("INSERT OR REPLACE INTO slot VALUES (?, ?, ?)", (client, holder, now + lease))
                 return None
 
         return self._run(admit)
 
+    # -- admin logins ---------------------------------------------------------------------
+    def login_attempt(
+        self, address: str, now: float, backoff: Callable[[int], float], forget: float
+    ) -> float | None:
+        def attempt(db: sqlite3.Connection) -> float | None:
+            with _transaction(db):
+                found = db.execute(
+                    "SELECT failures, latest, expires FROM admin_login WHERE address = ?", (address,)
+                ).fetchone()
+                failures, latest = (found[0], found[1]) if found and found[2] > now else (0, 0.0)
+                wait = latest + backoff(failures) - now if failures else 0.0
+                if wait > 0:
+                    return wait
+                db.execute(
+                    "INSERT OR REPLACE INTO admin_login VALUES (?, ?, ?, ?)",
+                    (address, failures + 1, now, now + forget),
+                )
+                return None
+
+        return self._run(attempt)
+
+    def login_succeeded(self, address: str) -> None:
+        self._run(lambda db: db.execute("DELETE FROM admin_login WHERE address = ?", (address,)))
+
+    def revoke_session(self, session_id: str, until: float) -> None:
+        self._run(
+            lambda db: db.execute("INSERT OR REPLACE INTO revoked_session VALUES (?, ?)", (session_id, until))
+        )
+
+    def session_revoked(self, session_id: str, now: float) -> bool:
+        def read(db: sqlite3.Connection) -> bool:
+            found = db.execute(
+                "SELECT 1 FROM revoked_session WHERE session_id = ? AND expires > ?", (session_id, now)
+            ).fetchone()
+            return found is not None
+
+        return self._run(read)
+
     # -- usage ----------------------------------------------------------------------------
     def finish(
-        self, row: Mapping, client: str | None, token_limits: Sequence[Limit], tokens: int, now: float
+        self,
+        row: Mapping,
+        client: str | None,
+        token_limits: Sequence[Limit],
+        tokens: int,
+        now: float,
+        *,
+        reserved: int = 0,
+        reserved_at: float = 0.0,
+        holder: str | None = None,
     ) -> None:
         values = tuple(_sql_value(row.get(name)) for name in USAGE_FIELDS)
 
@@ -245,6 +344,10 @@ class SQLiteStore(Store):
                 db.execute(_INSERT_USAGE, values)
                 if client and tokens > 0:
                     _charge(db, client, token_limits, tokens, now)
+                if client and reserved:
+                    _charge(db, client, token_limits, -reserved, reserved_at)
+                if client and holder is not None:
+                    db.execute("DELETE FROM slot WHERE client = ? AND holder = ?", (client, holder))
 
         self._run(finish)
 
@@ -256,7 +359,11 @@ class SQLiteStore(Store):
         after = (since, -1)
         while True:  # page by page, so an export neither holds the lock nor the whole table
             args = after + (until,) + ((client,) if client is not None else ())
-            rows = self._run(lambda db, args=args: db.execute(query, args).fetchall())
+
+            def page(db: sqlite3.Connection, args: tuple = args) -> list:
+                return db.execute(query, args).fetchall()
+
+            rows = self._run(page)
             for values in rows:
                 yield typed_row(dict(zip(USAGE_FIELDS, values[1:], strict=False)))
             if len(rows) < _PAGE:
@@ -273,12 +380,15 @@ class SQLiteStore(Store):
                 if count < _PRUNE_BATCH:
                     now = time.time()
                     db.execute("DELETE FROM quota WHERE expires <= ?", (now,))
+                    for table in ("slot", "admin_login", "revoked_session"):
+                        db.execute(f"DELETE FROM {table} WHERE expires <= ?", (now,))
                     db.execute("DELETE FROM affinity WHERE until <= ?", (now,))
                     db.execute(
                         "DELETE FROM key_state WHERE instr(key_id, '/') > 0 AND "
                         "max(cooldown_until, disabled_until, soft_until) < ?",
                         (now - STALE_PAIR,),
                     )
+                    db.execute("DELETE FROM stored_response WHERE expires <= ?", (now,))
                 return count
 
         deleted = 0
@@ -288,6 +398,57 @@ class SQLiteStore(Store):
             if count < _PRUNE_BATCH:
                 return deleted
             time.sleep(0)  # under gevent, this worker's other requests run between batches
+
+    # -- stored responses -----------------------------------------------------------------
+    def put_response(
+        self, owner: str, response_id: str, data: bytes, *, now: float, expires: float, owner_bytes: int
+    ) -> None:
+        def put(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.execute("DELETE FROM stored_response WHERE owner = ? AND expires <= ?", (owner, now))
+                db.execute(
+                    "INSERT OR REPLACE INTO stored_response VALUES (?, ?, ?, ?, ?, ?)",
+                    (owner, response_id, now, expires, len(data), data),
+                )
+                (total,) = db.execute(
+                    "SELECT SUM(size) FROM stored_response WHERE owner = ?", (owner,)
+                ).fetchone()
+                if total <= owner_bytes:
+                    return
+                oldest_first = db.execute(
+                    "SELECT id, size FROM stored_response WHERE owner = ? AND id != ? ORDER BY stored",
+                    (owner, response_id),
+                ).fetchall()
+                evicted = []
+                for other, size in oldest_first:
+                    if total <= owner_bytes:
+                        break
+                    evicted.append((owner, other))
+                    total -= size
+                db.executemany("DELETE FROM stored_response WHERE owner = ? AND id = ?", evicted)
+
+        self._run(put)
+
+    def get_response(self, owner: str, response_id: str, now: float) -> bytes | None:
+        row = self._run(
+            lambda db: db.execute(
+                "SELECT data FROM stored_response WHERE owner = ? AND id = ? AND expires > ?",
+                (owner, response_id, now),
+            ).fetchone()
+        )
+        return bytes(row[0]) if row else None
+
+    def delete_response(self, owner: str, response_id: str) -> bool:
+        def delete(db: sqlite3.Connection) -> bool:
+            with _transaction(db):
+                return (
+                    db.execute(
+                        "DELETE FROM stored_response WHERE owner = ? AND id = ?", (owner, response_id)
+                    ).rowcount
+                    > 0
+                )
+
+        return self._run(delete)
 
 
 @contextmanager

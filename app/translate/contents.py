@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 def merge_turns(turns: Iterable[tuple[str, list[dict]]]) -> list[dict]:
@@ -22,3 +22,18 @@ def merge_turns(turns: Iterable[tuple[str, list[dict]]]) -> list[dict]:
 def text_parts(text: str | None) -> list[dict]:
     """A message's plain-text content as parts: one text part, or none for an empty or missing text."""
     return [{"text": text}] if text else []
+
+
+def content_parts(
+    content: str | list | None, param: str, convert: Callable[[object, str], dict | None]
+) -> list[dict]:
+    """A message's content as parts: a string is one text part; each part of a list is made a Gemini
+    part by `convert(part, param)` (None: nothing to send, an empty text say)."""
+    if content is None or isinstance(content, str):
+        return text_parts(content)
+    parts = []
+    for j, part in enumerate(content):
+        converted = convert(part, f"{param}[{j}]")
+        if converted is not None:
+            parts.append(converted)
+    return parts

@@ -6,6 +6,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
+from ..budget import MAX_MODEL_NAME
 from ..errors import InvalidRequest
 from ..upstream.model_catalog import model_id
 from .thinking import EFFORTS, thinking_config
@@ -38,10 +39,13 @@ def parse_model_name(
     """Split `gemini-2.5-flash-search-high`, `gemini-3-pro-preview(low)` and the like into a ModelSpec.
 
     Only whole `-token`s at the end are directives, so real name parts (`-lite`, `-tts`, `-latest`,
-    `-exp-1206`) are never eaten. 400 for two different thinking levels or a bad `(...)` suffix.
+    `-exp-1206`) are never eaten. 400 for two different thinking levels, a bad `(...)` suffix, or a name
+    over MAX_MODEL_NAME characters.
     """
     if not isinstance(name, str):
         model_id(name, param)  # raises the usual 400
+    if len(name) > MAX_MODEL_NAME:  # checked before any pattern or suffix is looked at
+        raise InvalidRequest(f"The model name is longer than {MAX_MODEL_NAME} characters.", param=param)
     name = resolve_alias(name, aliases)
     base = name.removeprefix("models/")
     effort: str | None = None

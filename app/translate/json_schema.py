@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import InvalidRequest
+from .. import budget
+from ..budget import MAX_SCHEMA_DEPTH
 
 _TYPES = {
     "string": "STRING",
@@ -37,8 +38,20 @@ _IMPLIED = (
 )
 # Gemini validates patterns with RE2: lookaround and backreferences would fail the whole request.
 _NON_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]|\\k<")
-_MAX_DEPTH = 40
-_MAX_NODES = 20000
+# Models that predate `responseJsonSchema` take the converted OpenAPI-subset schema instead.
+_OLD_SCHEMA_MODELS = re.compile(r"^(gemini-1\.|gemini-2\.0|gemma-)")
+
+
+def json_output(schema: Any, model: str, *, param: str | None = None) -> dict:
+    """generationConfig fields for JSON output: the MIME type, and the schema when there is one
+    (as JSON Schema, or converted for models that predate `responseJsonSchema`)."""
+    out: dict = {"responseMimeType": "application/json"}
+    if schema:
+        if _OLD_SCHEMA_MODELS.match(model):
+            out["responseSchema"] = to_gemini_schema(schema, param=param)
+        else:
+            out["responseJsonSchema"] = schema
+    return out
 
 
 def to_gemini_schema(schema: Any, *, param: str | None = None) -> dict:
@@ -48,7 +61,8 @@ def to_gemini_schema(schema: Any, *, param: str | None = None) -> dict:
     become `nullable`, `const` and enums become string enums (Gemini's enums are strings only; non-string
     enums keep their type and list the allowed values in the description), `allOf` is merged, and keywords
     Gemini refuses are dropped. A schema that allows anything comes out as STRING, the one type that can
-    carry any value. 400 (naming `param`) for a schema too large to inline.
+    carry any value. 400 (naming `param`) once the request's schemas, inlined, pass MAX_SCHEMA_NODES
+    or MAX_SCHEMA_BYTES (app/budget.py): the bound holds across every schema of one request.
     """
     return _Converter(schema, param).convert(schema, 0)
 
@@ -88,7 +102,7 @@ class _Converter:
         self.root = root
         self.param = param
         self.expanding: list[str] = []  # $refs being inlined, to cut cycles
-        self.nodes = 0
+        self.budget = budget.current()
 
     # -- entry points ------------------------------------------------------------------
 
@@ -98,10 +112,8 @@ class _Converter:
 
     def _convert(self, node: Any, depth: int) -> dict:
         """A Gemini schema that may still lack a type (its parent may supply one, as in allOf)."""
-        self.nodes += 1
-        if self.nodes > _MAX_NODES:
-            raise InvalidRequest("The JSON schema is too large once its $refs are inlined.", param=self.param)
-        if not isinstance(node, dict) or depth > _MAX_DEPTH:
+        self.budget.schema(1, 0, self.param)
+        if not isinstance(node, dict) or depth > MAX_SCHEMA_DEPTH:
             return {}  # true, junk, or too deep: anything goes
         if "$ref" in node:
             return self._ref(node, depth)
@@ -127,7 +139,10 @@ class _Converter:
             kind = target.get("type")
             cut = {"type": _TYPES.get(kind.lower(), "OBJECT") if isinstance(kind, str) else "OBJECT"}
             described = siblings.get("description", target.get("description"))
-            return cut | ({"description": described} if isinstance(described, str) else {})
+            if not isinstance(described, str):
+                return cut
+            self.budget.schema(0, len(described), self.param)
+            return cut | {"description": described}
         self.expanding.append(ref)
         try:
             merged = {**target, **siblings} if isinstance(target, dict) else siblings
@@ -204,6 +219,7 @@ class _Converter:
         out: dict = {}
         if isinstance(node.get("description"), str):
             out["description"] = node["description"]
+            self.budget.schema(0, len(node["description"]), self.param)
         if node.get("nullable") is True:
             out["nullable"] = True
         kind = node["type"].lower() if isinstance(node.get("type"), str) else ""
@@ -246,6 +262,7 @@ class _Converter:
             pattern = node.get("pattern")
             if isinstance(pattern, str) and not _NON_RE2.search(pattern):
                 out["pattern"] = pattern
+                self.budget.schema(0, len(pattern), self.param)
         fmt = node.get("format")
         if "format" in allowed and isinstance(fmt, str) and fmt in _FORMATS.get(gtype, ()):
             out.setdefault("format", fmt)
@@ -255,6 +272,7 @@ class _Converter:
         """Put `values` on `out` as Gemini can take them; returns the type they imply."""
         if not values:
             return gtype
+        self.budget.schema(0, sum(len(v) if isinstance(v, str) else 8 for v in values), self.param)
         if all(isinstance(v, str) for v in values) and gtype in (None, "STRING"):
             out["enum"] = list(dict.fromkeys(values))
             return "STRING"
@@ -282,6 +300,7 @@ class _Converter:
             for name, prop in props.items():
                 if prop is False:
                     continue  # a property that must not appear
+                self.budget.schema(0, len(name), self.param)
                 converted[name] = self.convert(prop, depth + 1)
             if converted:
                 out["properties"] = converted

@@ -17,10 +17,12 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from .. import budget
+from ..budget import MAX_MEDIA_REDIRECTS, MAX_MEDIA_URL_BYTES, MEDIA_FETCH_TIMEOUT
 from ..errors import InvalidRequest
 
-MAX_BYTES = 20 * 1024 * 1024
-MAX_REDIRECTS = 3
+MAX_BYTES = MAX_MEDIA_URL_BYTES
+MAX_REDIRECTS = MAX_MEDIA_REDIRECTS
 _CHUNK = 64 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
 
@@ -189,7 +191,7 @@ def fetch_media(
     *,
     param: str,
     max_bytes: int = MAX_BYTES,
-    timeout: float = 10.0,
+    timeout: float = MEDIA_FETCH_TIMEOUT,
     allow_private: bool = False,
     resolve: Resolver | None = None,
     session: requests.Session | None = None,
@@ -333,7 +335,11 @@ def _reason(exc: Exception) -> str:
 
 
 def inline_data_from_url(url: str, *, param: str, **fetch_options) -> dict:
-    """`inlineData` for a data: URL or an http(s) URL (fetched with `fetch_media`); 400 for anything else."""
+    """`inlineData` for a data: URL or an http(s) URL (fetched with `fetch_media`); 400 for anything else.
+
+    Within one request (`budget.per_request`), a URL is fetched once however often it is used, and the
+    request's URLs are bounded in number and in the bytes they bring (MAX_MEDIA_URLS, MAX_MEDIA_BYTES).
+    """
     if not isinstance(url, str) or not url.strip():
         raise InvalidRequest("Expected a URL.", param=param)
     url = url.strip()
@@ -341,7 +347,9 @@ def inline_data_from_url(url: str, *, param: str, **fetch_options) -> dict:
     if scheme == "data":
         return parse_data_url(url, param=param)
     if scheme in ("http", "https"):
-        return fetch_media(url, param=param, **fetch_options)
+        return budget.current().fetched(
+            url, param, lambda max_bytes: fetch_media(url, param=param, max_bytes=max_bytes, **fetch_options)
+        )
     raise InvalidRequest("Only data:, http: and https: URLs are supported.", param=param)
 
 

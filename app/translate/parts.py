@@ -126,3 +126,10 @@ class MarkdownText:
         self._wrote = True
         self._ends_with_newline = False
         return lead + block
+
+    def part(self, part: dict) -> str:
+        """What a text, code, result or media part adds to the text ("" for a part of another kind)."""
+        if kind(part) is Kind.TEXT:
+            return self.text(text_of(part))
+        block = code_markdown(part) or media_markdown(part)
+        return self.block(block) if block else ""

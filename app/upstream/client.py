@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from time import perf_counter
-from urllib.request import proxy_bypass_environment
+from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
 import requests
 import urllib3
@@ -406,7 +406,7 @@ class UpstreamClient:
             prepared,
             stream=stream,
             timeout=timeout,
-            verify=session.verify,
+            verify=True if session.verify is None else session.verify,
             cert=session.cert,
             proxies=session.proxies,
         )
@@ -422,7 +422,7 @@ class UpstreamClient:
         if url is None:
             scratch = requests.PreparedRequest()
             scratch.prepare_url(self.base_url + path, params)
-            url = scratch.url
+            url = str(scratch.url)
             if len(self._urls) >= 1024:  # model names vary; keep the cache bounded
                 self._urls.clear()
             self._urls[key] = url

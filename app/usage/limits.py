@@ -1,4 +1,5 @@
-"""Client keys' limits as pure policy: the models each key may use, and requests and tokens per sliding window."""
+"""Client keys' limits as pure policy: the models each key may use, requests and tokens per sliding window,
+and requests at once."""
 
 from __future__ import annotations
 
@@ -13,13 +14,19 @@ from ..errors import PermissionDenied
 # under-counted (a limit is never exceeded), and may linger up to one bucket (1/60) too long.
 BUCKETS = 60
 _UNITS = {60: "minute", 86400: "day"}
+# A request holds its slot under a concurrency limit until its record is stored, or for this many
+# seconds at most: a worker killed outright (SIGKILL, out of memory) cannot hold a slot for longer.
+CONCURRENCY_LEASE = 900
+# Bytes of a request body per token, for the estimate held against token limits while it runs.
+BYTES_PER_TOKEN = 4
 
 
 @dataclass(frozen=True)
 class Limit:
-    """At most `amount` requests or tokens (`metric`) in any `window` seconds."""
+    """At most `amount` requests or tokens (`metric`) in any `window` seconds; or, for the metric
+    "concurrent", at most `amount` requests at once, each holding its slot `window` seconds at most."""
 
-    metric: str  # "requests" | "tokens"
+    metric: str  # "requests" | "tokens" | "concurrent"
     window: int
     amount: int
 
@@ -55,6 +62,8 @@ class Limit:
         raise AssertionError("unreachable: the counted buckets hold the whole excess")
 
     def describe(self) -> str:
+        if self.metric == "concurrent":
+            return f"{self.amount} concurrent requests"
         return f"{self.amount} {self.metric} per {_UNITS.get(self.window, f'{self.window}s')}"
 
 
@@ -63,6 +72,7 @@ def limits_of(key: ClientKey) -> tuple[Limit, ...]:
         ("requests", 60, key.requests_per_minute),
         ("tokens", 60, key.tokens_per_minute),
         ("tokens", 86400, key.tokens_per_day),
+        ("concurrent", CONCURRENCY_LEASE, key.concurrent_requests),
     )
     return tuple(Limit(metric, window, amount) for metric, window, amount in pairs if amount)
 

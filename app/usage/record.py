@@ -43,6 +43,14 @@ class RequestRecord:
     bodies: dict | None = None  # LOG_BODIES: the redacted request and answer, for the request log
     # The client key's allowed model patterns (None: any), bound at admission (usage.quotas).
     allowed_models: Sequence[str] | None = field(default=None, repr=False)
+    finished: bool = False  # its one record has gone to the sink
+    # What it holds against its client's limits until it ends (usage.quotas): a token estimate, and when
+    # it was added; a concurrency slot.
+    reserved: int = 0
+    reserved_at: float = 0.0
+    holds_slot: bool = False
+    # What serves the request (its greenlet under gevent), so a stopping worker can end it (http.shutdown).
+    owner: object | None = field(default=None, repr=False)
 
     def use_model(self, model: str) -> None:
         """The model this request calls: each view names it as soon as it knows it, and this is
@@ -73,6 +81,19 @@ class RequestRecord:
 
 Sink = Callable[[RequestRecord], None]
 
+# The records of the requests this process is serving, by request id: each leaves when it is finished.
+_UNFINISHED: dict[str, RequestRecord] = {}
+
+
+def begin(rec: RequestRecord, owner: object | None = None) -> None:
+    """Count the request as running until its record is finished."""
+    rec.owner = owner
+    _UNFINISHED[rec.request_id] = rec
+
+
+def unfinished() -> list[RequestRecord]:
+    return list(_UNFINISHED.values())
+
 
 def record() -> RequestRecord:
     """The current request's record."""
@@ -80,6 +101,11 @@ def record() -> RequestRecord:
 
 
 def finish(rec: RequestRecord, status: int, sink: Sink) -> None:
+    """Send the record to the sink: once, whichever of the ways a request can end gets here first."""
+    if rec.finished:
+        return
+    rec.finished = True
+    _UNFINISHED.pop(rec.request_id, None)
     rec.status = status
     rec.total_ms = (time.time() - rec.started) * 1000
     if rec.first_byte_ms is None:

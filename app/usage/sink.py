@@ -16,9 +16,11 @@ PRUNE_EVERY = 3600.0
 
 
 def usage_row(record: RequestRecord) -> dict:
-    """The record as a usage row: USAGE_FIELDS, `time` being when the request started."""
+    """The record as a usage row: USAGE_FIELDS, `time` being when the request started, `endpoint` the
+    route label (`/v1beta/models/{model}:generateContent`): a bounded name, never the raw path."""
     row = {name: getattr(record, name, None) for name in USAGE_FIELDS}
     row["time"] = record.started
+    row["endpoint"] = record.route or "unmatched"
     return row
 
 
@@ -39,11 +41,24 @@ class UsageSink:
         self._next_prune = 0.0
 
     def __call__(self, record: RequestRecord) -> None:
+        if record.client is None:
+            # No client (a 401): nothing to charge and no one's usage. Metrics and the request log count
+            # it; a durable row would let anyone without a key fill the store and hold its write lock.
+            return
         now = self.clock()
         row = usage_row(record)
         tokens = record.prompt_tokens + record.completion_tokens + record.thought_tokens
         try:
-            self.store.finish(row, record.client, self.quotas.token_limits(record.client), tokens, now)
+            self.store.finish(
+                row,
+                record.client,
+                self.quotas.token_limits(record.client),
+                tokens,
+                now,
+                reserved=record.reserved,
+                reserved_at=record.reserved_at,
+                holder=record.request_id if record.holds_slot else None,
+            )
         except StoreUnavailable:
             # Kept whole in the log rather than lost; it holds names and labels, never keys.
             log.error("usage record not stored: %s", jsonx.dumps(row).decode())

@@ -5,8 +5,15 @@ import stat
 
 import pytest
 
-from app.admin import session as session_module
-from app.admin.session import LIFETIME, Sessions, csrf_ok
+from app.admin.session import (
+    BACKOFF_MAX,
+    FORGET_FAILURES,
+    FREE_FAILURES,
+    LIFETIME,
+    Sessions,
+    backoff,
+    csrf_ok,
+)
 from app.config import SESSION_SECRET_FILE, Config, ConfigError
 from app.store.sqlite import SQLiteStore
 from tests.conftest import make_env
@@ -52,16 +59,40 @@ def test_the_password_check(store):
     assert not sessions.password_ok("the password ") and not sessions.password_ok("")
 
 
-def test_login_limits_per_address_and_overall(store):
+def test_failed_logins_back_off_per_address_and_a_login_forgets_them(store):
     sessions = Sessions(b"s" * 32, "the password", store)
-    for _ in range(5):
-        assert sessions.admit_login("10.0.0.1", 1000.0) is None
-    wait = sessions.admit_login("10.0.0.1", 1000.0)
-    assert wait is not None and 0 < wait <= 61
-    assert sessions.admit_login("10.0.0.1", 1062.0) is None  # the window has passed
-    for i in range(30):  # 30 in all across addresses, per minute
-        assert sessions.admit_login(f"10.0.1.{i}", 2000.0) is None
-    assert sessions.admit_login("10.0.2.1", 2000.0) is not None
+    now = 1000.0
+    for _ in range(FREE_FAILURES):  # each attempt is a failure until a login clears it
+        assert sessions.login_attempt("10.0.0.1", now) is None
+    assert sessions.login_attempt("10.0.0.1", now) == pytest.approx(1.0)  # then it waits 1 s
+    assert sessions.login_attempt("10.0.0.1", now + 1.0) is None  # a sixth failure
+    assert sessions.login_attempt("10.0.0.1", now + 1.5) == pytest.approx(1.5)  # 2 s after it
+    assert sessions.login_attempt("10.0.0.9", now + 1.5) is None  # another address waits for nothing
+    sessions.logged_in("10.0.0.1")
+    assert sessions.login_attempt("10.0.0.1", now + 1.5) is None
+
+
+def test_backoff_doubles_to_a_cap_and_failures_are_forgotten(store):
+    assert [backoff(n) for n in range(FREE_FAILURES)] == [0.0] * FREE_FAILURES
+    assert [backoff(FREE_FAILURES + n) for n in range(4)] == [1.0, 2.0, 4.0, 8.0]
+    assert backoff(100) == BACKOFF_MAX
+    sessions = Sessions(b"s" * 32, "the password", store)
+    for i in range(FREE_FAILURES + 1):
+        assert sessions.login_attempt("10.0.0.1", 1000.0 + i * 1000) is None
+    assert sessions.login_attempt("10.0.0.1", 6000.0 + FORGET_FAILURES - 1) is None  # 7th, 2 s after
+    assert sessions.login_attempt("10.0.0.1", 6000.0 + FORGET_FAILURES - 1) is not None
+    assert sessions.login_attempt("10.0.0.1", 6000.0 + 2 * FORGET_FAILURES) is None  # forgotten
+
+
+def test_a_logged_out_session_is_refused_everywhere(store, tmp_path):
+    sessions = Sessions(b"s" * 32, "the password", store)
+    issued = sessions.new()
+    cookie = sessions._serializer.dumps(issued)
+    other_worker = Sessions(b"s" * 32, "the password", SQLiteStore(tmp_path / "state.db"))
+    assert other_worker.load(cookie) == issued
+    sessions.revoke(issued)
+    assert sessions.load(cookie) is None and other_worker.load(cookie) is None
+    assert sessions.load(sessions._serializer.dumps(sessions.new())) is not None  # a new login works
 
 
 def test_the_session_secret_is_generated_once_and_shared(tmp_path):
@@ -77,10 +108,3 @@ def test_the_session_secret_is_generated_once_and_shared(tmp_path):
         Config.from_env({**env, "SESSION_SECRET": "short"})
     assert Config.from_env(make_env(DATA_DIR=str(tmp_path / "none"))).session_secret is None
     assert not (tmp_path / "none" / SESSION_SECRET_FILE).exists()  # no admin, no secret
-
-
-def test_login_limit_names_cannot_be_client_key_names():
-    from app.config.client_keys import _CLIENT_KEY_NAME
-
-    for name, _ in session_module.LOGIN_LIMITS:
-        assert not _CLIENT_KEY_NAME.match(name.format(address="127.0.0.1"))

@@ -16,6 +16,7 @@ keys:
     requests_per_minute: 60
     tokens_per_minute: 100000
     tokens_per_day: 2000000
+    concurrent_requests: 4
   - name: batch.job
     key_sha256: {digest}
 """
@@ -32,6 +33,7 @@ def test_yaml_keys_file(tmp_path):
     alice, batch = config.client_keys
     assert (alice.name, alice.models) == ("alice", ("gemini-2.5-*", "text-embedding-004"))
     assert (alice.requests_per_minute, alice.tokens_per_minute, alice.tokens_per_day) == (60, 100000, 2000000)
+    assert alice.concurrent_requests == 4 and batch.concurrent_requests is None
     assert batch.models is None and batch.requests_per_minute is None
     assert "secret" not in repr(config.client_keys)
     # A keys file alone is enough: no key is generated, and both keys authenticate by name.
@@ -70,6 +72,7 @@ def test_json_keys_file_beside_api_keys(tmp_path):
         ),
         ("keys: [{name: a, key: k, tokens_per_day: 1.5}]", "'tokens_per_day' must be a whole number"),
         ("keys: [{name: a, key: k, tokens_per_minute: true}]", "'tokens_per_minute' must be a whole number"),
+        ("keys: [{name: a, key: k, concurrent_requests: 0}]", "'concurrent_requests' must be a whole number"),
         ("keys: [{name: a, key: k}, {name: a, key: j}]", "the same name twice"),
         ("keys: [{name: a, key: k}, {name: b, key: k}]", "the same key twice"),
         ("keys: [{name: key-1, key: k}]", "the name API_KEYS gives its keys"),

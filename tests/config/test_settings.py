@@ -9,6 +9,7 @@ def test_defaults_and_lists(tmp_path):
     assert config.gemini_api_keys == ("x", "y")
     assert config.gemini_base_url == "https://generativelanguage.googleapis.com"
     assert config.safety_threshold == "OFF"
+    assert (config.request_body_timeout, config.reserved_output_tokens) == (120.0, 8192)
     assert not config.generated_api_key
 
 
@@ -36,6 +37,9 @@ def test_defaults_and_lists(tmp_path):
         ("MEDIA_URLS", "sometimes"),
         ("MAX_UPLOAD_BYTES", "lots"),
         ("MAX_UPLOAD_BYTES", "100"),
+        ("REQUEST_BODY_TIMEOUT", "0"),
+        ("RESERVED_OUTPUT_TOKENS", "-1"),
+        ("RESERVED_OUTPUT_TOKENS", "lots"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path, name, value):

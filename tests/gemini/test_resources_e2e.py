@@ -135,6 +135,7 @@ def test_a_batch_of_inline_requests_is_the_callers_and_its_tokens_count_once(nat
     from google.genai import types
 
     alice, bob = genai_client(native), genai_client(native, SEED_KEY)
+    before = len(usage_rows(native))
     requests_ = [
         types.InlinedRequest(contents="Capital of France?", metadata={"key": "one"}),
         types.InlinedRequest(contents="Capital of Spain?", metadata={"key": "two"}),
@@ -153,7 +154,11 @@ def test_a_batch_of_inline_requests_is_the_callers_and_its_tokens_count_once(nat
     not_found(lambda: bob.batches.delete(name=job.name))
     assert list(bob.batches.list()) == []
 
-    rows = [r for r in usage_rows(native) if r["endpoint"] == f"/v1/{job.name}" and r["client"] == "key-1"]
+    rows = [
+        r
+        for r in usage_rows(native)[before:]
+        if r["endpoint"] == "/v1/batches/{id}" and r["client"] == "key-1"
+    ]
     counted = [r for r in rows if r["prompt_tokens"]]
     assert len(rows) == 3 and len(counted) == 1  # two answers' tokens, on the first look only
     assert (
@@ -361,6 +366,7 @@ def test_a_batch_create_is_never_sent_twice_once_gemini_may_have_acted(start_gat
 
 def test_a_batch_from_a_file_writes_a_results_file_whose_download_counts_its_tokens_once(native, upstream):
     alice, bob = genai_client(native), genai_client(native, SEED_KEY)
+    before = len(usage_rows(native))
     lines = b"".join(
         json.dumps({"key": str(i), "request": {"contents": [{"parts": [{"text": f"Q{i}"}]}]}}).encode()
         + b"\n"
@@ -385,7 +391,8 @@ def test_a_batch_from_a_file_writes_a_results_file_whose_download_counts_its_tok
     )
     assert fetched.status_code == 200 and fetched.content == data
     assert fetched.headers["Content-Length"] == str(len(data))
-    rows = [r for r in usage_rows(native) if results.split("/")[1] in r["endpoint"] and r["status"] == 200]
+    downloads = ("/v1/files/{id}:download", "/download/v1beta/files/{id}:download")
+    rows = [r for r in usage_rows(native)[before:] if r["endpoint"] in downloads and r["status"] == 200]
     assert len(rows) == 3 and [r["prompt_tokens"] for r in rows] == [33, 0, 0]  # three answers, counted once
 
 

@@ -53,3 +53,11 @@ def test_origin_list_and_off(tmp_path):
     )
     r = off.options(CHAT, headers={"Origin": "https://a.example", "Access-Control-Request-Method": "POST"})
     assert r.status_code == 401  # without CORS a preflight is just an unauthenticated request
+
+
+def test_a_preflight_for_deleting_a_stored_response_is_allowed(client):
+    r = client.options(
+        "/v1/responses/resp_1",
+        headers={"Origin": "https://chat.example.com", "Access-Control-Request-Method": "DELETE"},
+    )
+    assert r.status_code == 204 and "DELETE" in r.headers["Access-Control-Allow-Methods"]

@@ -118,3 +118,19 @@ def test_the_keys_stay_unseen(gateway, upstream):
     made = sdk(gateway).files.create(file=("a.txt", io.BytesIO(b"x")), purpose="assistants")
     text = json.dumps(made.model_dump())
     assert not any(key in text for key in UPSTREAM_KEYS) and CLIENT_KEY not in json.dumps(upstream.calls())
+
+
+def test_the_responses_api_reads_an_uploaded_file_on_its_key(gateway, upstream):
+    alice, bob = sdk(gateway), sdk(gateway, SEED_KEY)
+    made = alice.files.create(file=("brief.txt", io.BytesIO(b"Ship on Friday.")), purpose="user_data")
+    content = [{"type": "input_text", "text": "When do we ship?"}, {"type": "input_file", "file_id": made.id}]
+    for _ in range(3):
+        answer = alice.responses.create(
+            model=MODEL, input=[{"role": "user", "content": content}], store=False
+        )
+        assert answer.output_text
+    held = requests.get(upstream.base_url + "/_resources", timeout=5).json()
+    sent = [c for c in upstream.calls() if c["path"].endswith(":generateContent")]
+    assert {c["key"] for c in sent} == {held["files/" + made.id.removeprefix("file-")]}
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.create(model=MODEL, input=[{"role": "user", "content": content}], store=False)

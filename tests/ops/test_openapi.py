@@ -4,11 +4,12 @@ import json
 import re
 
 import pytest
+import responses as responses_lib
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
 from app.http.routes import GEMINI_METHODS
-from tests.conftest import AUTH, FIXTURES, fixture_json
+from tests.conftest import AUTH, BASE, FIXTURES, fixture_bytes, fixture_json
 
 SEED = (FIXTURES / "seed" / "api-examples.md").read_text()
 
@@ -184,3 +185,28 @@ def test_error_shapes_fit_real_errors_and_the_gateways_own(spec, client, dialect
     assert r.status_code == 400
     assert conforms(spec, schema, r.get_json()) == []
     assert set(response["headers"]) == {"x-request-id", "x-gemgate-overhead-ms"}
+
+
+@pytest.mark.parametrize("name", ["first-turn", "tool-followup", "first-turn-fallback-metadata"])
+def test_recorded_codex_requests_conform(spec, name):
+    schema = operation(spec, "post", "/v1/responses")["requestBody"]["content"]["application/json"]["schema"]
+    body = fixture_json(f"openai/responses-request-codex-{name}.json")["body"]
+    assert conforms(spec, schema, body) == []
+
+
+def test_a_responses_answer_conforms(spec, client):
+    with responses_lib.RequestsMock() as mocked:
+        mocked.post(
+            BASE + "/v1beta/models/gemini-2.5-flash:generateContent",
+            body=fixture_bytes("gemini/generate_text.json"),
+        )
+        r = client.post("/v1/responses", json={"model": "gemini-2.5-flash", "input": "Hi"}, headers=AUTH)
+    schema = operation(spec, "post", "/v1/responses")["responses"]["200"]["content"]["application/json"][
+        "schema"
+    ]
+    assert conforms(spec, schema, r.get_json()) == []
+    stored = client.get(f"/v1/responses/{r.get_json()['id']}/input_items", headers=AUTH)
+    schema = operation(spec, "get", "/v1/responses/x/input_items")["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]
+    assert conforms(spec, schema, stored.get_json()) == []

@@ -30,6 +30,8 @@ def tagged(variant: Variant, tag: str) -> dict:
     body = dict(variant.body)
     if variant.dialect == "gemini":
         body["contents"] = [{"role": "user", "parts": [{"text": tag}]}]
+    elif variant.dialect == "responses":
+        body["input"] = tag
     else:
         body["messages"] = [{"role": "user", "content": tag}]
     return body

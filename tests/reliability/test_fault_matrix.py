@@ -439,4 +439,4 @@ def test_odd_answers_are_mapped(gw, fake, variant, answer):
     if answer == "blocked-prompt" and variant.dialect != "gemini":
         assert response.status_code == 200
         reasons = json.dumps(reading.frames if variant.stream else response.json())
-        assert ('"content_filter"' if variant.dialect == "openai" else '"refusal"') in reasons
+        assert ('"refusal"' if variant.dialect == "anthropic" else '"content_filter"') in reasons

@@ -125,6 +125,64 @@ SEEDS = {
         "model": "gemini-2.5-flash",
         "messages": [{"role": "user", "content": "hi"}],
     },
+    "/v1/responses": {
+        "model": "gemini-2.5-flash",
+        "stream": True,
+        "store": False,
+        "instructions": "be brief",
+        "include": ["reasoning.encrypted_content"],
+        "reasoning": {"effort": "low", "summary": "auto"},
+        "text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "object"}}},
+        "input": [
+            {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "rules"}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "hi"},
+                    {
+                        "type": "input_image",
+                        "image_url": "data:image/png;base64,iVBORw0KGgo=",
+                        "detail": "auto",
+                    },
+                ],
+            },
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gg1.c2ln"},
+            {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": '{"a": 1}'},
+            {"type": "function_call_output", "call_id": "call_1", "output": "ok"},
+            {"type": "custom_tool_call", "call_id": "call_2", "name": "patch", "input": "*** Begin Patch"},
+            {
+                "type": "custom_tool_call_output",
+                "call_id": "call_2",
+                "output": [{"type": "input_text", "text": "done"}],
+            },
+            {"type": "compaction", "encrypted_content": "ggc1.eJxLTSzKyUwtUijPL8oGAB8CBMg"},
+        ],
+        "tools": [
+            {
+                "type": "function",
+                "name": "f",
+                "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}},
+            },
+            {
+                "type": "custom",
+                "name": "patch",
+                "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"},
+            },
+            {
+                "type": "namespace",
+                "name": "ns",
+                "description": "d",
+                "tools": [{"type": "function", "name": "g"}],
+            },
+            {"type": "web_search"},
+        ],
+        "tool_choice": "auto",
+    },
+    "/v1/responses/input_tokens": {"model": "gemini-2.5-flash", "input": "hi", "instructions": "x"},
+    "/v1/responses/compact": {
+        "model": "gemini-2.5-flash",
+        "input": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
+    },
 }
 GET_PATHS = [
     "/v1/models",
@@ -135,6 +193,8 @@ GET_PATHS = [
     "/metrics",
     "/openapi.json",
     "/v1/models/models/gemini-2.5-flash",
+    "/v1/responses/resp_0123",
+    "/v1/responses/resp_0123/input_items",
 ]
 
 

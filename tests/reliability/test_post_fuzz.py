@@ -59,6 +59,9 @@ SEEDS = {
         "model": "gemini-2.5-flash",
         "messages": [{"role": "user", "content": "hi"}],
     },
+    "/v1/responses": {"model": "gemini-2.5-flash", "input": [{"role": "user", "content": "hi"}]},
+    "/v1/responses/input_tokens": {"model": "gemini-2.5-flash", "input": "hi"},
+    "/v1/responses/compact": {"model": "gemini-2.5-flash", "input": "hi"},
 }
 
 

@@ -18,7 +18,7 @@ class Variant:
     """One way to call the gateway: a dialect, streamed or not."""
 
     name: str
-    dialect: str  # gemini | openai | anthropic
+    dialect: str  # gemini | openai | responses (OpenAI's Responses API) | anthropic
     path: str
     body: dict
     headers: dict = field(default_factory=dict)
@@ -69,6 +69,16 @@ def _variant(name: str, stream: bool) -> Variant:
             OPENAI_HEADERS,
             stream,
         )
+    if dialect == "responses":
+        body = {"model": MODEL, "input": prompt, "store": False}
+        return Variant(
+            name,
+            dialect,
+            "/v1/responses",
+            {**body, "stream": True} if stream else body,
+            OPENAI_HEADERS,
+            stream,
+        )
     body = {"model": MODEL, "max_tokens": 256, "messages": [{"role": "user", "content": prompt}]}
     return Variant(
         name, dialect, "/v1/messages", {**body, "stream": True} if stream else body, ANTHROPIC_HEADERS, stream
@@ -77,7 +87,16 @@ def _variant(name: str, stream: bool) -> Variant:
 
 VARIANTS = tuple(
     _variant(name, name.endswith(("-sse", "-stream")))
-    for name in ("gemini", "gemini-sse", "openai", "openai-stream", "anthropic", "anthropic-stream")
+    for name in (
+        "gemini",
+        "gemini-sse",
+        "openai",
+        "openai-stream",
+        "responses",
+        "responses-stream",
+        "anthropic",
+        "anthropic-stream",
+    )
 )
 STREAMS = tuple(v for v in VARIANTS if v.stream)
 WHOLE = tuple(v for v in VARIANTS if not v.stream)
@@ -118,8 +137,8 @@ def read(variant: Variant, response: requests.Response) -> Reading:
     """Parse a whole answer or a complete stream body of `variant`."""
     if response.status_code >= 400 or not variant.stream:
         return _read_whole(variant, response)
-    if variant.dialect == "anthropic":
-        return _read_anthropic_stream(response.content)
+    if variant.dialect in ("anthropic", "responses"):
+        return _read_event_stream(response.content)
     return _read_data_stream(variant, response.content)
 
 
@@ -131,6 +150,9 @@ def _read_whole(variant: Variant, response: requests.Response) -> Reading:
         return Reading(text=gemini_text(body), finished=True)
     if variant.dialect == "openai":
         return Reading(text=body["choices"][0]["message"]["content"] or "", finished=True)
+    if variant.dialect == "responses":
+        texts = [c["text"] for i in body["output"] if i["type"] == "message" for c in i["content"]]
+        return Reading(text="".join(texts), finished=body["status"] != "failed")
     return Reading(text="".join(b["text"] for b in body["content"] if b["type"] == "text"), finished=True)
 
 
@@ -176,25 +198,33 @@ def _list(value) -> list:
     return value if isinstance(value, list) else []
 
 
-def _read_anthropic_stream(raw: bytes) -> Reading:
+def _read_event_stream(raw: bytes) -> Reading:
+    """An Anthropic or a Responses API stream: `event:` and `data:` lines that agree; an `error` event,
+    or a `response.failed`, is the stream's error."""
     reading = Reading()
     for block in raw.decode().split("\n\n"):
-        if not block.strip():
+        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
+        if not lines:
             continue
-        lines = block.split("\n")
         assert len(lines) == 2 and lines[0].startswith("event: ") and lines[1].startswith("data: "), block
         name, data = lines[0][7:], json.loads(lines[1][6:])
         assert data["type"] == name, block
         if reading.error is not None:
             reading.after_error.append(data)
             continue
-        if name == "error":
+        if name in ("error", "response.failed"):
             reading.error = data
             continue
         reading.frames.append(data)
         if name == "content_block_delta" and data["delta"]["type"] == "text_delta":
             reading.text += data["delta"]["text"]
-        reading.finished = reading.finished or name == "message_stop"
+        elif name == "response.output_text.delta":
+            reading.text += data["delta"]
+        reading.finished = reading.finished or name in (
+            "message_stop",
+            "response.completed",
+            "response.incomplete",
+        )
     return reading
 
 
@@ -217,7 +247,11 @@ def assert_error_shape(variant: Variant, error: dict, status: int | None = None)
         )
         if status is not None:
             assert inner["code"] == (503 if status == 529 else status), error
-    elif variant.dialect == "openai":
+    elif variant.dialect == "responses" and error.get("type") == "response.failed":
+        failed = error["response"]
+        assert failed["status"] == "failed" and failed["error"]["message"], error
+        assert failed["error"]["code"] in ("server_error", "rate_limit_exceeded", "invalid_prompt"), error
+    elif variant.dialect in ("openai", "responses"):
         inner = error["error"]
         assert set(inner) == {"message", "type", "param", "code"} and inner["message"], error
         assert inner["type"] in (

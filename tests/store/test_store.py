@@ -1,5 +1,6 @@
 """One suite, both backends: every test here runs against SQLite and against a real Redis."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -273,3 +274,119 @@ def _closed_port() -> int:
     from tests.conftest import free_port
 
     return free_port()
+
+
+# -- reservations and concurrency ------------------------------------------------------------------
+
+SLOTS = Limit("concurrent", 900, 2)
+
+
+def test_a_reservation_is_checked_and_held_atomically_then_settled(open_backend):
+    worker_a, worker_b = open_backend(), open_backend()
+    tokens = [TPM, TPD]
+    assert worker_a.admit("alice", tokens, NOW, amounts={"tokens": 80}) is None  # 0 of 100 used: room
+    assert worker_b.admit("alice", tokens, NOW + 1, amounts={"tokens": 80}) is None  # 80: still room
+    limit, _ = worker_a.admit("alice", tokens, NOW + 2, amounts={"tokens": 80})  # 160: none
+    assert limit == TPM
+    # Both end: 30 and 10 tokens were real; the 160 held are given back.
+    worker_a.finish(row(NOW), "alice", tokens, 30, NOW + 3, reserved=80, reserved_at=NOW)
+    worker_b.finish(row(NOW + 1), "alice", tokens, 10, NOW + 4, reserved=80, reserved_at=NOW + 1)
+    assert worker_a.admit("alice", tokens, NOW + 5, amounts={"tokens": 59}) is None  # 40 + 59 < 100
+    assert worker_a.admit("alice", tokens, NOW + 5, amounts={"tokens": 1}) is None  # 99: room for one
+    assert worker_a.admit("alice", tokens, NOW + 5, amounts={"tokens": 1}) is not None  # 100: none
+    worker_b.finish(row(NOW + 5), "alice", tokens, 0, NOW + 6, reserved=60, reserved_at=NOW + 5)
+    # The day limit holds only what was really used: 40 of 1000.
+    assert worker_b.admit("alice", [TPD], NOW + 7, amounts={"tokens": 960}) is None
+    assert worker_b.admit("alice", [TPD], NOW + 8, amounts={"tokens": 1}) is not None
+
+
+def test_reservations_hold_under_concurrency(open_backend):
+    workers = [open_backend() for _ in range(4)]
+
+    def attempts(store):
+        return sum(store.admit("alice", [TPM], NOW, amounts={"tokens": 30}) is None for _ in range(10))
+
+    with ThreadPoolExecutor(4) as pool:
+        admitted = sum(pool.map(attempts, workers))
+    assert admitted == 4  # 0, 30, 60, 90 had room; at 120 none did
+
+
+def test_a_reservation_released_late_settles_a_window_that_has_moved_on(store):
+    assert store.admit("alice", [TPM], NOW, amounts={"tokens": 500}) is None
+    # A long stream: it ends after its reservation's bucket has left the window.
+    store.finish(row(NOW), "alice", [TPM], 40, NOW + 3600, reserved=500, reserved_at=NOW)
+    assert store.admit("alice", [TPM], NOW + 3601, amounts={"tokens": 59}) is None  # 40 + 59
+    assert store.admit("alice", [TPM], NOW + 3601, amounts={"tokens": 1}) is None
+    assert store.admit("alice", [TPM], NOW + 3601, amounts={"tokens": 1}) is not None
+
+
+def test_extra_calls_count_against_request_limits(store):
+    assert store.admit("alice", [RPM], NOW) is None  # the request itself
+    assert store.admit("alice", [RPM], NOW, amounts={"requests": 2}) is None  # its two more calls
+    limit, _ = store.admit("alice", [RPM], NOW + 1)
+    assert limit == RPM
+
+
+def test_concurrency_slots_are_taken_released_and_lapse(open_backend):
+    worker_a, worker_b = open_backend(), open_backend()
+    assert worker_a.admit("alice", [RPM, SLOTS], NOW, holder="r1") is None
+    assert worker_b.admit("alice", [SLOTS], NOW, holder="r2") is None
+    limit, wait = worker_a.admit("alice", [SLOTS], NOW, holder="r3")
+    assert limit == SLOTS and 0 < wait <= 1
+    assert worker_a.admit("bob", [SLOTS], NOW, holder="r4") is None  # counted apart
+    worker_b.finish(row(NOW), "alice", [], 0, NOW + 1, holder="r1")
+    assert worker_a.admit("alice", [SLOTS], NOW + 1, holder="r3") is None
+    assert worker_a.admit("alice", [SLOTS], NOW + 1, holder="r5") is not None
+    # A slot whose holder never ended (its worker was killed) lapses after the lease.
+    assert worker_a.admit("alice", [SLOTS], NOW + 901, holder="r5") is None
+    assert worker_a.admit("alice", [SLOTS], NOW + 901, holder="r6") is None
+
+
+def test_slots_are_atomic_under_concurrency(open_backend):
+    workers = [open_backend() for _ in range(4)]
+
+    def attempts(pair):
+        n, store = pair
+        return sum(store.admit("alice", [SLOTS], NOW, holder=f"w{n}-{i}") is None for i in range(10))
+
+    with ThreadPoolExecutor(4) as pool:
+        admitted = sum(pool.map(attempts, enumerate(workers)))
+    assert admitted == 2
+
+
+# -- admin logins ------------------------------------------------------------------------------------
+
+
+def doubling(failures: int) -> float:
+    return 0.0 if failures < 2 else 2.0 ** (failures - 2)
+
+
+def test_login_attempts_back_off_atomically_and_are_forgotten(open_backend):
+    worker_a, worker_b = open_backend(), open_backend()
+    assert worker_a.login_attempt("10.0.0.1", NOW, doubling, 60) is None
+    assert worker_b.login_attempt("10.0.0.1", NOW, doubling, 60) is None
+    assert worker_a.login_attempt("10.0.0.1", NOW + 0.5, doubling, 60) == pytest.approx(0.5)
+    assert worker_b.login_attempt("10.0.0.2", NOW + 0.5, doubling, 60) is None  # apart
+    assert worker_b.login_attempt("10.0.0.1", NOW + 1, doubling, 60) is None  # third failure
+    assert worker_a.login_attempt("10.0.0.1", NOW + 1, doubling, 60) == pytest.approx(2.0)
+    worker_a.login_succeeded("10.0.0.1")
+    assert worker_b.login_attempt("10.0.0.1", NOW + 1, doubling, 60) is None
+
+
+def test_login_attempts_are_counted_atomically(open_backend):
+    workers = [open_backend() for _ in range(4)]
+
+    def attempts(store):
+        return sum(store.login_attempt("10.0.0.1", NOW, doubling, 60) is None for _ in range(10))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(attempts, workers)) == 2  # the free ones; then each waits
+
+
+def test_revoked_sessions_are_shared_until_they_expire(open_backend):
+    worker_a, worker_b = open_backend(), open_backend()
+    assert not worker_b.session_revoked("s1", NOW)
+    worker_a.revoke_session("s1", time.time() + 60)
+    assert worker_b.session_revoked("s1", time.time()) and not worker_b.session_revoked("s2", time.time())
+    worker_a.revoke_session("s3", time.time() - 1)  # already expired: nothing to remember
+    assert not worker_b.session_revoked("s3", time.time())

@@ -23,7 +23,7 @@ NOW = 1_700_000_000.0
 
 
 def record(started=NOW, **values) -> RequestRecord:
-    rec = RequestRecord("req_x", "openai", "/v1/chat/completions", started=started)
+    rec = RequestRecord("req_x", "openai", "/v1/chat/completions", started=started, client="key-1")
     for name, value in values.items():
         setattr(rec, name, value)
     return rec
@@ -56,7 +56,7 @@ def test_every_request_is_recorded_before_its_response_ends(env, mocked):
     assert (unary["client"], unary["dialect"], unary["endpoint"], unary["model"]) == (
         "key-1",
         "gemini",
-        GEN,
+        "/v1beta/models/{model}:generateContent",  # the route, not the raw path
         "gemini-2.5-flash",
     )
     assert (unary["stream"], unary["status"], unary["attempts"], unary["key_label"]) == (
@@ -76,7 +76,7 @@ def test_every_request_is_recorded_before_its_response_ends(env, mocked):
 
 
 class BrokenStore:
-    def finish(self, *args):
+    def finish(self, *args, **kwargs):
         raise StoreUnavailable("disk full")
 
     def prune(self, before):

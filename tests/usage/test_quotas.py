@@ -182,8 +182,7 @@ def test_usage_records_name_the_client_never_its_key(tmp_path, keys_file, mocked
     assert [(r["client"], r["status"], r["model"]) for r in rows] == [
         ("alice", 200, "gemini-2.5-flash"),
         ("alice", 403, "gemini-3-pro-preview"),
-        (None, 401, None),
-    ]
+    ]  # the 401 has no client: metrics and the request log count it, the usage store does not
     assert (
         rows[0]["prompt_tokens"] == 11 and rows[0]["thought_tokens"] == 34 and rows[0]["key_label"] == "key-1"
     )
@@ -210,3 +209,97 @@ def test_the_allowed_models_hold_in_the_openai_and_anthropic_dialects(tmp_path, 
     assert r.status_code == 403 and r.json["error"]["type"] == "permission_error"
     assert "gemini-3-pro-preview" in r.json["error"]["message"]
     assert len(mocked.calls) == 0
+
+
+# -- reservations and fan-out -------------------------------------------------------------------------
+
+
+def test_each_upstream_call_of_a_request_counts_against_its_request_limits(tmp_path, keys_file, mocked):
+    embed = "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+    mocked.post(BASE + embed, json={"embeddings": [{"values": [0.5]}] * 100})
+    mocked.post(BASE + embed, json={"embeddings": [{"values": [0.5]}] * 100})
+    mocked.post(BASE + embed, json={"embeddings": [{"values": [0.5]}] * 50})
+    client = app_with(
+        tmp_path, keys_file({"name": "alice", "key": ALICE, "requests_per_minute": 3})
+    ).test_client()
+    auth = {"Authorization": f"Bearer {ALICE}"}
+    body = {"model": "text-embedding-3-small", "input": ["x"] * 250}  # three calls to Gemini
+    assert client.post("/v1/embeddings", json=body, headers=auth).status_code == 200
+    r = client.post("/v1/embeddings", json={**body, "input": "one"}, headers=auth)
+    assert r.status_code == 429 and "3 requests per minute" in r.json["error"]["message"]
+    assert len(mocked.calls) == 3
+
+
+def test_gemini_image_models_count_one_request_per_image(tmp_path, keys_file, mocked):
+    gen = "/v1beta/models/gemini-2.5-flash-image:generateContent"
+    mocked.post(BASE + gen, body=fixture_bytes("gemini/image_generation.json"))
+    mocked.post(BASE + gen, body=fixture_bytes("gemini/image_generation.json"))
+    client = app_with(
+        tmp_path, keys_file({"name": "alice", "key": ALICE, "requests_per_minute": 2})
+    ).test_client()
+    auth = {"Authorization": f"Bearer {ALICE}"}
+    body = {"model": "gemini-2.5-flash-image", "prompt": "a cat", "n": 2}
+    assert client.post("/v1/images/generations", json=body, headers=auth).status_code == 200
+    r = client.post("/v1/images/generations", json={**body, "n": 1}, headers=auth)
+    assert r.status_code == 429
+    # A request whose extra calls find no room is refused before any of them.
+    client = app_with(
+        tmp_path / "other", keys_file({"name": "alice", "key": ALICE, "requests_per_minute": 1})
+    ).test_client()
+    r = client.post("/v1/images/generations", json={**body, "n": 3}, headers=auth)
+    assert r.status_code == 429 and len(mocked.calls) == 2
+
+
+@pytest.mark.parametrize(
+    "path, body, headers, cap",
+    [
+        (GEN, {**BODY, "generationConfig": {"maxOutputTokens": 300, "candidateCount": 2}}, "gemini", 600),
+        (GEN, BODY, "gemini", None),
+        (
+            "/v1/chat/completions",
+            {"model": "gemini-2.5-flash", "max_tokens": 70, "messages": [{"role": "user", "content": "Hi"}]},
+            "openai",
+            70,
+        ),
+        (
+            "/v1/messages",
+            {"model": "gemini-2.5-flash", "max_tokens": 90, "messages": [{"role": "user", "content": "Hi"}]},
+            "anthropic",
+            90,
+        ),
+    ],
+)
+def test_the_estimate_held_is_the_requests_own_cap_or_the_default_plus_its_size(
+    tmp_path, keys_file, mocked, monkeypatch, path, body, headers, cap
+):
+    mocked.post(BASE + GEN, body=fixture_bytes("gemini/generate_text.json"))
+    app = app_with(
+        tmp_path,
+        keys_file({"name": "alice", "key": ALICE, "tokens_per_minute": 10}),
+        RESERVED_OUTPUT_TOKENS=5000,
+    )
+    store = state_of(app).store
+    held = []
+    admit = store.admit
+
+    def watch(client, limits, now, **kwargs):
+        if (kwargs.get("amounts") or {}).get("tokens"):
+            held.append(kwargs["amounts"]["tokens"])
+        return admit(client, limits, now, **kwargs)
+
+    monkeypatch.setattr(store, "admit", watch)
+    auth = {
+        "gemini": {"x-goog-api-key": ALICE},
+        "openai": {"Authorization": f"Bearer {ALICE}"},
+        "anthropic": {"x-api-key": ALICE, "anthropic-version": "2023-06-01"},
+    }[headers]
+    r = app.test_client().post(
+        path, data=json.dumps(body), headers={**auth, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert held == [len(json.dumps(body)) // 4 + (5000 if cap is None else cap)]
+    # Once it ended, the estimate was given back and Gemini's count charged: 46 of 10, so the next waits.
+    r = app.test_client().post(
+        path, data=json.dumps(body), headers={**auth, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 429  # 46 of 10: the limit is spent, the estimate given back
