@@ -49,7 +49,7 @@ def is_session_request(req: Request) -> bool:
 
 @uploads.post(f"/upload/{_VERSION}/files")
 def upload_file(version: str) -> Response:
-    return _upload(version, "files")
+    return _upload(version, "files", label="files")
 
 
 @uploads.post(f"/upload/{_VERSION}/<path:rest>")
@@ -61,7 +61,7 @@ def upload_to(version: str, rest: str) -> Response:
         path = None
     if path is None or path.action != "uploadToFileSearchStore":
         raise NotFound(f"No upload route {request.path}.")
-    return _upload(version, rest, owned=(path.resource,) if path.resource else ())
+    return _upload(version, rest, owned=(path.resource,) if path.resource else (), label=path.label)
 
 
 @uploads.get(f"/download/{_VERSION}/files/<path:sub>")
@@ -77,8 +77,8 @@ def download(version: str, sub: str) -> Response:
     return relay.download(served, path.resource)
 
 
-def _upload(version: str, rest: str, owned: tuple[str, ...] = ()) -> Response:
-    g.route_label = f"/upload/{version}/{rest.split('/')[0]}" + (":upload" if ":" in rest else "")
+def _upload(version: str, rest: str, *, label: str, owned: tuple[str, ...] = ()) -> Response:
+    g.route_label = f"/upload/{version}/{label}"
     if is_session_request(request):
         return _continue(version)
     protocol = (request.headers.get("X-Goog-Upload-Protocol") or request.args.get("uploadType") or "").lower()
