@@ -16,7 +16,7 @@ from ..http.body import read_body
 from ..http.sse import SSEDecoder
 from ..http.streaming import stream_response
 from ..state import state
-from ..upstream.client import BodyStream, Served, read_pieces
+from ..upstream.client import BodyStream, Params, Served, read_pieces
 from ..upstream.resources import created, results_file
 from ..usage.record import record
 from .errors import error_body
@@ -87,7 +87,7 @@ def send(
     owned: tuple[str, ...] = (),
     headers: Mapping[str, str] | None = None,
     key_id: str | None = None,
-    params: Mapping[str, object] | None = None,
+    params: Params | None = None,
     creates: bool = False,
 ) -> Served:
     """One call through the pool. Only reads are sent again after Gemini may have acted on them; a
@@ -96,7 +96,7 @@ def send(
         method,
         path,
         body=body,
-        params=query() if params is None else params,  # type: ignore[arg-type]
+        params=query() if params is None else params,
         stream=True,
         headers=forward_headers() if headers is None else headers,
         idempotent=method == "GET",

@@ -46,6 +46,8 @@ from .key_pool import (
 )
 from .retry import Fault, Rules, backoff, judge, resource_refused, retry_delay
 
+# A call's query parameters: a repeated one has a tuple of its values.
+Params = Mapping[str, str | tuple[str, ...]]
 # The session hint of a client's resource creations: its resources gather on one key.
 CREATIONS = "\x00resources"
 # Gemini API keys look like this; scrubbed even when they are not one of ours.
@@ -120,7 +122,7 @@ def _no_context() -> tuple[str | None, str | None]:
 class _Call:
     method: str
     body: bytes | BodyStream | None
-    params: Mapping[str, str] | None
+    params: Params | None
     stream: bool
     headers: Mapping[str, str] | None
     idempotent: bool
@@ -171,7 +173,7 @@ class UpstreamClient:
         path: str,
         *,
         body: bytes | BodyStream | None = None,
-        params: Mapping[str, str] | None = None,
+        params: Params | None = None,
         stream: bool = False,
         fallback: bool = True,
         headers: Mapping[str, str] | None = None,
@@ -414,7 +416,7 @@ class UpstreamClient:
             _ = response.content  # read now, as session.request does
         return response
 
-    def _url(self, path: str, params: Mapping[str, str] | None) -> str:
+    def _url(self, path: str, params: Params | None) -> str:
         """The encoded URL, as `PreparedRequest.prepare_url` makes it; cached, since a few paths
         and parameters repeat on every call."""
         key = (path, tuple(params.items()) if params else ())
