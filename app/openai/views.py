@@ -16,6 +16,7 @@ from ..http.body import json_body
 from ..state import state
 from ..translate.directives import parse_model_name
 from ..translate.finish import block_reason
+from ..translate.media import UrlMedia
 from ..translate.parts import Kind, candidate_parts, inline_media, kind
 from ..upstream import affinity
 from ..usage.quotas import reserve
@@ -41,7 +42,8 @@ def chat_completions():
     reserve(cap * (body.get("n") or 1) if cap else None)
     parallel_tool_calls = body.get("parallel_tool_calls") is not False
     audio_format = to_gemini.audio_format(body, spec.model)
-    request = to_gemini.chat_request(body, spec)  # may fetch image URLs: after the cheap checks
+    media = UrlMedia(state().config.media_urls, spec.model)
+    request = to_gemini.chat_request(body, spec, fetch=media)  # may fetch image URLs: after the cheap checks
     created = int(time.time())
     if body.get("stream"):
         translator = ChatCompletionStream(
