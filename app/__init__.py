@@ -13,7 +13,8 @@ from . import admin, anthropic, errors, gemini, openai
 from .config import Config, ConfigError
 from .config.runtime import LiveSettings
 from .errors import GatewayError
-from .http import cors, models_route, timing
+from .gemini.uploads import is_session_request
+from .http import cors, files_route, models_route, timing
 from .http.auth import ClientKeys, presented_key
 from .http.body import discard_body, read_body
 from .http.dialects import dialect_for
@@ -98,6 +99,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     openapi.init_app(app)
     admin.init_app(app, config)
     models_route.init_app(app)
+    files_route.init_app(app)
     for dialect in (gemini, openai, anthropic):
         dialect.init_app(app)
     return app
@@ -126,6 +128,8 @@ def _identify():
     app_state = state()
     g.record = RequestRecord(request_id, dialect, request.path, started=timing.started_at())
     begin(g.record, current_owner())
+    if is_session_request(request):
+        return  # an upload URL the gateway handed out: its session names the client (app.gemini.uploads)
     g.record.client = app_state.client_keys.identify(presented_key(request.headers, request.args))
     app_state.quotas.admit(g.record)  # allowed models, and 429 when over a limit
 
@@ -187,7 +191,7 @@ def _drain_body(error: BaseException | None) -> None:
 def _keep_bodies(rec: RequestRecord, response, request_log: RequestLog) -> None:
     """LOG_BODIES: the request's body and a whole answer's body, redacted, for the log line."""
     try:
-        raw = read_body()
+        raw = b"" if g.get("body_streamed") else read_body()
     except (HTTPException, GatewayError):  # a body over the limit or past its deadline, never read
         raw = b""
     rec.bodies = {"request_body": request_log.redacted(raw)}

@@ -45,6 +45,7 @@ class AppState:
     model_views: dict[str, tuple[Callable, Callable]] = field(
         default_factory=dict
     )  # GET /v1/models per dialect
+    file_views: dict[str, Callable] = field(default_factory=dict)  # /v1/files[/...] per dialect
     admin: Sessions | None = None  # admin logins, when there is an admin page
 
     def install(self, app: Flask) -> None:

@@ -80,7 +80,7 @@ def item_error(item: object) -> dict | list | None:
     if not isinstance(item, dict):
         return ["Each input item must be an object."]
     kind = item.get("type", "message" if "role" in item else None)
-    if not isinstance(kind, str):  # a list or an object cannot name a type (nor be looked up as one)
+    if kind is not None and not isinstance(kind, str):  # a list or an object cannot be looked up
         return {"type": ["Must be a string."]}
     if kind in SKIPPED_ITEMS:
         return None

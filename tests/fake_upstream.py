@@ -4,9 +4,15 @@ Run: python -m tests.fake_upstream --port 8765 [--stream-interval S] [--max-call
 (--max-calls keeps only the latest N calls, for long runs such as soak/run.py)
 
 Control routes (not part of Gemini's API):
-  POST /_script   JSON list of scripted answers, served in order before the defaults
-  GET  /_calls    every call received: path, key, body, when it started and when it closed
-  POST /_reset    forget the script and the calls
+  POST /_script     JSON list of scripted answers, served in order before the defaults
+  GET  /_calls      every call received: path, key, body, when it started and when it closed
+  GET  /_resources  every resource held (files, caches, batches, interactions, stores) and its key
+  POST /_reset      forget the script, the calls and the resources
+
+Besides the model calls it serves Gemini's resources, each owned by the key that created it
+(tests/fake_resources.py): uploads (resumable, multipart, raw) and files, cached contents, batches,
+interactions (streamed or not, in the background, continued by previous_interaction_id) and file
+search stores. Upload bodies are read as they arrive, never held whole.
 
 A scripted answer is an object with any of:
   status        HTTP status (default 200)
@@ -53,6 +59,8 @@ monkey.patch_all()
 
 from gevent.pywsgi import WSGIServer  # noqa: E402
 
+from tests.fake_resources import Resources, interaction_frames, query_of  # noqa: E402
+
 FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
 _ACTION = re.compile(r"^/(v1beta|v1)/models/([^/:]+):(\w+)$")
 
@@ -82,6 +90,7 @@ class FakeGemini:
         self.calls: list[dict] = []
         self.stream_interval = stream_interval
         self.max_calls = max_calls  # 0: keep every call
+        self.resources = Resources(fixture("error_403_file_not_owned.json"), generate_answer)
 
     # -- control -----------------------------------------------------------------
     def control(self, env, path):
@@ -93,10 +102,13 @@ class FakeGemini:
         if path == "/_calls":
             with self.lock:
                 return 200, {}, pretty(self.calls)
+        if path == "/_resources":
+            return 200, {}, pretty(self.resources.summary())
         if path == "/_reset":
             with self.lock:
                 self.script.clear()
                 self.calls.clear()
+            self.resources.reset()
             return 200, {}, pretty({})
         return 404, {}, pretty({"error": "unknown control route"})
 
@@ -127,7 +139,10 @@ class FakeGemini:
             start_response(f"{status} X", [("Content-Type", "application/json")])
             return [body]
         key = env.get("HTTP_X_GOOG_API_KEY")
-        raw = env["wsgi.input"].read() if env["REQUEST_METHOD"] == "POST" else b""
+        method = env["REQUEST_METHOD"]
+        # Uploads are read as they arrive by the handler that takes them, not held here.
+        reads = method in ("POST", "PATCH") and not path.startswith("/upload/")
+        raw = env["wsgi.input"].read() if reads else b""
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -148,8 +163,47 @@ class FakeGemini:
                 del self.calls[: -self.max_calls]
         item = self.scripted(path, key)
         if item is None:
-            item = self.default(env["REQUEST_METHOD"], path, key, body)
+            item = self.resource(env, method, path, key, body)
+        if item is None:
+            item = self.default(method, path, key, body)
         return self.serve(item, call, start_response)
+
+    def resource(self, env, method: str, path: str, key: str | None, body) -> dict | None:
+        """Gemini's resource routes, or None for the model routes."""
+        segments = path.strip("/").split("/")
+        prefix = segments.pop(0) if segments and segments[0] in ("upload", "download") else None
+        if len(segments) < 2 or segments[0] not in ("v1", "v1beta"):
+            return None
+        version, family, rest = segments[0], segments[1], "/".join(segments[2:])
+        if prefix == "upload":
+            if family == "files" and not rest and method == "POST":
+                return self.resources.upload(env, version, key, query_of(env))
+            return {"status": 404, "raw": "not found"}
+        if ":" in family:  # a method on a collection (files:register): not served
+            return {"status": 404, "raw": "not found"}
+        if key is None and family != "models":
+            return {"status": 403, "body": fixture("error_403_permission_denied.json")}
+        query = query_of(env)
+        if family == "files":
+            return self.resources.files(method, rest, key, query)
+        if family == "cachedContents":
+            return self.resources.caches(method, rest, key, query, body)
+        if family == "batches":
+            return self.resources.batches(method, rest, key, query)
+        if family == "interactions":
+            return self.resources.interactions(method, rest, key, body, query)
+        if family == "fileSearchStores":
+            return self.resources.stores(method, rest, key, query, body)
+        match = _ACTION.match(path)
+        if match and key is not None and not key.startswith("bad"):
+            model, action = match.group(2), match.group(3)
+            if action == "batchGenerateContent":
+                return self.resources.create_batch(model, key, body)
+            if action == "asyncBatchEmbedContent":
+                return self.resources.create_batch(model, key, body, embed=True)
+            if action in ("generateContent", "streamGenerateContent", "countTokens"):
+                return self.resources.check_body(body, key)  # None: the default answer
+        return None
 
     def serve(self, item: dict, call: dict, start_response):
         if item.get("delay"):
@@ -162,6 +216,16 @@ class FakeGemini:
             time.sleep(3600)
         status = item.get("status", 200)
         headers = [(k, v) for k, v in (item.get("headers") or {}).items()]
+        if item.get("interaction_events") is not None:
+            start_response(f"{status} X", [("Content-Type", "text/event-stream"), *headers])
+            call["closed"] = time.time()
+            return interaction_frames(item["interaction_events"])
+        if item.get("raw_bytes") is not None:
+            payload = item["raw_bytes"]
+            content = [("Content-Type", item.get("content_type", "application/octet-stream"))]
+            start_response(f"{status} X", [*content, ("Content-Length", str(len(payload))), *headers])
+            call["closed"] = time.time()
+            return [payload]
         events = item.get("events")
         if item.get("raw_events") is not None:
             events = item["raw_events"]
@@ -169,7 +233,8 @@ class FakeGemini:
             payload = item["raw"].encode() if "raw" in item else pretty(item.get("body", {}))
             if fault == "truncate":
                 headers.append(("Content-Length", str(len(payload))))
-            start_response(f"{status} X", [("Content-Type", "application/json; charset=UTF-8"), *headers])
+            content_type = item.get("content_type", "application/json; charset=UTF-8")
+            start_response(f"{status} X", [("Content-Type", content_type), *headers])
             if fault == "truncate":
                 return self.truncated(payload, call)
             call["closed"] = time.time()

@@ -159,6 +159,8 @@ ENV_NAMES = {
     "no_proxy": "NO_PROXY",
     "pool_size": "UPSTREAM_POOL_SIZE",
     "max_request_bytes": "MAX_REQUEST_BYTES",
+    "max_upload_bytes": "MAX_UPLOAD_BYTES",
+    "media_urls": "MEDIA_URLS",
     "request_body_timeout": "REQUEST_BODY_TIMEOUT",
     "models_cache_ttl": "MODELS_CACHE_TTL",
     "cors_origins": "CORS_ORIGINS",
@@ -198,6 +200,7 @@ PLAIN_TEXT = frozenset(
         "streaming_mode",
         "force_dialects",
         "forwarded_allow_ips",
+        "media_urls",
     )
 )
 URLS = frozenset(("gemini_base_url", "https_proxy", "redis_url"))  # shown without credentials or query

@@ -11,7 +11,7 @@ from ..errors import InvalidRequest
 from ..translate.contents import merge_turns, text_parts
 from ..translate.directives import ModelSpec, apply_directives
 from ..translate.json_schema import to_gemini_parameters, to_gemini_schema
-from ..translate.media import Fetch, inline_data_from_url, parse_data_url
+from ..translate.media import Fetch, inline_data_from_url, parse_data_url, url_part
 from ..translate.signatures import ensure_call_signatures
 from ..translate.thinking import thinking_config
 from .from_gemini import check_stop_sequences
@@ -239,7 +239,7 @@ def _block_parts(block: dict, where: str, fetch: Fetch) -> list[dict]:
     if kind == "text":
         return [{"text": block["text"]}] if block["text"] else []
     if kind == "image":
-        return [{"inlineData": _source_data(block["source"], f"{where}.source", fetch, "image/png")}]
+        return [_source_part(block["source"], f"{where}.source", fetch, "image/png")]
     if kind == "document":
         parts: list[dict] = []
         heading = "\n".join(str(block[k]) for k in ("title", "context") if block.get(k))
@@ -257,8 +257,7 @@ def _block_parts(block: dict, where: str, fetch: Fetch) -> list[dict]:
                     if isinstance(item, dict) and item.get("type") in ("text", "image"):
                         parts.extend(_block_parts(item, f"{where}.source.content[{k}]", fetch))
         else:
-            data = _source_data(source, f"{where}.source", fetch, "application/pdf")
-            parts.append({"inlineData": data})
+            parts.append(_source_part(source, f"{where}.source", fetch, "application/pdf"))
         return [p for p in parts if p.get("text") != ""]
     if kind == "search_result":
         texts = [str(block.get(k)) for k in ("title", "source") if block.get(k)]
@@ -268,18 +267,21 @@ def _block_parts(block: dict, where: str, fetch: Fetch) -> list[dict]:
     return []  # server-tool artifacts replayed by the client: nothing Gemini can use
 
 
-def _source_data(source: dict, where: str, fetch: Fetch, default_type: str) -> dict:
+def _source_part(source: dict, where: str, fetch: Fetch, default_type: str) -> dict:
+    """An image or document source as a part: base64 inline; a URL by reference when `fetch` passes it
+    to Gemini (documents are PDFs), else fetched inline."""
     kind = source["type"]
     if kind == "base64":
         data = source.get("data")
         if not data:
             raise InvalidRequest("A base64 source needs its data.", param=f"{where}.data")
         media_type = source.get("media_type") or default_type
-        return parse_data_url(f"data:{media_type};base64,{data}", param=f"{where}.data")
+        return {"inlineData": parse_data_url(f"data:{media_type};base64,{data}", param=f"{where}.data")}
     if kind == "url":
         if not source.get("url"):
             raise InvalidRequest("A url source needs its url.", param=f"{where}.url")
-        return fetch(source["url"], param=f"{where}.url")
+        declared = None if default_type.startswith("image/") else default_type
+        return url_part(fetch, source["url"], param=f"{where}.url", mime_type=declared)
     if kind == "file":
         raise InvalidRequest(
             "Files API sources (file_id) are not supported; send base64 or url.", param=f"{where}.type"

@@ -12,6 +12,7 @@ from ..http import generate
 from ..http.body import json_body
 from ..state import state
 from ..translate.directives import parse_model_name
+from ..translate.media import UrlMedia
 from ..upstream import affinity
 from ..upstream.call import estimate_tokens
 from ..usage.quotas import reserve
@@ -41,7 +42,9 @@ def create_message():
     affinity.prefer_session((body.get("metadata") or {}).get("user_id"))
     options = to_gemini.options(body)  # the cheap checks first: the request may fetch URLs
     reserve(body["max_tokens"])
-    gemini_request = to_gemini.generate_request(body, spec)
+    gemini_request = to_gemini.generate_request(
+        body, spec, fetch=UrlMedia(state().config.media_urls, spec.model)
+    )
     if body.get("stream"):
         translator = MessageStream(
             model=body["model"], estimated_input_tokens=estimate_tokens(gemini_request), **options
@@ -66,7 +69,8 @@ def create_message():
 def count_tokens():
     body = json_body(_count)
     spec = generate.model_spec(body["model"])
-    answer = generate.call(spec.model, "countTokens", to_gemini.count_tokens_request(body, spec))
+    media = UrlMedia(state().config.media_urls, spec.model)
+    answer = generate.call(spec.model, "countTokens", to_gemini.count_tokens_request(body, spec, fetch=media))
     return _json(from_gemini.count_tokens(answer))
 
 

@@ -50,8 +50,11 @@ class Config:
     https_proxy: str | None = None
     no_proxy: str | None = None
     pool_size: int = 1000
-    # Requests
-    max_request_bytes: int = 50 * 1024 * 1024
+    # Requests. Gemini takes inline data up to 100 MB (base64, within the JSON): that plus room for
+    # the rest of the request. Uploads go by stream, up to Gemini's largest file.
+    max_request_bytes: int = 105 * 1024 * 1024
+    max_upload_bytes: int = 2 * 1024 * 1024 * 1024
+    media_urls: str = "pass"  # http(s) media URLs in OpenAI and Anthropic requests: "pass" or "fetch"
     request_body_timeout: float = 120.0  # seconds for a whole request body to arrive
     models_cache_ttl: float = 60.0
     cors_origins: tuple[str, ...] = ("*",)
@@ -147,6 +150,8 @@ class Config:
             no_proxy=no_proxy,
             pool_size=reader.integer("UPSTREAM_POOL_SIZE", cls.pool_size, 1, 100000),
             max_request_bytes=reader.integer("MAX_REQUEST_BYTES", cls.max_request_bytes, 1024, 2**40),
+            max_upload_bytes=reader.integer("MAX_UPLOAD_BYTES", cls.max_upload_bytes, 1024, 2**44),
+            media_urls=reader.choice("MEDIA_URLS", cls.media_urls, ("pass", "fetch")),
             request_body_timeout=reader.number("REQUEST_BODY_TIMEOUT", cls.request_body_timeout),
             models_cache_ttl=reader.number("MODELS_CACHE_TTL", cls.models_cache_ttl, minimum=0),
             cors_origins=reader.origins("CORS_ORIGINS"),
@@ -157,7 +162,7 @@ class Config:
             force_url_context=reader.flag("FORCE_URL_CONTEXT"),
             force_thinking=reader.flag("FORCE_THINKING"),
             force_dialects=reader.dialects("FORCE_DIALECTS"),
-            streaming_mode=reader.choice("STREAMING_MODE", STREAMING_MODES),
+            streaming_mode=reader.choice("STREAMING_MODE", cls.streaming_mode, STREAMING_MODES),
             fake_stream_heartbeat=reader.number("FAKE_STREAM_HEARTBEAT", cls.fake_stream_heartbeat, 0.05),
             nonstream_keepalive=reader.seconds_or_off("NONSTREAM_KEEPALIVE"),
             redis_url=redis_url,
@@ -218,13 +223,6 @@ class _Reader:
             raise ConfigError(f"{name} must be one of {', '.join(SAFETY_THRESHOLDS)}, got {value!r}")
         return value
 
-    def choice(self, name: str, choices: tuple[str, ...]) -> str:
-        """One of `choices` (case-insensitive); the first is the default."""
-        value = self.text(name, choices[0]).lower()
-        if value not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-        return value
-
     def dialects(self, name: str) -> tuple[str, ...]:
         raw = self.env.get(name)
         if raw is None or not raw.strip():
@@ -258,6 +256,12 @@ class _Reader:
                 raise ConfigError(f"{name} names a model twice in one chain: {entry!r}")
             chains.append(chain)
         return tuple(chains)
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(name, default).lower()
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        return value
 
     def flag(self, name: str) -> bool:
         raw = self.env.get(name, "").strip().lower()
@@ -323,7 +327,7 @@ class _Reader:
 # The settings the admin page can change while the gateway runs: variable -> (Config field, how it is
 # read). The environment gives their first values; changes live in the shared store (app.config.runtime).
 RUNTIME_SETTINGS: dict[str, tuple[str, Callable[[_Reader, str], object]]] = {
-    "STREAMING_MODE": ("streaming_mode", lambda r, n: r.choice(n, STREAMING_MODES)),
+    "STREAMING_MODE": ("streaming_mode", lambda r, n: r.choice(n, "real", STREAMING_MODES)),
     "FORCE_GOOGLE_SEARCH": ("force_search", lambda r, n: r.flag(n)),
     "FORCE_CODE_EXECUTION": ("force_code", lambda r, n: r.flag(n)),
     "FORCE_URL_CONTEXT": ("force_url_context", lambda r, n: r.flag(n)),

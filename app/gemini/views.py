@@ -22,6 +22,7 @@ from ..upstream.client import Served
 from ..upstream.model_catalog import model_id
 from ..usage.quotas import reserve
 from ..usage.record import record
+from . import resources
 from .streams import JSONArrayRelay, SSERelay
 
 native = Blueprint("gemini", __name__)  # POST actions; registered under /v1beta and /v1
@@ -112,6 +113,8 @@ _ACTIONS: dict[str, Callable] = {
     "embedContent": embed_content,
     "batchEmbedContents": batch_embed_contents,
     "predict": predict,
+    "batchGenerateContent": resources.batch_generate_content,
+    "asyncBatchEmbedContent": resources.async_batch_embed_content,
 }
 
 

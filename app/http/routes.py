@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import request
+from flask import g, request
 
 GEMINI_METHODS = frozenset(
     (
@@ -14,6 +14,8 @@ GEMINI_METHODS = frozenset(
         "embedContent",
         "batchEmbedContents",
         "predict",
+        "batchGenerateContent",
+        "asyncBatchEmbedContent",
     )
 )
 _RULE_ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -21,7 +23,11 @@ _ROUTES: dict[tuple, str] = {}
 
 
 def route_label() -> str:
-    """The matched route as a bounded label: `/v1beta/models/{model}:generateContent`, not the path."""
+    """The matched route as a bounded label: `/v1beta/models/{model}:generateContent`, not the path.
+    A view whose rule is a catch-all names its route itself (`g.route_label`)."""
+    named = g.get("route_label")
+    if named:
+        return named
     rule = request.url_rule
     if rule is None:
         return "unmatched"

@@ -7,8 +7,8 @@ import mimetypes
 import re
 from collections.abc import Iterator
 
-from ..errors import InvalidRequest
-from ..translate.media import Fetch, parse_data_url
+from ..translate.media import Fetch, parse_data_url, url_part
+from .file_objects import file_part as uploaded_file_part
 
 GEMINI_FILES = ("https://generativelanguage.googleapis.com/", "gs://")
 # Images this gateway returned as Markdown data URIs come back in assistant history; as text, the
@@ -19,10 +19,11 @@ _YOUTUBE = re.compile(r"^https?://(www\.|m\.)?(youtube\.com|youtu\.be)/", re.I)
 
 
 def media_part(url: str, param: str, fetch: Fetch) -> dict:
-    """Gemini file and YouTube URLs go by reference; everything else inline (data URL or fetched)."""
+    """Gemini file and YouTube URLs go by reference, https URLs too when `fetch` passes them to Gemini
+    (MEDIA_URLS); everything else inline (data URL or fetched)."""
     if url.startswith(GEMINI_FILES) or _YOUTUBE.match(url):
         return {"fileData": file_reference(url, None)}
-    return {"inlineData": fetch(url, param=param)}
+    return url_part(fetch, url, param=param)
 
 
 def file_reference(uri: str, filename: str | None) -> dict:
@@ -40,8 +41,9 @@ def base64_part(data: str, mime: str, param: str) -> dict:
 
 
 def file_part(file: dict, param: str, fetch: Fetch, *, url_field: str | None = None) -> dict:
-    """A file given as `file_data` (a data URL, or base64 named by `filename`), a Gemini `file_id`
-    ('files/...'), or, where the API has one, a URL in `url_field`. `param` names the file object."""
+    """A file given as `file_data` (a data URL, or base64 named by `filename`), a `file_id` (one from
+    /v1/files, 'file-...', or Gemini's 'files/...'), or, where the API has one, a URL in `url_field`.
+    `param` names the file object."""
     data = file.get("file_data")
     if isinstance(data, str):
         if data.startswith("data:"):
@@ -52,14 +54,9 @@ def file_part(file: dict, param: str, fetch: Fetch, *, url_field: str | None = N
     if isinstance(url, str):
         return media_part(url.strip(), f"{param}.{url_field}", fetch)
     file_id = file["file_id"]
-    if file_id.startswith("files/"):
-        file_id = "https://generativelanguage.googleapis.com/v1beta/" + file_id
     if file_id.startswith(GEMINI_FILES):
         return {"fileData": file_reference(file_id, file.get("filename"))}
-    raise InvalidRequest(
-        "file_id must name a Gemini file ('files/...'); send other files inline as file_data.",
-        param=f"{param}.file_id",
-    )
+    return uploaded_file_part(file_id, filename=file.get("filename"), param=f"{param}.file_id")
 
 
 def text_with_images(text: str) -> list[dict]:

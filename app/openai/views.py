@@ -16,6 +16,7 @@ from ..http.body import json_body
 from ..state import state
 from ..translate.directives import parse_model_name
 from ..translate.finish import block_reason
+from ..translate.media import UrlMedia
 from ..translate.parts import Kind, candidate_parts, inline_media, kind
 from ..upstream import affinity
 from ..usage.quotas import reserve
@@ -44,7 +45,10 @@ def chat_completions():
     audio_format = to_gemini.audio_format(body, spec.model)
     store, client = state().store, record().client
     known = call_memory.recall(store, client, tool_ids.unresolved(body["messages"]))
-    request = to_gemini.chat_request(body, spec, known=known)  # may fetch image URLs: after the cheap checks
+    media = UrlMedia(state().config.media_urls, spec.model)
+    request = to_gemini.chat_request(
+        body, spec, fetch=media, known=known
+    )  # may fetch image URLs: after the cheap checks
     created = int(time.time())
     if body.get("stream"):
         translator = ChatCompletionStream(

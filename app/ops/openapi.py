@@ -19,6 +19,7 @@ from schemas import openai_responses as responses_schemas
 
 from .. import jsonx
 from ..http.timing import OVERHEAD_HEADER
+from ..upstream.resources import FAMILIES
 
 OPENAPI_VERSION = "3.0.3"
 _PREFIXES = {
@@ -64,6 +65,10 @@ RESPONSE_SCHEMAS: dict[str, dict] = {
         },
     },
     "GeminiCountTokensResponse": {"type": "object", "properties": {"totalTokens": {"type": "integer"}}},
+    "GeminiOperation": {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "metadata": _ANY_OBJECT, "done": {"type": "boolean"}},
+    },
     "GeminiEmbedContentResponse": {
         "type": "object",
         "properties": {
@@ -317,6 +322,8 @@ def _body(name: str) -> dict:
 
 
 _SSE = {"text/event-stream": {"schema": {"type": "string", "description": "Server-sent events"}}}
+_ANY_BODY = {"required": False, "content": {"application/json": {"schema": _ANY_OBJECT}}}
+_BYTES = {"schema": {"type": "string", "format": "binary"}}
 
 
 # -- custom marshmallow fields ---------------------------------------------------------------
@@ -405,6 +412,8 @@ def _gemini_paths(spec: APISpec, version: str) -> None:
             "Embed several contents",
         ),
         ("predict", "PredictRequest", "GeminiPredictResponse", "Generate images with Imagen"),
+        ("batchGenerateContent", None, "GeminiOperation", "Start a batch of generate requests"),
+        ("asyncBatchEmbedContent", None, "GeminiOperation", "Start a batch of embed requests"),
     )
     tag = f"Gemini ({version})"
     for action, request, answer, summary in actions:
@@ -416,7 +425,7 @@ def _gemini_paths(spec: APISpec, version: str) -> None:
                     "summary": summary,
                     "operationId": f"gemini_{version}_{action}",
                     "parameters": [model],
-                    "requestBody": _body("Gemini" + request),
+                    "requestBody": _body("Gemini" + request) if request else _ANY_BODY,
                     "responses": {
                         "200": _json(_ref(answer), "Gemini's answer, relayed"),
                         **_errors("Gemini"),
@@ -488,6 +497,164 @@ def _gemini_paths(spec: APISpec, version: str) -> None:
                 }
             },
         )
+
+
+def _resource_paths(spec: APISpec) -> None:
+    """Gemini's resource families, forwarded (app/gemini/resources.py), and the upload routes."""
+    for version in ("v1beta", "v1"):
+        tag = [f"Gemini resources ({version})"]
+        families = [f for f in FAMILIES if version == "v1beta" or f != "files"]  # /v1/files: shared
+        family = {
+            "name": "family",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": families},
+            "description": "One of Gemini's resource families",
+        }
+        sub = {
+            "name": "sub",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "A resource (`abc`), a child (`abc/documents/d`) or an action (`abc:cancel`)",
+        }
+        note = (
+            "Forwarded to Gemini through the key pool. A resource is its creator's alone: any other "
+            "client gets 404, and lists hold only the caller's own."
+        )
+        answers = {
+            "200": {
+                "description": "Gemini's answer, relayed (JSON, server-sent events, or a file's bytes)",
+                "headers": _HEADERS,
+                "content": {
+                    "application/json": {"schema": _ANY_OBJECT},
+                    **_SSE,
+                    "application/octet-stream": _BYTES,
+                },
+            },
+            **_errors("Gemini"),
+        }
+
+        def operation(
+            name: str,
+            summary: str,
+            params: list,
+            body: bool,
+            tag=tag,
+            note=note,
+            answers=answers,
+            version=version,
+        ):
+            op = {
+                "tags": tag,
+                "summary": summary,
+                "description": note,
+                "operationId": f"gemini_{version}_{name}",
+                "parameters": params,
+                "responses": answers,
+            }
+            if body:
+                op["requestBody"] = _ANY_BODY
+            return op
+
+        spec.path(
+            f"/{version}/{{family}}",
+            operations={
+                "get": operation("list_resources", "List the caller's resources", [family], False),
+                "post": operation("create_resource", "Create a resource", [family], True),
+            },
+        )
+        spec.path(
+            f"/{version}/{{family}}/{{sub}}",
+            operations={
+                "get": operation(
+                    "get_resource", "Get a resource, a child, or a file's bytes", [family, sub], False
+                ),
+                "post": operation("resource_action", "An action on a resource", [family, sub], True),
+                "patch": operation("update_resource", "Update a resource", [family, sub], True),
+                "delete": operation("delete_resource", "Delete a resource", [family, sub], False),
+            },
+        )
+    version_param = {
+        "name": "version",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": ["v1beta", "v1"]},
+    }
+    upload_headers = [
+        {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+        for name in ("X-Goog-Upload-Protocol", "X-Goog-Upload-Command", "X-Goog-Upload-Offset")
+    ]
+    upload_answer = {
+        "200": {
+            "description": "Gemini's answer; a resumable start's X-Goog-Upload-URL points at the gateway",
+            "headers": _HEADERS,
+            "content": {
+                "application/json": {"schema": _ANY_OBJECT},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        },
+        **_errors("Gemini"),
+    }
+    upload_body = {
+        "required": False,
+        "content": {"application/json": {"schema": _ANY_OBJECT}, "application/octet-stream": _BYTES},
+    }
+    tag = ["Gemini uploads"]
+    spec.path(
+        "/upload/{version}/files",
+        operations={
+            "post": {
+                "tags": tag,
+                "summary": "Upload a file (resumable, multipart or raw), or send to an upload URL",
+                "description": "The bytes stream through, never held whole. A handed-out upload URL "
+                "(`?upload_id=`) needs no key: its session names the client.",
+                "operationId": "gemini_upload_file",
+                "parameters": [version_param, *upload_headers],
+                "requestBody": upload_body,
+                "responses": upload_answer,
+            }
+        },
+    )
+    spec.path(
+        "/upload/{version}/{rest}",
+        operations={
+            "post": {
+                "tags": tag,
+                "summary": "Upload into a resource (`fileSearchStores/{id}:uploadToFileSearchStore`)",
+                "operationId": "gemini_upload_to",
+                "parameters": [
+                    version_param,
+                    {"name": "rest", "in": "path", "required": True, "schema": {"type": "string"}},
+                    *upload_headers,
+                ],
+                "requestBody": upload_body,
+                "responses": upload_answer,
+            }
+        },
+    )
+    spec.path(
+        "/download/{version}/files/{sub}",
+        operations={
+            "get": {
+                "tags": tag,
+                "summary": "Download a generated file (`{id}:download?alt=media`), streamed",
+                "operationId": "gemini_download_file",
+                "parameters": [
+                    version_param,
+                    {"name": "sub", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The file's bytes",
+                        "headers": _HEADERS,
+                        "content": {"*/*": _BYTES},
+                    },
+                    **_errors("Gemini"),
+                },
+            }
+        },
+    )
 
 
 def _openai_paths(spec: APISpec) -> None:
@@ -736,6 +903,73 @@ def _shared_paths(spec: APISpec) -> None:
             }
         },
     )
+    files_note = (
+        "Gemini's Files API for a Google-style key (`x-goog-api-key` or `?key=`), else OpenAI's; "
+        "either way backed by Gemini's files, each its creator's alone."
+    )
+    file_param = {"name": "sub", "in": "path", "required": True, "schema": {"type": "string"}}
+    file_answer = {
+        "200": {
+            "description": "A file, a list of the caller's files, or a file's bytes",
+            "headers": _HEADERS,
+            "content": {"application/json": {"schema": _ANY_OBJECT}, "application/octet-stream": _BYTES},
+        },
+        "default": any_error,
+    }
+    spec.path(
+        "/v1/files",
+        operations={
+            "get": {
+                "tags": tag,
+                "summary": "List the caller's files",
+                "description": files_note,
+                "operationId": "list_files",
+                "responses": file_answer,
+            },
+            "post": {
+                "tags": tag,
+                "summary": "Upload a file (OpenAI: multipart `file` and `purpose`)",
+                "description": files_note,
+                "operationId": "create_file",
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "purpose": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": file_answer,
+            },
+        },
+    )
+    spec.path(
+        "/v1/files/{sub}",
+        operations={
+            "get": {
+                "tags": tag,
+                "summary": "Get a file (`{id}`), or its bytes (`{id}/content`, `{id}:download`)",
+                "description": files_note,
+                "operationId": "get_file",
+                "parameters": [file_param],
+                "responses": file_answer,
+            },
+            "delete": {
+                "tags": tag,
+                "summary": "Delete a file",
+                "description": files_note,
+                "operationId": "delete_file",
+                "parameters": [file_param],
+                "responses": file_answer,
+            },
+        },
+    )
     ops = ["Operations"]
     spec.path(
         "/healthz",
@@ -842,6 +1076,7 @@ def document() -> bytes:
             spec.components.schema(_schema_name(schema), schema=schema)
     for version in ("v1beta", "v1"):
         _gemini_paths(spec, version)
+    _resource_paths(spec)
     _openai_paths(spec)
     _responses_paths(spec)
     _anthropic_paths(spec)

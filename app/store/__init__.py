@@ -37,6 +37,10 @@ USAGE_COLUMNS: tuple[tuple[str, type], ...] = (
 USAGE_FIELDS = tuple(name for name, _ in USAGE_COLUMNS)
 
 
+# The most resources of one family `Store.owned` returns for one client.
+OWNED_LIMIT = 10_000
+
+
 class StoreUnavailable(GatewayError):
     """The shared store cannot be reached or written; the details go to the log, not the client."""
 
@@ -76,6 +80,21 @@ class Store(ABC):
     @abstractmethod
     def remember(self, name: str, affinity: Affinity, now: float) -> None:
         """Keep `name` -> affinity until `affinity.until`, `now` being the caller's clock (then it is gone)."""
+
+    @abstractmethod
+    def remember_once(self, name: str, affinity: Affinity, now: float) -> bool:
+        """`remember`, unless an affinity is live under `name`: True when this call stored it. Atomic, so
+        of several workers claiming the same name exactly one wins (something done once, such as
+        counting a batch's tokens)."""
+
+    @abstractmethod
+    def forget(self, name: str) -> None:
+        """Drop `name` (a resource deleted, or one Gemini says is gone)."""
+
+    @abstractmethod
+    def owned(self, client: str, prefix: str, now: float) -> Mapping[str, Affinity]:
+        """The live affinities recorded for `client` whose names start with `prefix` (the resources of
+        one family it created), by name, at most OWNED_LIMIT of them."""
 
     # -- client limits ----------------------------------------------------------------------
     @abstractmethod

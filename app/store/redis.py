@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from redis.retry import Retry
 from .. import jsonx
 from ..upstream.key_pool import Affinity, KeyState, StateChange
 from ..usage.limits import BUCKETS, Limit
-from . import USAGE_FIELDS, Store, StoreUnavailable, typed_row
+from . import OWNED_LIMIT, USAGE_FIELDS, Store, StoreUnavailable, typed_row
 
 _PAGE = 1000
 # A (key, model) pair whose rests all ended this long ago is forgotten by prune().
@@ -134,6 +135,16 @@ end
 return added
 """
 _LOOKUP = 500  # keys per MGET
+# Store ARGV[1] under KEYS[1] for ARGV[2] ms unless a value is there whose `until` (its third
+# field) is still ahead of ARGV[3], the caller's clock; 1 when stored.
+_CLAIM = """
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(cjson.decode(current)[3]) > tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
 
 
 class RedisStore(Store):
@@ -164,6 +175,7 @@ class RedisStore(Store):
         self._imported = prefix + "usage:imported"  # request id -> imported row (JSON)
         self._imported_times = prefix + "usage:imported:time"  # request id by time
         self._import = self.r.register_script(_IMPORT)
+        self._claim = self.r.register_script(_CLAIM)
         self._put_response = self.r.register_script(_PUT_RESPONSE)
         self._delete_response = self.r.register_script(_DELETE_RESPONSE)
 
@@ -188,6 +200,10 @@ class RedisStore(Store):
     def _affinity_key(self, name: str) -> str:
         return f"{self.prefix}affinity:{name}"
 
+    def _owned_key(self, client: str) -> str:
+        # A client's resources, by when each is forgotten: the index `owned` reads.
+        return f"{self.prefix}owned:{{{client}}}"
+
     def _slots_key(self, client: str) -> str:
         return f"{self.prefix}slots:{{{client}}}"
 
@@ -209,16 +225,65 @@ class RedisStore(Store):
         found = {}
         for name, value in zip(names, values, strict=True):
             if value is not None:
-                key_id, client, until = jsonx.loads(value)
-                if until > now:
-                    found[name] = Affinity(key_id, client, until)
+                affinity = _affinity(value)
+                if affinity.until > now:
+                    found[name] = affinity
         return {key_id.decode(): _state(v) for key_id, v in raw.items()}, found
 
     def remember(self, name: str, affinity: Affinity, now: float) -> None:
         ttl_ms = max(1, int((affinity.until - now) * 1000))
-        value = jsonx.dumps([affinity.key_id, affinity.client, affinity.until])
         with self._guard():
-            self.r.set(self._affinity_key(name), value, px=ttl_ms)  # Redis forgets it on time
+            pipe = self.r.pipeline(transaction=True)
+            pipe.set(self._affinity_key(name), _affinity_value(affinity), px=ttl_ms)  # forgotten on time
+            self._index(pipe, name, affinity, now)
+            pipe.execute()
+
+    def remember_once(self, name: str, affinity: Affinity, now: float) -> bool:
+        ttl_ms = max(1, int((affinity.until - now) * 1000))
+        with self._guard():
+            stored = self._claim(
+                keys=[self._affinity_key(name)], args=[_affinity_value(affinity), ttl_ms, repr(now)]
+            )
+            if stored:
+                pipe = self.r.pipeline(transaction=False)
+                self._index(pipe, name, affinity, now)
+                pipe.execute()
+        return bool(stored)
+
+    def _index(self, pipe: redis.client.Pipeline, name: str, affinity: Affinity, now: float) -> None:
+        """A resource's name in its client's index (with the index's expired names dropped)."""
+        if affinity.client is None or not name.startswith("r:"):
+            return
+        key = self._owned_key(affinity.client)
+        pipe.zremrangebyscore(key, "-inf", now)
+        pipe.zadd(key, {name: affinity.until})
+
+    def forget(self, name: str) -> None:
+        with self._guard():
+            pipe = self.r.pipeline(transaction=True)
+            pipe.get(self._affinity_key(name))
+            pipe.delete(self._affinity_key(name))
+            value, _ = pipe.execute()
+            if value is not None:
+                client = _affinity(value).client
+                if client is not None:
+                    self.r.zrem(self._owned_key(client), name)
+
+    def owned(self, client: str, prefix: str, now: float) -> Mapping[str, Affinity]:
+        with self._guard():
+            names = [
+                n.decode()
+                for n in self.r.zrangebyscore(self._owned_key(client), f"({now}", "+inf")
+                if n.startswith(prefix.encode())
+            ][:OWNED_LIMIT]
+            values = self.r.mget([self._affinity_key(n) for n in names]) if names else []
+        found = {}
+        for name, value in zip(names, values, strict=True):
+            if value is not None:
+                affinity = _affinity(value)
+                if affinity.client == client and affinity.until > now:
+                    found[name] = affinity
+        return found
 
     def update_key_state(self, key_id: str, change: StateChange) -> KeyState:
         def apply(pipe: Any) -> KeyState:  # a WATCHing pipeline (see self.r)
@@ -464,7 +529,7 @@ class RedisStore(Store):
 
     def prune(self, before: float) -> int:
         # By when requests ended, which is at most a request's length off `time`. Rate counters
-        # and affinities need no pruning: each expires once its time has passed.
+        # and affinities expire once their time has passed; the clients' indexes drop their names.
         with self._guard():
             deleted = self.r.xtrim(self._usage, minid=int(before * 1000), approximate=False)
             old = self.r.zrangebyscore(self._imported_times, "-inf", f"({before}")
@@ -473,7 +538,11 @@ class RedisStore(Store):
                 pipe.hdel(self._imported, *old)
                 pipe.zrem(self._imported_times, *old)
                 pipe.execute()
-            stale = time.time() - STALE_PAIR
+            now = time.time()
+            pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + "owned:*"
+            for key in self.r.scan_iter(match=pattern, count=500):
+                self.r.zremrangebyscore(key, "-inf", now)
+            stale = now - STALE_PAIR
             for state_id, value in self.r.hgetall(self._keys).items():
                 s = _state(value)
                 if b"/" in state_id and max(s.cooldown_until, s.disabled_until, s.soft_until) < stale:
@@ -520,6 +589,16 @@ return 0
 def _state(raw: bytes) -> KeyState:
     # Four fields in entries written before probes and soft rests existed: the rest default to 0.
     return KeyState(*jsonx.loads(raw))
+
+
+def _affinity(raw: bytes) -> Affinity:
+    # Three fields in entries written before notes existed: the note defaults to None.
+    return Affinity(*jsonx.loads(raw))
+
+
+def _affinity_value(affinity: Affinity) -> bytes:
+    values = [affinity.key_id, affinity.client, affinity.until]
+    return jsonx.dumps(values if affinity.note is None else [*values, affinity.note])
 
 
 def _ttl_ms(limit: Limit) -> int:

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from ..upstream.key_pool import Affinity, KeyState, StateChange
 from ..usage.limits import Limit
-from . import USAGE_COLUMNS, USAGE_FIELDS, Store, StoreUnavailable, typed_row
+from . import OWNED_LIMIT, USAGE_COLUMNS, USAGE_FIELDS, Store, StoreUnavailable, typed_row
 
 _SQL_TYPES = {float: "REAL", str: "TEXT", bool: "INTEGER", int: "INTEGER"}
 # How long an operation waits for another process's transaction before the store counts as
@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS affinity (
     client TEXT,
     until REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS affinity_client ON affinity (client, name);
 CREATE TABLE IF NOT EXISTS quota (
     client TEXT NOT NULL,
     limit_name TEXT NOT NULL,
@@ -101,6 +102,7 @@ CREATE INDEX IF NOT EXISTS stored_response_expires ON stored_response (expires);
 # columns added since the first version are added to an older file when it is opened.
 _KEY_STATE_ADDED = (("probe_until", "REAL NOT NULL DEFAULT 0"), ("soft_until", "REAL NOT NULL DEFAULT 0"))
 _KEY_STATE_FIELDS = "cooldown_until, disabled_until, failures, last_error, probe_until, soft_until"
+_AFFINITY_ADDED = (("note", "TEXT"),)
 # A (key, model) pair whose rests all ended this long ago is forgotten by prune().
 STALE_PAIR = 86400.0
 _INSERT_USAGE = f"INSERT INTO usage ({', '.join(USAGE_FIELDS)}) VALUES ({', '.join('?' * len(USAGE_FIELDS))})"
@@ -189,7 +191,8 @@ class SQLiteStore(Store):
     ) -> tuple[Mapping[str, KeyState], Mapping[str, Affinity]]:
         def read(db: sqlite3.Connection) -> tuple[Mapping[str, KeyState], Mapping[str, Affinity]]:
             rows = db.execute(
-                f"SELECT name, key_id, client, until FROM affinity WHERE name IN ({', '.join('?' * len(names))})",
+                f"SELECT name, key_id, client, until, note FROM affinity "
+                f"WHERE name IN ({', '.join('?' * len(names))})",
                 tuple(names),
             )
             found = {row[0]: Affinity(*row[1:]) for row in rows if row[3] > now}
@@ -200,10 +203,36 @@ class SQLiteStore(Store):
     def remember(self, name: str, affinity: Affinity, now: float) -> None:
         self._run(
             lambda db: db.execute(
-                "INSERT OR REPLACE INTO affinity VALUES (?, ?, ?, ?)",
-                (name, affinity.key_id, affinity.client, affinity.until),
+                "INSERT OR REPLACE INTO affinity (name, key_id, client, until, note) VALUES (?, ?, ?, ?, ?)",
+                (name, affinity.key_id, affinity.client, affinity.until, affinity.note),
             )
         )
+
+    def remember_once(self, name: str, affinity: Affinity, now: float) -> bool:
+        def claim(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "INSERT INTO affinity (name, key_id, client, until, note) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id, client = excluded.client, "
+                "until = excluded.until, note = excluded.note WHERE affinity.until <= ?",
+                (name, affinity.key_id, affinity.client, affinity.until, affinity.note, now),
+            )
+            return cursor.rowcount == 1
+
+        return self._run(claim)
+
+    def forget(self, name: str) -> None:
+        self._run(lambda db: db.execute("DELETE FROM affinity WHERE name = ?", (name,)))
+
+    def owned(self, client: str, prefix: str, now: float) -> Mapping[str, Affinity]:
+        def read(db: sqlite3.Connection) -> Mapping[str, Affinity]:
+            rows = db.execute(
+                "SELECT name, key_id, client, until, note FROM affinity "
+                "WHERE client = ? AND name >= ? AND name < ? AND until > ? LIMIT ?",
+                (client, prefix, prefix + "\U0010ffff", now, OWNED_LIMIT),
+            )
+            return {row[0]: Affinity(*row[1:]) for row in rows}
+
+        return self._run(read)
 
     def update_key_state(self, key_id: str, change: StateChange) -> KeyState:
         def update(db: sqlite3.Connection) -> KeyState:
@@ -540,10 +569,11 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
     for name, kind in USAGE_COLUMNS:
         if name not in present:
             db.execute(f"ALTER TABLE usage ADD COLUMN {name} {_SQL_TYPES[kind]}")
-    present = {row[1] for row in db.execute("PRAGMA table_info(key_state)")}
-    for name, declaration in _KEY_STATE_ADDED:
-        if name not in present:
-            db.execute(f"ALTER TABLE key_state ADD COLUMN {name} {declaration}")
+    for table, added in (("key_state", _KEY_STATE_ADDED), ("affinity", _AFFINITY_ADDED)):
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for name, declaration in added:
+            if name not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
 
 def _sql_value(value):

@@ -1,10 +1,13 @@
-"""A client's image or document URL (data: or http(s):) as Gemini `inlineData`, fetched only from public addresses."""
+"""A client's image or document URL (data: or http(s):) as a Gemini part: `inlineData` (decoded, or fetched
+only from public addresses), or `fileData` that Gemini fetches itself (MEDIA_URLS=pass)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import ipaddress
+import mimetypes
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -348,3 +351,39 @@ def inline_data_from_url(url: str, *, param: str, **fetch_options) -> dict:
             url, param, lambda max_bytes: fetch_media(url, param=param, max_bytes=max_bytes, **fetch_options)
         )
     raise InvalidRequest("Only data:, http: and https: URLs are supported.", param=param)
+
+
+# -- by reference: Gemini fetches the URL itself ------------------------------------------------------
+
+# Model families that take media only inline: Gemini fetches https URLs (public or signed) for the rest.
+_INLINE_ONLY = re.compile(r"^(gemini-1\.|gemini-2\.0|gemma-|learnlm-)")
+
+
+class UrlMedia:
+    """How a translator takes a client's media URL for one model. `passes(url)` says whether the URL goes
+    to Gemini by reference (`fileData`): with MEDIA_URLS=pass, an https URL, a model that fetches URLs.
+    Called like a Fetch, it is the guarded download (inlineData) for the rest: data: URLs, http:, or
+    MEDIA_URLS=fetch."""
+
+    def __init__(self, mode: str, model: str, fetch: Fetch = inline_data_from_url):
+        self.by_reference = mode == "pass" and not _INLINE_ONLY.match(model)
+        self.fetch = fetch
+
+    def __call__(self, url: str, *, param: str, **fetch_options) -> dict:
+        return self.fetch(url, param=param, **fetch_options)
+
+    def passes(self, url: str) -> bool:
+        return self.by_reference and url[:8].lower() == "https://"
+
+
+def url_part(fetch: Fetch, url: str, *, param: str, mime_type: str | None = None) -> dict:
+    """The part for a media URL: `fileData` when `fetch` passes it to Gemini (its type from the client,
+    else the URL's file extension, else left to Gemini), else `inlineData` from `fetch`."""
+    url = url.strip()
+    if isinstance(fetch, UrlMedia) and fetch.passes(url):
+        data = {"fileUri": url}
+        mime = mime_type or mimetypes.guess_type(urlsplit(url).path)[0]
+        if mime:
+            data["mimeType"] = mime
+        return {"fileData": data}
+    return {"inlineData": fetch(url, param=param)}

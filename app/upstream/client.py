@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from time import perf_counter
 from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
@@ -16,10 +17,25 @@ from requests.utils import get_auth_from_url
 
 from .. import jsonx
 from ..config import Config
-from ..errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from ..errors import (
+    GatewayError,
+    UpstreamError,
+    UpstreamNotConfigured,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from ..http.sse import SSEDecoder
-from .call import GENERATE_ACTIONS, estimate_prompt_tokens, model_call, named_resources, with_model
+from .call import (
+    GENERATE_ACTIONS,
+    RESOURCE_PREFIXES,
+    BodyStream,
+    estimate_prompt_tokens,
+    model_call,
+    named_resources,
+    with_model,
+)
 from .key_pool import (
+    Affinity,
     KeyPool,
     ModelExhausted,
     ProbePending,
@@ -28,8 +44,12 @@ from .key_pool import (
     resource_name,
     session_name,
 )
-from .retry import Fault, Rules, backoff, judge, retry_delay
+from .retry import Fault, Rules, backoff, judge, resource_refused, retry_delay
 
+# A call's query parameters: a repeated one has a tuple of its values.
+Params = Mapping[str, str | tuple[str, ...]]
+# The session hint of a client's resource creations: its resources gather on one key.
+CREATIONS = "\x00resources"
 # Gemini API keys look like this; scrubbed even when they are not one of ours.
 _GOOGLE_KEY = r"AIza[0-9A-Za-z_\-]{35}"
 # A call that finds only keys under probe polls the store this often, doubling, for this long.
@@ -98,6 +118,16 @@ def _no_context() -> tuple[str | None, str | None]:
     return None, None
 
 
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    body: bytes | BodyStream | None
+    params: Params | None
+    stream: bool
+    headers: Mapping[str, str] | None
+    idempotent: bool
+
+
 class _Exhausted(Exception):
     """Every key rests for this model: the error to answer, unless a fallback model serves."""
 
@@ -142,10 +172,15 @@ class UpstreamClient:
         method: str,
         path: str,
         *,
-        body: bytes | None = None,
-        params: Mapping[str, str] | None = None,
+        body: bytes | BodyStream | None = None,
+        params: Params | None = None,
         stream: bool = False,
         fallback: bool = True,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        owned: tuple[str, ...] = (),
+        key_id: str | None = None,
+        creates: bool = False,
     ) -> Served:
         """Send one call, choosing keys and retrying as the policy says; returns a 2xx answer.
 
@@ -153,33 +188,62 @@ class UpstreamClient:
         for it, a generate call moves to the next model of its MODEL_FALLBACKS chain (unless
         `fallback` is False). Raises a GatewayError subclass once the failure is the caller's or
         the retry budget is spent. With stream=True only the status and headers have been read.
+
+        `headers` add to or replace the defaults (the key's header excepted). A call that is not
+        `idempotent` (it may create something) is tried again only when Gemini surely did nothing:
+        a connection that never opened, a 429, a refused key. `owned` are resources the path names
+        (`files/abc`): the call goes to the key that holds them, and only if the current client
+        created them through the gateway (else NotFound, and nothing is sent). `key_id` sends the
+        call with that key alone. A `body` that is a stream is sent as it is read, and never again
+        once a byte of it has gone. A call that `creates` a resource naming none goes to the key that
+        holds the client's latest ones while that key is healthy, so that a client's resources can be
+        used together (a project cannot read another project's files).
         """
         started = perf_counter()
         try:
-            return self._request(method, path, body, params, stream, fallback)
+            return self._request(
+                method, path, body, params, stream, fallback, headers, idempotent, owned, key_id, creates
+            )
         finally:
             self.on_wait(perf_counter() - started)
 
-    def _request(self, method, path, body, params, stream, fallback) -> Served:
+    def _request(
+        self, method, path, body, params, stream, fallback, headers, idempotent, owned, key_id, creates
+    ) -> Served:
         call = model_call(path)
         model = call[0] if call else None
         client, hint = self.context()
-        resources = named_resources(body)
+        resources = tuple(dict.fromkeys(owned + named_resources(body if isinstance(body, bytes) else None)))
+        session_ttl = None
+        if creates and not resources:
+            hint, session_ttl = CREATIONS, self.config.resource_affinity_ttl
         route = Route(
             client=client,
             session=session_name(client, hint) if hint else None,
+            session_ttl=session_ttl,
             resources=tuple(resource_name(r) for r in resources),
+            required=tuple(resource_name(r) for r in owned),
         )
+        if key_id is not None:
+            if self.pool.key_by_id(key_id) is None:
+                raise UpstreamNotConfigured("The upstream key this call is bound to has left the pool.")
+            route = Route(
+                client=client,
+                owner=Affinity(key_id, client, float("inf")),
+                owned=owned[0] if owned else "this upload",
+                looked_up=True,
+            )
         models: tuple[str | None, ...] = (model,)
         cached = any(r.startswith("cachedContents/") for r in resources)  # bound to its model
         if fallback and call and call[1] in GENERATE_ACTIONS and not cached:
             models += self.fallbacks.get(call[0], ())
+        call_options = _Call(method, body, params, stream, headers, idempotent)
         first: GatewayError | None = None
         spent = 0  # attempts on the models before this one
         for i, candidate in enumerate(models):
             target = path if i == 0 or candidate is None else with_model(path, candidate)
             try:
-                return self._attempts(method, target, candidate, body, params, stream, route, spent)
+                return self._attempts(call_options, target, candidate, route, spent)
             except _Exhausted as exhausted:
                 spent = exhausted.attempts
                 error = exhausted.error
@@ -196,7 +260,8 @@ class UpstreamClient:
         assert first is not None
         raise first
 
-    def _attempts(self, method, path, model, body, params, stream, route: Route, spent: int) -> Served:
+    def _attempts(self, call: _Call, path, model, route: Route, spent: int) -> Served:
+        method, body, params, stream = call.method, call.body, call.params, call.stream
         read_timeout = self.config.stream_idle_timeout if stream else self.config.request_timeout
         timeout = (self.config.connect_timeout, read_timeout)
         transient = 0
@@ -204,7 +269,11 @@ class UpstreamClient:
         avoid: set[str] = set()
         other_key_once = True  # a 403 may be tried once on another key
         must_differ = False
+        replayable = body is None or isinstance(body, bytes)
+        sent_body = body if isinstance(body, bytes) else None  # what a quota's judgement may measure
         for attempt in range(1, self.max_attempts + 1):
+            if last_error is not None and _sent_some(body):
+                raise last_error  # the stream has gone (in part) already: nothing left to send again
             try:
                 key = self._choose(model, avoid, route)
             except ModelExhausted as exhausted:
@@ -218,19 +287,28 @@ class UpstreamClient:
                 assert last_error is not None
                 raise last_error  # no other key to try the 403 on
             must_differ = False
-            headers = {"x-goog-api-key": key.secret, "Content-Type": "application/json"}
+            headers = {"Content-Type": "application/json" if replayable else "application/octet-stream"}
+            if call.headers:
+                headers.update(call.headers)
+            headers["x-goog-api-key"] = key.secret
             if stream:
                 headers["Accept-Encoding"] = "identity"  # decompression would buffer events
             try:
                 response = self._send(method, path, body, params, headers, timeout, stream)
-            except requests.Timeout:
+            except requests.Timeout as exc:
                 last_error = UpstreamTimeout("Gemini did not answer in time.")
                 reason = "timeout"
                 self.on_attempt("timeout")
-            except requests.RequestException:
+                if not call.idempotent and not isinstance(exc, requests.ConnectTimeout):
+                    self.pool.failed(key, reason, route)
+                    raise _body_error(body) or last_error from None
+            except requests.RequestException as exc:
                 last_error = UpstreamUnavailable("Could not reach Gemini.")
                 reason = "connection error"
                 self.on_attempt("connection_error")
+                if not call.idempotent and not _never_sent(exc):
+                    self.pool.failed(key, reason, route)
+                    raise _body_error(body) or last_error from None
             else:
                 if response.status_code < 300:
                     self.on_attempt("ok")
@@ -244,11 +322,12 @@ class UpstreamClient:
                     model=model,
                     now=self.pool.clock(),
                     rules=self.rules,
-                    prompt_tokens=lambda: estimate_prompt_tokens(body),
+                    prompt_tokens=lambda: estimate_prompt_tokens(sent_body),
                 )
                 self.on_attempt(judgement.outcome)
                 self.pool.judged(key, model, judgement, route)
                 if judgement.fault is Fault.CALLER:
+                    self._forget_gone(route, error)
                     if not (judgement.another_key and other_key_once and len(self.pool) > 1):
                         raise error
                     other_key_once, must_differ = False, True
@@ -259,6 +338,9 @@ class UpstreamClient:
                 if judgement.fault is not Fault.TRANSIENT:
                     continue  # the key or the pair rests: another key at once
                 reason = judgement.reason
+                if not call.idempotent:  # Gemini may have done it: never twice
+                    self.pool.failed(key, reason, route)
+                    raise error
             # Transient: Gemini's fault, not the key's. Back off, then prefer another key.
             self.pool.failed(key, reason, route)
             transient += 1
@@ -268,6 +350,19 @@ class UpstreamClient:
             time.sleep(backoff(transient, self.config.backoff_base, self.config.backoff_max))
         assert last_error is not None
         raise last_error
+
+    def _forget_gone(self, route: Route, error: UpstreamError) -> None:
+        """A resource the call went to its owner's key for, which Gemini says is gone (or never was
+        there): a request-level error, and the record goes, so later calls are not sent to that
+        key for it. The message must name it, unless it is the only resource the call names."""
+        if route.owner is None or route.owned is None or not route.owned.startswith(RESOURCE_PREFIXES):
+            return
+        message = error.message
+        named = route.owned.rsplit("/", 1)[-1] in message or len(route.resources) == 1
+        gone = error.status == 403 and resource_refused(error.payload)
+        gone = gone or (error.status == 404 and route.owned in _required(route))
+        if gone and named:
+            self.pool.forget_owner(route.owned)
 
     def _choose(self, model: str | None, avoid: set[str], route: Route) -> UpstreamKey:
         """The pool's choice; while the only keys left are being probed by other requests (back
@@ -284,12 +379,16 @@ class UpstreamClient:
             waited += pause
             pause = min(pause * 2, 1.0)
 
-    def record_owner(self, resource: str, served: Served) -> None:
+    def record_owner(
+        self, resource: str, served: Served, *, ttl: float | None = None, note: str | None = None
+    ) -> None:
         """Remember that the key that served the call holds `resource` (files/…, cachedContents/…),
-        created by the current client: later calls that name it go to that key, and only for
-        that client. For the routes that create resources."""
+        created by the current client, for `ttl` seconds (RESOURCE_AFFINITY_TTL when None): later
+        calls that name it go to that key, and only for that client. For the routes that create
+        resources."""
         client, _ = self.context()
-        self.pool.record_owner(resource, served.key, client, self.config.resource_affinity_ttl)
+        lifetime = self.config.resource_affinity_ttl if ttl is None else ttl
+        self.pool.record_owner(resource, served.key, client, lifetime, note)
 
     def _send(self, method, path, body, params, headers, timeout, stream) -> requests.Response:
         """`session.request` without its per-call merging of settings fixed at start (about a
@@ -317,7 +416,7 @@ class UpstreamClient:
             _ = response.content  # read now, as session.request does
         return response
 
-    def _url(self, path: str, params: Mapping[str, str] | None) -> str:
+    def _url(self, path: str, params: Params | None) -> str:
         """The encoded URL, as `PreparedRequest.prepare_url` makes it; cached, since a few paths
         and parameters repeat on every call."""
         key = (path, tuple(params.items()) if params else ())
@@ -380,7 +479,7 @@ class UpstreamStream:
         while True:
             decoder = SSEDecoder()
             try:
-                for piece in _pieces(self.response):
+                for piece in read_pieces(self.response):
                     for event in decoder.feed(piece):
                         started = True
                         yield self._clean(event)
@@ -421,7 +520,7 @@ class UpstreamStream:
         return UpstreamUnavailable("Gemini sent a malformed stream.")
 
 
-def _pieces(response: requests.Response) -> Iterator[bytes]:
+def read_pieces(response: requests.Response) -> Iterator[bytes]:
     """Bytes as they arrive, without waiting to fill a buffer."""
     raw = response.raw
     if raw.chunked:
@@ -432,6 +531,29 @@ def _pieces(response: requests.Response) -> Iterator[bytes]:
         if not piece:
             return
         yield piece
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Whether the connection failed before any of the request could reach Gemini."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    cause = exc.args[0] if exc.args else None
+    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps what went wrong
+    return isinstance(cause, urllib3.exceptions.NewConnectionError)
+
+
+def _sent_some(body: bytes | BodyStream | None) -> bool:
+    """Whether a streamed body has given some of its bytes already (they cannot be sent again)."""
+    return body is not None and not isinstance(body, bytes) and body.consumed > 0
+
+
+def _body_error(body: object) -> GatewayError | None:
+    """Why a streamed body stopped, when it was the client's doing (not Gemini's)."""
+    return getattr(body, "error", None)
+
+
+def _required(route: Route) -> tuple[str, ...]:
+    return tuple(name.removeprefix("r:") for name in route.required)
 
 
 def _broken(exc: BaseException) -> GatewayError:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from ..errors import NotFound, RateLimited, UpstreamNotConfigured
+from ..errors import InvalidRequest, NotFound, RateLimited, UpstreamNotConfigured
 from .retry import Judgement, Rest, Scope
 
 MODEL_KEY_STATES = ("healthy", "cooling", "disabled", "denied")
@@ -74,6 +74,7 @@ class Affinity:
     key_id: str
     client: str | None
     until: float
+    note: str | None = None  # a short detail kept with a resource (an OpenAI file's purpose...)
 
 
 class KeyStateStore(Protocol):
@@ -92,6 +93,15 @@ class KeyStateStore(Protocol):
 
     def remember(self, name: str, affinity: Affinity, now: float) -> None:
         """Keep an affinity until its `until` (`now` by the pool's clock)."""
+
+    def remember_once(self, name: str, affinity: Affinity, now: float) -> bool:
+        """Keep an affinity unless one is live under `name`; True when this call kept it."""
+
+    def forget(self, name: str) -> None:
+        """Drop an affinity (a resource that was deleted or is gone)."""
+
+    def owned(self, client: str, prefix: str, now: float) -> Mapping[str, Affinity]:
+        """The live affinities of `client` whose names start with `prefix`, by name."""
 
 
 class MemoryKeyStore:
@@ -124,6 +134,26 @@ class MemoryKeyStore:
                 self._affinity = {n: a for n, a in self._affinity.items() if a.until > now}
             self._affinity[name] = affinity
 
+    def remember_once(self, name: str, affinity: Affinity, now: float) -> bool:
+        with self._lock:
+            live = self._affinity.get(name)
+            if live is not None and live.until > now:
+                return False
+            self._affinity[name] = affinity
+            return True
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._affinity.pop(name, None)
+
+    def owned(self, client: str, prefix: str, now: float) -> Mapping[str, Affinity]:
+        with self._lock:
+            return {
+                n: a
+                for n, a in self._affinity.items()
+                if a.client == client and n.startswith(prefix) and a.until > now
+            }
+
 
 @dataclass
 class Route:
@@ -132,7 +162,11 @@ class Route:
 
     client: str | None = None
     session: str | None = None  # the store name of the call's session hint
+    session_ttl: float | None = None  # how long its mapping lasts, when not SESSION_AFFINITY_TTL
     resources: tuple[str, ...] = ()  # store names of the upstream resources the call names
+    # Those of `resources` the client must have created through the gateway (named in the path:
+    # reading, changing or deleting one): any other is not found, and nothing is sent.
+    required: tuple[str, ...] = ()
     owner: Affinity | None = None
     owned: str | None = None  # the resource `owner` holds, for messages
     last: Affinity | None = None  # the key the session used last
@@ -246,13 +280,24 @@ class KeyPool:
         route.looked_up = True
         for name in route.resources:
             owner = found.get(name)
+            required = name in route.required
             if owner is None or owner.key_id not in self._by_id:
-                continue  # not created through the gateway, or its key has left the pool
-            if owner.client is not None and route.client is not None and owner.client != route.client:
+                if required:  # never created through the gateway, forgotten, or its key left the pool
+                    raise NotFound(f"{name.removeprefix('r:')} was not found.")
+                continue
+            if owner.client != route.client and (
+                required or (owner.client is not None and route.client is not None)
+            ):
                 # Another client's resource: as far as this client can tell, it does not exist.
                 raise NotFound(f"{name.removeprefix('r:')} was not found.")
-            route.owner, route.owned = owner, name.removeprefix("r:")
-            break
+            if route.owner is None:  # the first named decides the key; the others are checked too
+                route.owner, route.owned = owner, name.removeprefix("r:")
+            elif owner.key_id != route.owner.key_id:
+                raise InvalidRequest(
+                    f"{route.owned} and {name.removeprefix('r:')} are held by different upstream keys "
+                    "(Gemini's projects), so no call can use both: create them again together, one "
+                    "naming the other (a cache from the file, a store's document by uploading into it)."
+                )
         last = found.get(route.session) if route.session else None
         if last is not None and last.key_id in self._by_id:
             route.last = last
@@ -432,18 +477,56 @@ class KeyPool:
         self._seen = None
 
     # -- affinity -----------------------------------------------------------------------------------
-    def record_owner(self, resource: str, key: UpstreamKey, client: str | None, ttl: float) -> None:
+    def record_owner(
+        self, resource: str, key: UpstreamKey, client: str | None, ttl: float, note: str | None = None
+    ) -> None:
         """Remember that `key` holds `resource` (files/…, cachedContents/…), created by `client`."""
         now = self.clock()
-        self.store.remember(resource_name(resource), Affinity(key.id, client, now + ttl), now)
+        self.store.remember(resource_name(resource), Affinity(key.id, client, now + ttl, note), now)
+
+    def forget_owner(self, resource: str) -> None:
+        """`resource` was deleted, or Gemini says it is gone: no call goes to its key any more."""
+        self.store.forget(resource_name(resource))
+
+    def owned(self, client: str | None, family: str) -> dict[str, Affinity]:
+        """The resources of one family (`files`, `batches`...) `client` created, whose keys are still
+        in the pool, by name (`files/abc`)."""
+        if client is None:
+            return {}
+        found = self.store.owned(client, resource_name(family + "/"), self.clock())
+        return {name.removeprefix("r:"): a for name, a in found.items() if a.key_id in self._by_id}
+
+    def key_by_id(self, key_id: str) -> UpstreamKey | None:
+        return self._by_id.get(key_id)
+
+    def recall(self, name: str) -> Affinity | None:
+        """The live affinity stored under `name` (any kind), or None."""
+        return self.store.key_states_with([name], self.clock())[1].get(name)
+
+    def remember(
+        self, name: str, key: UpstreamKey, client: str | None, ttl: float, note: str | None = None
+    ) -> None:
+        """Keep `name` -> (key, client, note) for `ttl` seconds (an upload session...)."""
+        now = self.clock()
+        self.store.remember(name, Affinity(key.id, client, now + ttl, note), now)
+
+    def forget(self, name: str) -> None:
+        self.store.forget(name)
+
+    def once(self, name: str, client: str | None, ttl: float) -> bool:
+        """True the first time `name` is claimed within `ttl` seconds, on any worker or host (something
+        to do once, such as counting a finished batch's tokens)."""
+        now = self.clock()
+        return self.store.remember_once(name, Affinity("", client, now + ttl), now)
 
     def _remember_session(self, key: UpstreamKey, route: Route, now: float) -> None:
         if route.session is None:
             return
         last = route.last
         # Written when the key changes, or when half the mapping's lifetime has passed: not per call.
-        if last is None or last.key_id != key.id or last.until - now < self.session_ttl / 2:
-            affinity = Affinity(key.id, route.client, now + self.session_ttl)
+        ttl = route.session_ttl or self.session_ttl
+        if last is None or last.key_id != key.id or last.until - now < ttl / 2:
+            affinity = Affinity(key.id, route.client, now + ttl)
             self.store.remember(route.session, affinity, now)
             route.last = affinity
 

@@ -262,6 +262,12 @@ def retry_delay(payload: object, headers: Mapping[str, str] | None = None) -> fl
     return _finite(match.group(1)) if match else None
 
 
+def resource_refused(payload: object) -> bool:
+    """Whether a 403 names the request's own resource as not there or not the key's (Gemini says the
+    same for a file that expired, was deleted, or belongs to another project)."""
+    return bool(_RESOURCE_403.search(_message(payload)))
+
+
 def backoff(attempt: int, base: float, cap: float) -> float:
     """Capped exponential backoff with full jitter (attempt counts from 1)."""
     return random.uniform(0, min(cap, base * (2 ** (attempt - 1))))

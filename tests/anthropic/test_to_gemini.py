@@ -568,3 +568,45 @@ def test_count_tokens_request():
         },
         {"googleSearch": {}},
     ]
+
+
+def test_with_media_urls_passed_https_images_and_documents_go_by_reference():
+    from app.translate.media import UrlMedia
+
+    media = UrlMedia("pass", "gemini-2.5-pro", no_fetch)  # nothing is fetched by the gateway
+    request = build(
+        {
+            "messages": [
+                user(
+                    {"type": "image", "source": {"type": "url", "url": "https://img.example/a.webp"}},
+                    {"type": "document", "source": {"type": "url", "url": "https://docs.example/report"}},
+                )
+            ]
+        },
+        fetch=media,
+    )
+    assert request["contents"][0]["parts"] == [
+        {"fileData": {"fileUri": "https://img.example/a.webp", "mimeType": "image/webp"}},
+        {"fileData": {"fileUri": "https://docs.example/report", "mimeType": "application/pdf"}},
+    ]
+
+
+def test_with_media_urls_fetched_a_url_is_downloaded_inline():
+    from app.translate.media import UrlMedia
+
+    seen = []
+
+    def fetch(url, *, param):
+        seen.append((url, param))
+        return {"mimeType": "image/png", "data": "iVBORw=="}
+
+    request = build(
+        {
+            "messages": [
+                user({"type": "image", "source": {"type": "url", "url": "https://img.example/a.png"}})
+            ]
+        },
+        fetch=UrlMedia("fetch", "gemini-2.5-pro", fetch),
+    )
+    assert request["contents"][0]["parts"] == [{"inlineData": {"mimeType": "image/png", "data": "iVBORw=="}}]
+    assert seen == [("https://img.example/a.png", "messages[0].content[0].source.url")]

@@ -40,6 +40,9 @@ def test_defaults_and_lists(tmp_path):
         ("MODEL_FALLBACKS", "gemini-2.5-pro>"),
         ("MODEL_FALLBACKS", "a>b>a"),
         ("MODEL_FALLBACKS", "a>b c"),
+        ("MEDIA_URLS", "sometimes"),
+        ("MAX_UPLOAD_BYTES", "lots"),
+        ("MAX_UPLOAD_BYTES", "100"),
         ("REQUEST_BODY_TIMEOUT", "0"),
         ("RESERVED_OUTPUT_TOKENS", "-1"),
         ("RESERVED_OUTPUT_TOKENS", "lots"),
@@ -153,3 +156,14 @@ def test_a_generated_admin_password_is_strong_shared_and_can_be_turned_off(tmp_p
     off = Config.from_env({"API_KEYS": "k", "DATA_DIR": str(tmp_path / "x"), "ADMIN_PASSWORD": "OFF"})
     assert off.admin_password is None and off.session_secret is None and not off.generated_admin_password
     assert not (tmp_path / "x" / ADMIN_PASSWORD_FILE).exists()
+
+
+def test_request_size_media_urls_and_upload_settings(tmp_path):
+    config = Config.from_env({"API_KEYS": "k", "DATA_DIR": str(tmp_path)})
+    # Gemini's 100 MB of inline data, base64 in JSON, and room for the rest of the request.
+    assert config.max_request_bytes == 105 * 2**20
+    assert config.max_upload_bytes == 2 * 2**30 and config.media_urls == "pass"
+    config = Config.from_env(
+        {"API_KEYS": "k", "DATA_DIR": str(tmp_path), "MEDIA_URLS": " Fetch ", "MAX_UPLOAD_BYTES": "1048576"}
+    )
+    assert config.media_urls == "fetch" and config.max_upload_bytes == 2**20

@@ -218,9 +218,24 @@ def test_input_audio_and_files_become_inline_data():
     ]
 
 
-def test_an_openai_file_id_is_a_400():
+def test_a_file_id_from_v1_files_reads_that_gemini_file():
+    request = convert(
+        {"messages": [user([{"type": "file", "file": {"file_id": "file-abc123", "filename": "report.pdf"}}])]}
+    )
+    assert request["contents"][0]["parts"] == [
+        {
+            "fileData": {
+                "fileUri": "https://generativelanguage.googleapis.com/v1beta/files/abc123",
+                "mimeType": "application/pdf",
+            }
+        }
+    ]
+
+
+@pytest.mark.parametrize("file_id", ["file-ABC", "file_abc", "abc", "file-" + "a" * 41, "files/../x"])
+def test_an_id_that_is_no_files_is_a_400(file_id):
     with pytest.raises(InvalidRequest) as caught:
-        convert({"messages": [user([{"type": "file", "file": {"file_id": "file-abc123"}}])]})
+        convert({"messages": [user([{"type": "file", "file": {"file_id": file_id}}])]})
     assert caught.value.param == "messages[0].content[0].file.file_id"
 
 
@@ -669,3 +684,39 @@ def test_image_modality_and_google_image_config():
 
 def test_web_search_options_add_google_search():
     assert convert(web_search_options={})["tools"] == [{"googleSearch": {}}]
+
+
+def test_with_media_urls_passed_an_https_image_goes_to_gemini_by_reference():
+    from app.translate.media import UrlMedia
+
+    fetched = FakeFetch()
+    url = "https://bucket.example/cat.png?X-Amz-Signature=abc"
+    content = [
+        {"type": "image_url", "image_url": {"url": url}},
+        {"type": "image_url", "image_url": {"url": "http://plain.example/dog"}},  # Gemini fetches https only
+        {"type": "image_url", "image_url": {"url": "https://cdn.example/no-extension"}},
+    ]
+    request = convert({"messages": [user(content)]}, fetch=UrlMedia("pass", "gemini-2.5-flash", fetched))
+    assert request["contents"][0]["parts"] == [
+        {"fileData": {"fileUri": url, "mimeType": "image/png"}},
+        {"inlineData": {"mimeType": "image/jpeg", "data": "ZmV0Y2hlZA=="}},
+        {"fileData": {"fileUri": "https://cdn.example/no-extension"}},
+    ]
+    assert [u for u, _ in fetched.calls] == ["http://plain.example/dog"]
+
+
+@pytest.mark.parametrize("mode, model", [("fetch", "gemini-2.5-flash"), ("pass", "gemini-2.0-flash")])
+def test_fetch_mode_and_older_models_keep_the_guarded_download(mode, model):
+    from app.translate.media import UrlMedia
+
+    fetched = FakeFetch()
+    url = "https://bucket.example/cat.png"
+    request = convert(
+        {"messages": [user([{"type": "image_url", "image_url": {"url": url}}])]},
+        model=model,
+        fetch=UrlMedia(mode, model, fetched),
+    )
+    assert request["contents"][0]["parts"] == [
+        {"inlineData": {"mimeType": "image/jpeg", "data": "ZmV0Y2hlZA=="}}
+    ]
+    assert [u for u, _ in fetched.calls] == [url]

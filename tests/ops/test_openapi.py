@@ -34,8 +34,9 @@ def conforms(spec: dict, schema: dict, instance) -> list[str]:
 
 
 def operation(spec: dict, method: str, path: str) -> dict:
-    """The operation whose path template matches the concrete path."""
-    for template, ops in spec["paths"].items():
+    """The operation whose path template matches the concrete path (concrete templates first, as
+    OpenAPI matches them: `/v1/messages` before `/v1/{family}`)."""
+    for template, ops in sorted(spec["paths"].items(), key=lambda item: item[0].count("{")):
         pattern = re.sub(r"\\\{[^}]+\\\}", r"[^/:]+", re.escape(template))
         if re.fullmatch(pattern, path) and method in ops:
             return ops[method]

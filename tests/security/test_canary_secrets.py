@@ -293,7 +293,61 @@ def run_everything(gateway, upstream) -> Traffic:
             upstream.script({"match": action, "events": [text, text], "fault": "reset_after", "after": 1})
             t.send(f"{name} mid-stream reset", "POST", path, auth(CLIENT_KEY), json=body)
         reset()
+    resources(t, upstream, ok_key)
+    reset()
     return t
+
+
+def resources(t: Traffic, upstream, ok_key: dict) -> None:
+    """Gemini's resources: an upload (its URL, its session, its file), lists, an interaction streamed,
+    OpenAI's files; and Gemini failing on them with our keys in what it says."""
+    start = {
+        **ok_key,
+        "X-Goog-Upload-Protocol": "resumable",
+        "X-Goog-Upload-Command": "start",
+        "X-Goog-Upload-Header-Content-Length": "5",
+        "X-Goog-Upload-Header-Content-Type": "text/plain",
+    }
+    started = t.send("upload start", "POST", "/upload/v1beta/files", start, json={"file": {}})
+    url = started.headers.get("X-Goog-Upload-URL", "")
+    target = url[url.index("/upload/") :] if "/upload/" in url else "/upload/v1beta/files?upload_id=x"
+    chunk = {"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"}
+    done = t.send("upload finalize (no key)", "POST", target, chunk, data=b"hello")
+    name = done.json().get("file", {}).get("name", "files/none") if done.ok else "files/none"
+    for path in (f"/v1beta/{name}", "/v1beta/files", f"/v1beta/{name}?key={CLIENT_KEY}"):
+        t.send(f"GET {path}", "GET", path, ok_key)
+    t.send("file delete", "DELETE", f"/v1beta/{name}", ok_key)
+    t.send("upload forged id", "POST", "/upload/v1beta/files?upload_id=" + "Z" * 43, chunk, data=b"x")
+    interaction = {"model": "gemini-2.5-flash", "input": "hi", "stream": True}
+    t.send("interaction stream", "POST", "/v1beta/interactions", ok_key, json=interaction)
+    bearer = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    made = t.send(
+        "openai file",
+        "POST",
+        "/v1/files",
+        bearer,
+        files={"file": ("a.txt", b"x")},
+        data={"purpose": "user_data"},
+    )
+    ident = made.json().get("id", "file-none") if made.ok else "file-none"
+    t.send("openai file get", "GET", f"/v1/files/{ident}", bearer)
+    t.send("openai files list", "GET", "/v1/files", bearer)
+    for match, path, body in (
+        ("/upload/", "/upload/v1beta/files", {"file": {}}),
+        (":batchGenerateContent", "/v1beta/models/gemini-2.5-flash:batchGenerateContent", {"batch": {}}),
+        ("/cachedContents", "/v1beta/cachedContents", {"model": "models/gemini-2.5-flash"}),
+    ):
+        for status, google in ((400, "INVALID_ARGUMENT"), (403, "PERMISSION_DENIED"), (500, "INTERNAL")):
+            upstream.script(
+                {"match": match, "status": status, "body": error_with_keys(status, google), "repeat": -1}
+            )
+            headers = start if match == "/upload/" else ok_key
+            t.send(f"{path} upstream {status}", "POST", path, headers, json=body)
+            t.calls.extend(upstream.calls())
+            upstream.reset()
+    error_event = {"event_type": "error", "error": {"code": 500, "message": f"failed for {ECHO}"}}
+    upstream.script({"match": "/interactions", "events": [error_event]})
+    t.send("interaction stream upstream error", "POST", "/v1beta/interactions", ok_key, json=interaction)
 
 
 @pytest.fixture(scope="module")
@@ -390,3 +444,14 @@ def test_no_secret_in_metrics_admin_pages_or_usage_export(captured, canary_gatew
     assert len(rows) > 100 and {r["client"] for r in rows} >= {"key-1", "limited"}
     assert 401 not in {r["status"] for r in rows}  # requests without a client are not stored
     assert not leaks(export.stdout + export.stderr)
+
+
+def test_the_resource_traffic_took_its_paths(captured):
+    traffic, _ = captured
+    status = {e.name: e.status for e in traffic.exchanges}
+    assert status["upload start"] == 200 and status["upload finalize (no key)"] == 200
+    assert status["upload forged id"] == 404 and status["file delete"] == 200
+    assert status["interaction stream"] == 200 and status["openai file"] == 200
+    assert status["/upload/v1beta/files upstream 403"] == 403
+    streamed = next(e for e in traffic.exchanges if e.name == "interaction stream upstream error")
+    assert "[redacted]" in streamed.text

@@ -180,16 +180,41 @@ LOCAL_URLS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def fetching(start_gateway):
+    """A gateway that downloads every media URL itself (MEDIA_URLS=fetch), https ones included."""
+    return start_gateway(MEDIA_URLS="fetch")
+
+
 @pytest.mark.parametrize("way", list(WAYS))
-def test_non_public_addresses_are_refused_before_any_connection(gateway, upstream, target, hits, way):
+def test_non_public_addresses_are_refused_before_any_connection(fetching, upstream, target, hits, way):
     path, headers, body, _ = WAYS[way]
     for url in LOCAL_URLS:
         response = requests.post(
-            gateway.url(path), json=body(url.format(port=target)), headers=headers, timeout=10
+            fetching.url(path), json=body(url.format(port=target)), headers=headers, timeout=10
         )
         assert_refused(way, response.status_code, response.json())
     assert not hits, "the gateway connected to a non-public address"
     assert not upstream.calls()
+
+
+@pytest.mark.parametrize("way", list(WAYS))
+def test_by_default_https_urls_go_to_gemini_by_reference_and_the_gateway_fetches_nothing(
+    gateway, upstream, target, hits, way
+):
+    path, headers, body, _ = WAYS[way]
+    url = f"https://127.0.0.1:{target}/secret.png"  # Gemini fetches it, from Google's network
+    assert requests.post(gateway.url(path), json=body(url), headers=headers, timeout=10).status_code == 200
+    (call,) = upstream.calls()
+    parts = call["body"]["contents"][0]["parts"]
+    assert {
+        "fileData": {"fileUri": url, "mimeType": "application/pdf" if "document" in way else "image/png"}
+    } in parts
+    assert not hits  # never connected: the guard stays for http: URLs and MEDIA_URLS=fetch
+    http = f"http://127.0.0.1:{target}/secret"
+    response = requests.post(gateway.url(path), json=body(http), headers=headers, timeout=10)
+    assert_refused(way, response.status_code, response.json())
+    assert not hits
 
 
 # -- in process: a fixed DNS, and a "public" address that really is the local server --------------------

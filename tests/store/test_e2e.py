@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import CLIENT_KEY, ROOT, UPSTREAM_KEYS, fixture_json
+from tests.conftest import CLIENT_KEY, ROOT, SEED_KEY, UPSTREAM_KEYS, fixture_json
 
 GEN = "/v1beta/models/gemini-2.5-flash:generateContent"
 STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
@@ -199,3 +199,39 @@ def test_kill_9_loses_no_completed_request(launch, upstream, shared, tmp_path):
     if "REDIS_URL" not in shared:
         with sqlite3.connect(data / "gemgate.db") as db:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_an_upload_started_on_one_gateway_finishes_on_another_and_its_file_is_its_creators_on_both(
+    launch, upstream, shared, tmp_path
+):
+    """Two gateways on one store (two hosts on Redis; two on one DATA_DIR with SQLite)."""
+    settings = {k: v for k, v in shared.items() if k == "REDIS_URL"}
+    first = launch(tmp_path / "data", **settings)
+    second = launch(tmp_path / "data", **settings)
+    started = requests.post(
+        first.url("/upload/v1beta/files"),
+        headers={
+            **AUTH,
+            "X-Goog-Upload-Protocol": "resumable",
+            "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": "5",
+            "X-Goog-Upload-Header-Content-Type": "text/plain",
+        },
+        json={"file": {"displayName": "hello.txt"}},
+        timeout=10,
+    )
+    target = started.headers["X-Goog-Upload-URL"].split(str(first.port), 1)[1]
+    done = requests.post(
+        second.url(target),
+        headers={"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"},
+        data=b"hello",
+        timeout=10,
+    )
+    assert done.status_code == 200, done.text
+    name = done.json()["file"]["name"]
+    for gateway in (first, second):
+        assert requests.get(gateway.url(f"/v1beta/{name}"), headers=AUTH, timeout=10).ok
+        other = requests.get(gateway.url(f"/v1beta/{name}"), headers={"x-goog-api-key": SEED_KEY}, timeout=10)
+        assert other.status_code == 404
+    listed = requests.get(second.url("/v1beta/files"), headers=AUTH, timeout=10).json()
+    assert [f["name"] for f in listed["files"]] == [name]

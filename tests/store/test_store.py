@@ -95,6 +95,44 @@ def test_affinities_come_with_the_states_in_one_read_and_expire(open_backend):
     assert worker_a.key_states_with(["s:hint"], NOW)[1]["s:hint"].key_id == "xyz"
 
 
+def test_resources_are_listed_per_client_and_family_with_their_notes_and_forgotten(open_backend):
+    worker_a, worker_b = open_backend(), open_backend()
+    far = NOW + 3600
+    worker_a.remember("r:files/one", Affinity("k1", "alice", far, "user_data"), NOW)
+    worker_a.remember("r:files/two", Affinity("k2", "alice", far), NOW)
+    worker_a.remember("r:files/old", Affinity("k2", "alice", NOW - 1), NOW)
+    worker_a.remember("r:files/bobs", Affinity("k1", "bob", far), NOW)
+    worker_a.remember("r:cachedContents/c", Affinity("k3", "alice", far), NOW)
+    worker_a.remember("s:session", Affinity("k3", "alice", far), NOW)
+    assert worker_b.owned("alice", "r:files/", NOW) == {
+        "r:files/one": Affinity("k1", "alice", far, "user_data"),
+        "r:files/two": Affinity("k2", "alice", far),
+    }
+    assert list(worker_b.owned("alice", "r:cachedContents/", NOW)) == ["r:cachedContents/c"]
+    assert list(worker_b.owned("bob", "r:", NOW)) == ["r:files/bobs"]
+    assert worker_b.owned("carol", "r:", NOW) == {}
+    assert worker_b.key_states_with(["r:files/one"], NOW)[1]["r:files/one"].note == "user_data"
+    worker_b.forget("r:files/one")
+    worker_b.forget("r:files/never")  # nothing to forget: no error
+    assert list(worker_a.owned("alice", "r:files/", NOW)) == ["r:files/two"]
+    assert worker_a.key_states_with(["r:files/one"], NOW)[1] == {}
+    # A name recorded again for another client moves to that client.
+    worker_a.remember("r:files/two", Affinity("k2", "bob", far), NOW)
+    assert worker_b.owned("alice", "r:files/", NOW) == {}
+    assert sorted(worker_b.owned("bob", "r:files/", NOW)) == ["r:files/bobs", "r:files/two"]
+
+
+def test_remember_once_is_won_by_exactly_one_worker_until_it_expires(open_backend):
+    workers = [open_backend() for _ in range(4)]
+    claim = Affinity("k1", "alice", NOW + 60)
+    with ThreadPoolExecutor(4) as pool:
+        won = list(pool.map(lambda store: store.remember_once("u:batches/b1", claim, NOW), workers * 5))
+    assert won.count(True) == 1
+    later = Affinity("k1", "alice", NOW + 200)
+    assert workers[0].remember_once("u:batches/b1", later, NOW + 61)  # expired: claimed anew
+    assert not workers[1].remember_once("u:batches/b1", later, NOW + 62)
+
+
 def test_prune_forgets_long_ended_pair_states_and_keeps_the_rest(store):
     import time
 

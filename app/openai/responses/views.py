@@ -17,6 +17,7 @@ from ...http.body import json_body
 from ...state import state
 from ...translate import parts as gemini_parts
 from ...translate.finish import block_reason
+from ...translate.media import UrlMedia
 from ...translate.usage import count
 from ...upstream import affinity
 from ...usage.quotas import reserve
@@ -72,7 +73,10 @@ def create_response():
     keep = body.get("store") is not False and stored.enabled
     include = wants_encrypted(body.get("include"), keep)
     entries, own_input = conversation(body, ids, stored)
-    gemini_request, names = to_gemini.generate_request(body, spec, entries)  # may fetch media URLs
+    media = UrlMedia(state().config.media_urls, spec.model)
+    gemini_request, names = to_gemini.generate_request(
+        body, spec, entries, fetch=media
+    )  # may fetch media URLs
     response = from_gemini.shell(body, ids, store=keep)
 
     def save(final: dict) -> dict:
@@ -108,7 +112,9 @@ def count_input_tokens():
     body = json_body(_count)
     spec = generate.model_spec(body["model"])
     entries, _ = conversation(body, ItemIds(), _stored())
-    answer = generate.call(spec.model, "countTokens", to_gemini.count_tokens_request(body, spec, entries))
+    media = UrlMedia(state().config.media_urls, spec.model)
+    counted = to_gemini.count_tokens_request(body, spec, entries, fetch=media)
+    answer = generate.call(spec.model, "countTokens", counted)
     return _json({"object": "response.input_tokens", "input_tokens": count(answer.get("totalTokens"))})
 
 
@@ -122,7 +128,8 @@ def compact():
     reserve()
     ids = ItemIds()
     entries, _ = conversation(body, ids, _stored())
-    answer = generate.generate(spec, to_gemini.compact_request(body, entries))
+    media = UrlMedia(state().config.media_urls, spec.model)
+    answer = generate.generate(spec, to_gemini.compact_request(body, entries, fetch=media))
     summary = read_answer(_summary_text, answer)
     users = [e.item for e in entries if e.item.get("type") == "message" and e.item.get("role") == "user"]
     compaction = {"id": ids("cmp"), "type": "compaction", "encrypted_content": encrypted_summary(summary)}

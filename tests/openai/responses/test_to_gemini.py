@@ -192,9 +192,16 @@ def test_images_and_files_in_user_messages():
     ]
 
 
-def test_an_other_file_id_is_refused_with_its_field():
+def test_a_file_id_from_v1_files_reads_that_gemini_file():
+    request = convert([{"role": "user", "content": [{"type": "input_file", "file_id": "file-abc"}]}])
+    assert request["contents"][0]["parts"] == [
+        {"fileData": {"fileUri": "https://generativelanguage.googleapis.com/v1beta/files/abc"}}
+    ]
+
+
+def test_an_id_that_is_no_files_is_refused_with_its_field():
     with pytest.raises(InvalidRequest) as err:
-        convert([{"role": "user", "content": [{"type": "input_file", "file_id": "file-abc"}]}])
+        convert([{"role": "user", "content": [{"type": "input_file", "file_id": "file_ABC"}]}])
     assert err.value.param == "input[0].content[0].file_id"
 
 

@@ -122,6 +122,8 @@ def test_gemini_errors_before_the_first_byte_are_openai_errors(client, mocked, f
         ({**HI, "input": [{"type": "message", "role": "robot", "content": "x"}]}, "input[0].role"),
         ({**HI, "input": [{"type": "function_call", "name": "f"}]}, "input[0].call_id"),
         ({**HI, "input": [{"type": "frobnicate"}]}, "input[0].type"),
+        ({**HI, "input": [{"type": {"a": 1}}]}, "input[0].type"),
+        ({**HI, "input": [{"type": ["message"]}]}, "input[0].type"),
         (
             {**HI, "input": [{"role": "user", "content": [{"type": "input_image"}]}]},
             "input[0].content[0].image_url",
