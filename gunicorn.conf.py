@@ -59,6 +59,15 @@ def on_starting(server):
             file=sys.stderr,
             flush=True,
         )
+    if config.generated_admin_password:
+        print(
+            f"gemgate: ADMIN_PASSWORD is not set; the admin page at /admin takes this generated password:\n"
+            f"    {config.admin_password}\n"
+            f"gemgate: it is kept in {config.data_dir / config_module.ADMIN_PASSWORD_FILE}; "
+            f"set ADMIN_PASSWORD to choose your own, or ADMIN_PASSWORD=off for no admin page.",
+            file=sys.stderr,
+            flush=True,
+        )
     if not config.gemini_api_keys:
         print(
             "gemgate: GEMINI_API_KEYS is not set; API calls will answer 503 until it is.",

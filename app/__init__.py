@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import admin, anthropic, errors, gemini, openai
 from .config import Config, ConfigError
+from .config.runtime import LiveSettings
 from .errors import GatewayError
 from .gemini.uploads import is_session_request
 from .http import cors, files_route, models_route, timing
@@ -83,6 +84,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         metrics=meter,
         request_log=request_log,
         finish=_observed(UsageSink(store, quotas, config.usage_retention_days), meter, request_log),
+        settings=LiveSettings(config, store),
         proxies=TrustedProxies(config.forwarded_allow_ips),
     )
     app_state.install(app)
@@ -158,7 +160,7 @@ def _finish(response):
     rec.route = route_label()
     rec.upstream_ms = waited
     rec.overhead_ms = overhead
-    if app_state.request_log.bodies:
+    if app_state.request_log.enabled and app_state.settings.current().log_bodies:
         _keep_bodies(rec, response, app_state.request_log)
     if isinstance(response, StreamedResponse):
         app_state.metrics.track_stream(response)  # the record ends with the body
@@ -170,7 +172,7 @@ def _finish(response):
 def _cut_short(error: BaseException | None) -> None:
     """A request whose after_request never ran (the worker killed it) still ends in its record."""
     rec = g.get("record")
-    if rec is None or rec.finished or rec.stream:  # a stream's record ends with its body
+    if rec is None or rec.finished or rec.ends_with_body:  # a streamed body ends its own record
         return
     rec.error = rec.error or "interrupted"
     rec.method = request.method

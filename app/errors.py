@@ -70,6 +70,13 @@ class UpstreamUnavailable(GatewayError):
     status, kind = 503, "overloaded"
 
 
+class UpstreamIncomplete(GatewayError):
+    """Gemini's answer ended without a usable end: a stream cut before its finish reason, or a tool call
+    Gemini botched again when asked once more. Never reported as a normal stop."""
+
+    status, kind = 502, "api_error"
+
+
 class UpstreamTimeout(GatewayError):
     status, kind = 504, "timeout"
 

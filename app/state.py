@@ -11,6 +11,7 @@ from flask import Flask, current_app
 if TYPE_CHECKING:
     from .admin.session import Sessions
     from .config import Config
+    from .config.runtime import LiveSettings
     from .errors import Renderer
     from .http.auth import ClientKeys
     from .http.peers import TrustedProxies
@@ -38,6 +39,7 @@ class AppState:
     metrics: Metrics
     request_log: RequestLog
     finish: Sink  # where each request's record goes when it ends (usage, metrics, request log)
+    settings: LiveSettings  # the settings the admin page can change while the gateway runs
     proxies: TrustedProxies  # whose X-Forwarded-For names the real client (FORWARDED_ALLOW_IPS)
     renderers: dict[str, Renderer] = field(default_factory=dict)  # error shape per dialect
     model_views: dict[str, tuple[Callable, Callable]] = field(

@@ -21,6 +21,8 @@ A scripted answer is an object with any of:
   events        list of JSON values to send as SSE events (a stream)
   raw_events    list of strings sent as SSE `data:` payloads, as is
   interval      seconds between stream events
+  lead          seconds of silence after a stream's headers, before its first event (a thinking model;
+                an SSE comment goes first, since the server sends the headers with the first bytes)
   delay         seconds to wait before the status line
   fault         "reset" (close before answering), "stall" (say nothing, forever),
                 "reset_after" (close mid-stream after `after` events),
@@ -256,6 +258,9 @@ class FakeGemini:
         try:
             if item.get("prelude"):
                 yield item["prelude"].encode()
+            if item.get("lead"):
+                yield b": \r\n\r\n"
+                time.sleep(item["lead"])
             for i, event in enumerate(events):
                 if i and interval:
                     time.sleep(interval)

@@ -20,6 +20,7 @@ SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "Hello"}]}]}
 TICK = {"candidates": [{"content": {"parts": [{"text": "tick"}], "role": "model"}, "index": 0}]}
+LAST = {"candidates": [{**TICK["candidates"][0], "finishReason": "STOP"}]}
 ACCESS_LOG = "/var/log/nginx/gemgate.access.log"
 pytestmark = pytest.mark.e2e  # nginx, systemd-analyze and real processes
 needs_nginx = pytest.mark.skipif(
@@ -97,7 +98,7 @@ def test_streams_pass_through_nginx_event_by_event(start_gateway, upstream, tmp_
                 assert proc.proc.poll() is None and time.monotonic() < deadline, proc.output()
                 time.sleep(0.1)
 
-        upstream.script({"match": ":streamGenerateContent", "events": [TICK] * 4, "interval": 0.6})
+        upstream.script({"match": ":streamGenerateContent", "events": [TICK] * 3 + [LAST], "interval": 0.6})
         started = time.monotonic()
         arrivals = []
         with requests.post(

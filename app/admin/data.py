@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 import requests
 
 from .. import jsonx
-from ..config import Config
+from ..config import SAFETY_THRESHOLDS, STREAMING_MODES, Config
+from ..config.runtime import LiveSettings, env_text
+from ..config.settings import RUNTIME_SETTINGS, read_runtime_setting
 from ..upstream.key_pool import KeyPool, KeyState, UpstreamKey
 from ..upstream.retry import Fault, Rules, judge
 
@@ -165,6 +167,12 @@ ENV_NAMES = {
     "forwarded_allow_ips": "FORWARDED_ALLOW_IPS",
     "force_search": "FORCE_GOOGLE_SEARCH",
     "force_code": "FORCE_CODE_EXECUTION",
+    "force_url_context": "FORCE_URL_CONTEXT",
+    "force_thinking": "FORCE_THINKING",
+    "force_dialects": "FORCE_DIALECTS",
+    "streaming_mode": "STREAMING_MODE",
+    "fake_stream_heartbeat": "FAKE_STREAM_HEARTBEAT",
+    "nonstream_keepalive": "NONSTREAM_KEEPALIVE",
     "model_aliases": "MODEL_ALIASES",
     "redis_url": "REDIS_URL",
     "redis_prefix": "REDIS_PREFIX",
@@ -189,12 +197,14 @@ PLAIN_TEXT = frozenset(
         "redis_prefix",
         "request_log",
         "cors_origins",
+        "streaming_mode",
+        "force_dialects",
         "forwarded_allow_ips",
         "media_urls",
     )
 )
 URLS = frozenset(("gemini_base_url", "https_proxy", "redis_url"))  # shown without credentials or query
-_HIDDEN = frozenset(("generated_api_key",))  # folded into API_KEYS
+_HIDDEN = frozenset(("generated_api_key", "generated_admin_password"))  # folded into their settings
 
 
 def describe_config(config: Config) -> list[tuple[str, str]]:
@@ -214,6 +224,10 @@ def _describe(config: Config, name: str, value) -> str:
         return f"{shown} (generated, kept in DATA_DIR)" if config.generated_api_key else shown
     if name == "gemini_api_keys":
         return _labels(len(value))
+    if name == "admin_password" and config.generated_admin_password:
+        return "generated, kept in DATA_DIR/admin_password"
+    if name == "nonstream_keepalive" and not value:
+        return "off"
     if name == "client_keys":
         return "; ".join(_client_key(k) for k in value) or "none"
     if name == "model_aliases":
@@ -268,6 +282,61 @@ def _mask_url(url: str) -> str:
         port = None
     netloc = ("****@" if parts.username or parts.password else "") + host + (f":{port}" if port else "")
     return f"{parts.scheme}://{netloc}{parts.path}" + ("?…" if parts.query else "")
+
+
+# -- runtime settings -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuntimeField:
+    name: str  # the variable
+    label: str
+    kind: str  # "choice", "flag" or "seconds"
+    choices: tuple[str, ...] = ()
+
+
+RUNTIME_FORM = (
+    RuntimeField("STREAMING_MODE", "Streaming mode", "choice", STREAMING_MODES),
+    RuntimeField("FORCE_GOOGLE_SEARCH", "Force Google Search", "flag"),
+    RuntimeField("FORCE_CODE_EXECUTION", "Force code execution", "flag"),
+    RuntimeField("FORCE_URL_CONTEXT", "Force URL context", "flag"),
+    RuntimeField("FORCE_THINKING", "Force thought summaries", "flag"),
+    RuntimeField("SAFETY_THRESHOLD", "Default safety threshold", "choice", SAFETY_THRESHOLDS),
+    RuntimeField("HEARTBEAT_INTERVAL", "Stream heartbeat, seconds (0: none)", "seconds"),
+    RuntimeField("FAKE_STREAM_HEARTBEAT", "Fake stream heartbeat, seconds", "seconds"),
+    RuntimeField("LOG_BODIES", "Log request and answer bodies", "flag"),
+)
+
+
+def runtime_view(live: LiveSettings) -> list[dict]:
+    """Each runtime setting as the form shows it: its value now, the environment's, whether it changed."""
+    current, overrides = live.current(), live.overrides()
+    return [
+        {
+            "field": f,
+            "value": env_text(current, f.name),
+            "environment": env_text(live.base, f.name),
+            "changed": f.name in overrides,
+        }
+        for f in RUNTIME_FORM
+    ]
+
+
+def runtime_changes(live: LiveSettings, form: Mapping[str, str]) -> dict[str, str | None]:
+    """What a submitted form changes: a value back at the environment's forgets the stored change
+    (None); any other new value is stored as typed. ConfigError names the first bad value."""
+    current, overrides = live.current(), live.overrides()
+    changes: dict[str, str | None] = {}
+    for f in RUNTIME_FORM:
+        raw = ("true" if form.get(f.name) else "false") if f.kind == "flag" else form.get(f.name, "").strip()
+        value = read_runtime_setting(f.name, raw)
+        attribute = RUNTIME_SETTINGS[f.name][0]
+        if value == getattr(live.base, attribute):
+            if f.name in overrides:
+                changes[f.name] = None
+        elif value != getattr(current, attribute):
+            changes[f.name] = raw
+    return changes
 
 
 # -- key actions --------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -9,9 +10,11 @@ from functools import wraps
 
 from flask import Blueprint, Flask, g, redirect, render_template, request, url_for
 
-from ..config import Config
+from ..config import Config, ConfigError
+from ..ops.request_log import iso
 from ..state import state, state_of
 from ..store import StoreUnavailable
+from ..usage.imports import import_jsonl
 from . import data
 from .session import COOKIE, Sessions, csrf_ok
 
@@ -185,6 +188,7 @@ def dashboard():
         dialects=data.DIALECTS,
         statuses=list(data.STATUS_FILTERS),
         settings=data.describe_config(svc.config),
+        runtime=data.runtime_view(svc.settings),
         csrf=session["csrf"],
         now=now,
     )
@@ -211,6 +215,96 @@ def key_action(label: str, action: str):
     log.info("admin: %s %s", action, label)
     _flash(message)
     return redirect(url_for("admin.dashboard"), 303)
+
+
+@bp.post("/settings")
+@login_required
+def change_settings():
+    """The runtime settings form: stored for every worker and host, and written to the request log."""
+    live = state().settings
+    try:
+        changed = _change(live, data.runtime_changes(live, request.form))
+    except ConfigError as exc:
+        _flash(f"Nothing changed: {exc}.")
+    except StoreUnavailable:
+        _flash("Nothing changed: the state store is unavailable.")
+    else:
+        _flash(_said(changed))
+    return redirect(url_for("admin.dashboard") + "#runtime", 303)
+
+
+@bp.post("/settings/reset")
+@login_required
+def reset_settings():
+    """Every runtime setting back to the environment's value."""
+    live = state().settings
+    try:
+        changed = _change(live, dict.fromkeys(live.overrides()))
+    except StoreUnavailable:
+        _flash("Nothing changed: the state store is unavailable.")
+    else:
+        _flash(_said(changed))
+    return redirect(url_for("admin.dashboard") + "#runtime", 303)
+
+
+def _change(live, changes: dict) -> dict[str, tuple[str, str]]:
+    changed = live.change(changes) if changes else {}
+    if changed:
+        by = _operator()
+        state().request_log.write(
+            {
+                "time": iso(time.time()),
+                "event": "settings_changed",
+                **by,
+                "changes": {name: {"from": old, "to": new} for name, (old, new) in changed.items()},
+            }
+        )
+        log.info(
+            "admin at %s changed %s", by["by"], ", ".join(f"{n}={new}" for n, (_, new) in changed.items())
+        )
+    return changed
+
+
+def _said(changed: dict[str, tuple[str, str]]) -> str:
+    if not changed:
+        return "Nothing changed."
+    listed = "; ".join(f"{name}: {old} → {new}" for name, (old, new) in changed.items())
+    return f"Saved: {listed}. Every worker and host applies it within a second."
+
+
+def _operator() -> dict:
+    """Who made a change, for the request log: the admin's address and their login (a digest of it)."""
+    login = hashlib.sha256(g.admin_session["sid"].encode()).hexdigest()[:12]
+    return {"by": f"admin from {_client_address()}", "admin_session": login}
+
+
+@bp.post("/usage/import")
+@login_required
+def import_usage():
+    """An uploaded JSON Lines export, added to the usage records (each request id once)."""
+    upload = request.files.get("usage")
+    if upload is None or not upload.filename:
+        _flash("Choose a JSON Lines file written by `python -m app.usage export --format jsonl`.")
+        return redirect(url_for("admin.dashboard") + "#import", 303)
+    svc = state()
+    try:
+        report = import_jsonl(svc.store, upload.stream, svc.config.usage_retention_days)
+    except StoreUnavailable:
+        _flash("Nothing imported: the state store is unavailable.")
+        return redirect(url_for("admin.dashboard") + "#import", 303)
+    svc.request_log.write(
+        {
+            "time": iso(time.time()),
+            "event": "usage_imported",
+            **_operator(),
+            "added": report.added,
+            "present": report.present,
+            "refused": report.refused,
+        }
+    )
+    log.info("admin at %s %s", _operator()["by"], report.summary())
+    _flash(report.summary()[:1].upper() + report.summary()[1:] + ".")
+    return redirect(url_for("admin.dashboard") + "#import", 303)
 
 
 def _key_view(key: dict, now: float) -> dict:

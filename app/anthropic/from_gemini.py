@@ -156,6 +156,11 @@ class ContentBuilder:
         if candidate.get("finishReason"):
             self.finish_reason = candidate["finishReason"]
 
+    @property
+    def ended(self) -> bool:
+        """Gemini said why it stopped (or a stop sequence did): a stream without it was cut short."""
+        return bool(self.finish_reason) or self.blocked or self.done
+
     def finish(self) -> str:
         """Close what is open; the stop reason."""
         self._close()
@@ -179,7 +184,12 @@ class ContentBuilder:
             if text:
                 self.sink.delta({"type": "thinking_delta", "thinking": text})
             return
+        empty = found is Kind.TEXT and not gemini_parts.text_of(part)
         if self._open == "thinking":
+            if empty:
+                # Shows nothing, so it ends nothing: Gemini may sign the thoughts on such a part.
+                self._signature = self._signature or own
+                return
             # The signature usually rides on the part that ends the thoughts (a call, or the answer).
             self._signature = self._signature or chunk_signature
             self._close()
@@ -188,6 +198,8 @@ class ContentBuilder:
             self._start({"type": "thinking", "thinking": "", "signature": ""})
             self._signature = chunk_signature
             self._close()
+        if empty:
+            return
         if found is Kind.TEXT:
             self._text(self._markdown.text(gemini_parts.text_of(part)))
         elif found is Kind.FUNCTION_CALL:
@@ -246,8 +258,7 @@ class ContentBuilder:
         if self._open is None:
             return
         if self._open == "thinking":
-            if self._signature:
-                self.sink.delta({"type": "signature_delta", "signature": thinking_signature(self._signature)})
+            self.sink.delta({"type": "signature_delta", "signature": thinking_signature(self._signature)})
             self._signature = None
         self.sink.stop()
         self._open = None

@@ -13,6 +13,10 @@ _ALPHABET = string.ascii_letters + string.digits
 # Anthropic's own, `toolu_01...`. Ours are [A-Za-z0-9_-], as Anthropic requires of tool_use ids.
 _TOOL_PREFIX = "toolu_gg"
 SIGNATURE_PREFIX = "gg1."  # marks Gemini's signatures, so a Claude one from older history is never sent
+# A thinking block always ends with a signature (Anthropic's always do; clients' accumulators expect one).
+# When Gemini gave none before the block had to end (it may sign a later, empty part), this stands in:
+# it reads back as no signature at all.
+NO_SIGNATURE = "gg0"
 
 
 def _random(n: int) -> str:
@@ -38,8 +42,8 @@ def parse_tool_use_id(tool_id: str) -> tuple[str | None, str | None]:
 
 
 def thinking_signature(signature: str | None) -> str:
-    """The `signature` of a thinking block: Gemini's, marked as ours ("" when there is none)."""
-    return SIGNATURE_PREFIX + signature if signature else ""
+    """The `signature` of a thinking block: Gemini's, marked as ours (NO_SIGNATURE when there is none)."""
+    return SIGNATURE_PREFIX + signature if signature else NO_SIGNATURE
 
 
 def parse_thinking_signature(signature: object) -> str | None:

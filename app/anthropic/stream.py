@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import jsonx
 from ..errors import GatewayError
 from ..http.sse import event_frame
+from ..translate.finish import cut_short
 from ..upstream.answers import stream_event
 from .errors import error_body
 from .from_gemini import ContentBuilder, usage
@@ -49,7 +50,12 @@ class _EventSink:
 
 
 class MessageStream:
-    """A stream translator for `app.streaming.stream_response`: each Gemini event in, events out."""
+    """A stream translator for `app.http.streaming.stream_response`: each Gemini event in, events out.
+
+    `message_start` waits for Gemini's first event, so its `usage.input_tokens` is the prompt's real
+    count; when a heartbeat must go first (a thinking model's silence, a fake stream's wait) it goes
+    then, with `estimated_input_tokens` (the real count follows in `message_delta`).
+    """
 
     def __init__(
         self,
@@ -58,8 +64,11 @@ class MessageStream:
         thinking: bool = False,
         single_tool: bool = False,
         stop_sequences: list[str] | None = None,
+        estimated_input_tokens: int = 1,
     ):
         self.model = model
+        self.estimate = max(1, estimated_input_tokens)
+        self._started = False
         self._sink = _EventSink()
         self._builder = ContentBuilder(
             self._sink, thinking=thinking, single_tool=single_tool, stop_sequences=stop_sequences
@@ -75,8 +84,13 @@ class MessageStream:
         return self._builder.done
 
     def start(self) -> bytes:
-        # Sent at once so the client sees the message before Gemini's first token; the real
-        # input count follows in message_delta, which clients take as the cumulative total.
+        return b""  # the headers go at once; message_start waits for the prompt's token count
+
+    def _message_start(self, meta: dict | None) -> bytes:
+        self._started = True
+        counts = usage(meta)
+        if counts["input_tokens"] + counts["cache_read_input_tokens"] <= 0:
+            counts["input_tokens"] = self.estimate
         message: dict = {
             "id": message_id(),
             "type": "message",
@@ -85,15 +99,23 @@ class MessageStream:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {**usage(None), "service_tier": "standard"},
+            "usage": {**counts, "service_tier": "standard"},
         }
         return _frame({"type": "message_start", "message": message})
 
+    def heartbeat(self) -> bytes:
+        return PING if self._started else self._message_start(None) + PING
+
     def feed(self, data: bytes) -> bytes:
-        self._builder.feed(stream_event(data))
-        return self._sink.take()
+        event = stream_event(data)
+        head = b"" if self._started else self._message_start(event.get("usageMetadata"))
+        self._builder.feed(event)
+        return head + self._sink.take()
 
     def finish(self) -> bytes:
+        if not self._builder.ended:
+            raise cut_short()
+        head = b"" if self._started else self._message_start(None)
         reason = self._builder.finish()
         self._sink.out.append(
             _frame(
@@ -105,7 +127,7 @@ class MessageStream:
             )
         )
         self._sink.out.append(_frame({"type": "message_stop"}))
-        return self._sink.take()
+        return head + self._sink.take()
 
     def fail(self, err: GatewayError) -> bytes:
         return event_frame(b"error", jsonx.dumps(error_body(err)))

@@ -26,6 +26,12 @@ _TOOL_MODES = {"auto": "AUTO", "any": "ANY", "tool": "ANY", "none": "NONE"}
 # Anthropic's output_config.effort -> the shared effort scale.
 _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "xhigh"}
 _MAJOR = re.compile(r"^gemini-(\d+)")
+GEMINI_STOP_SEQUENCES = 5  # the most Gemini takes; more are applied by the gateway (StopScanner)
+
+
+def stop_sequences(body: dict) -> list[str]:
+    """The request's non-empty stop sequences; 400 past their bounds (check_stop_sequences)."""
+    return check_stop_sequences(body.get("stop_sequences") or [])
 
 
 def options(body: dict) -> dict:
@@ -33,10 +39,13 @@ def options(body: dict) -> dict:
     `from_gemini.message` and `stream.MessageStream`)."""
     thinking = body.get("thinking") or {}
     choice = body.get("tool_choice") or {}
+    sequences = stop_sequences(body)
     return {
         "thinking": thinking.get("type") in ("enabled", "adaptive"),
         "single_tool": bool(choice.get("disable_parallel_tool_use")),
-        "stop_sequences": check_stop_sequences(body.get("stop_sequences") or []),
+        # Up to five go to Gemini, which then stops generating (the client pays for no more), but
+        # does not say which one matched; past five, the gateway scans the text and knows.
+        "stop_sequences": sequences if len(sequences) > GEMINI_STOP_SEQUENCES else [],
     }
 
 
@@ -48,7 +57,9 @@ def generate_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_
     # An upper bound: past Gemini's int32 it means "no limit", and the generate step retries with
     # the model's own cap when Gemini refuses it.
     config: dict = {"maxOutputTokens": min(body["max_tokens"], INT32_MAX)}
-    # Stop sequences stay here: Gemini's STOP would not say which one matched (see StopScanner).
+    sequences = stop_sequences(body)
+    if 0 < len(sequences) <= GEMINI_STOP_SEQUENCES:
+        config["stopSequences"] = sequences  # see options(): more than five stay with the gateway
     for ours, theirs in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK")):
         if body.get(ours) is not None:
             config[theirs] = body[ours]

@@ -14,6 +14,7 @@ from ..state import state
 from ..translate.directives import parse_model_name
 from ..translate.media import UrlMedia
 from ..upstream import affinity
+from ..upstream.call import estimate_tokens
 from ..usage.quotas import reserve
 from . import from_gemini, to_gemini
 from .stream import CONTENT_TYPE, PING, MessageStream
@@ -45,7 +46,9 @@ def create_message():
         body, spec, fetch=UrlMedia(state().config.media_urls, spec.model)
     )
     if body.get("stream"):
-        translator = MessageStream(model=body["model"], **options)
+        translator = MessageStream(
+            model=body["model"], estimated_input_tokens=estimate_tokens(gemini_request), **options
+        )
         return generate.stream(
             spec,
             gemini_request,
@@ -55,8 +58,11 @@ def create_message():
             headers=_headers(),
             until=lambda: translator.done,  # a stop sequence matched: nothing more is needed
         )
-    answer = generate.generate(spec, gemini_request)
-    return _json(from_gemini.message(answer, model=body["model"], **options))
+
+    def render(answer: generate.Answer) -> bytes:
+        return jsonx.dumps(from_gemini.message(answer.object, model=body["model"], **options))
+
+    return generate.respond(spec, gemini_request, render, content_type=JSON_TYPE, headers=_headers())
 
 
 @bp.post("/v1/messages/count_tokens")

@@ -11,11 +11,17 @@ from .errors import ConfigError
 
 CLIENT_KEY_FILE = "client_api_key"
 SESSION_SECRET_FILE = "admin_session_secret"
+ADMIN_PASSWORD_FILE = "admin_password"
 
 
 def load_or_create_client_key(data_dir: Path) -> str:
     """Return the gateway's generated client key, creating it once for every worker to share."""
     return _load_or_create(data_dir, CLIENT_KEY_FILE, "gg-" + secrets.token_urlsafe(32), "API_KEYS")
+
+
+def load_or_create_admin_password(data_dir: Path) -> str:
+    """Return the generated admin password, creating it once: a fresh start has a reachable admin page."""
+    return _load_or_create(data_dir, ADMIN_PASSWORD_FILE, secrets.token_urlsafe(18), "ADMIN_PASSWORD")
 
 
 def session_secret(configured: str, data_dir: Path) -> bytes:
@@ -35,7 +41,10 @@ def _load_or_create(data_dir: Path, name: str, key: str, setting: str) -> str:
         # O_EXCL: when several workers start at once, exactly one writes the key.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        pass
+        if not data_dir.is_dir():
+            raise ConfigError(
+                f"{setting} is unset and DATA_DIR {str(data_dir)!r} is not a directory"
+            ) from None
     except OSError as exc:
         raise ConfigError(
             f"{setting} is unset and DATA_DIR {str(data_dir)!r} is not writable: {exc.strerror}"
@@ -44,7 +53,10 @@ def _load_or_create(data_dir: Path, name: str, key: str, setting: str) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(key + "\n")
     for _ in range(50):  # another worker may be between creating and writing the file
-        key = path.read_text().strip()
+        try:
+            key = path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{setting} is unset and {path} cannot be read: {exc.strerror}") from None
         if key:
             return key
         time.sleep(0.01)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .client_keys import ClientKey, check_distinct, load_client_keys
 from .errors import ConfigError
-from .generated import load_or_create_client_key, session_secret
+from .generated import load_or_create_admin_password, load_or_create_client_key, session_secret
 
 SAFETY_THRESHOLDS = (
     "OFF",
@@ -22,6 +22,8 @@ SAFETY_THRESHOLDS = (
     "BLOCK_LOW_AND_ABOVE",
     "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
 )
+STREAMING_MODES = ("real", "fake")
+DIALECTS = ("gemini", "openai", "anthropic")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,14 @@ class Config:
     force_search: bool = False  # add Google Search to every generate call that has no functions
     model_aliases: tuple[tuple[str, str], ...] = ()  # (wildcard pattern, Gemini model), first match wins
     force_code: bool = False  # the same for code execution
+    force_url_context: bool = False  # the same for URL context
+    force_thinking: bool = False  # ask for thought summaries where the client said nothing about them
+    force_dialects: tuple[str, ...] = DIALECTS  # the dialects the four force switches apply to
+    # Streams: "real" streams Gemini's own stream; "fake" calls generateContent and streams the whole
+    # answer, with heartbeats every fake_stream_heartbeat seconds while Gemini works.
+    streaming_mode: str = "real"
+    fake_stream_heartbeat: float = 5.0
+    nonstream_keepalive: float = 0.0  # seconds between whitespace before a slow JSON answer; 0: off
     # Shared state (app/store): SQLite in data_dir, or Redis when redis_url is set
     redis_url: str | None = None
     redis_prefix: str = "gemgate:"
@@ -78,8 +88,9 @@ class Config:
     metrics_token: str | None = field(default=None, repr=False)  # None: /metrics needs no token
     request_log: str | None = "-"  # JSON request log: "-" for stdout, a file path, or None for none
     log_bodies: bool = False  # debug: request and response bodies in the request log, redacted
-    # Where the API key came from when the gateway generated it
+    # Where the API key and the admin password came from when the gateway generated them
     generated_api_key: bool = field(default=False, compare=False)
+    generated_admin_password: bool = field(default=False, compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -101,15 +112,17 @@ class Config:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"GEMINI_BASE_URL must be an http(s) URL, got {base_url!r}")
-        threshold = reader.text("SAFETY_THRESHOLD", "OFF").upper()
-        if threshold not in SAFETY_THRESHOLDS:
-            raise ConfigError(
-                f"SAFETY_THRESHOLD must be one of {', '.join(SAFETY_THRESHOLDS)}, got {threshold!r}"
-            )
+        threshold = reader.threshold("SAFETY_THRESHOLD")
         proxy = env.get("HTTPS_PROXY") or env.get("https_proxy") or None
-        admin_password = reader.text("ADMIN_PASSWORD", "") or None
-        if admin_password is not None and len(admin_password) < 8:
-            raise ConfigError("ADMIN_PASSWORD must be at least 8 characters (or unset, for no admin page)")
+        chosen = reader.text("ADMIN_PASSWORD", "")
+        generated_admin = not chosen
+        admin_password: str | None = chosen
+        if generated_admin:
+            admin_password = load_or_create_admin_password(data_dir)
+        elif chosen.lower() == "off":
+            admin_password = None
+        elif len(chosen) < 8:
+            raise ConfigError("ADMIN_PASSWORD must be at least 8 characters (or off, for no admin page)")
         request_log = reader.text("REQUEST_LOG", "-")
         no_proxy = env.get("NO_PROXY") or env.get("no_proxy") or None
         return cls(
@@ -146,6 +159,12 @@ class Config:
             force_search=reader.flag("FORCE_GOOGLE_SEARCH"),
             model_aliases=reader.aliases("MODEL_ALIASES"),
             force_code=reader.flag("FORCE_CODE_EXECUTION"),
+            force_url_context=reader.flag("FORCE_URL_CONTEXT"),
+            force_thinking=reader.flag("FORCE_THINKING"),
+            force_dialects=reader.dialects("FORCE_DIALECTS"),
+            streaming_mode=reader.choice("STREAMING_MODE", cls.streaming_mode, STREAMING_MODES),
+            fake_stream_heartbeat=reader.number("FAKE_STREAM_HEARTBEAT", cls.fake_stream_heartbeat, 0.05),
+            nonstream_keepalive=reader.seconds_or_off("NONSTREAM_KEEPALIVE"),
             redis_url=redis_url,
             redis_prefix=reader.text("REDIS_PREFIX", cls.redis_prefix),
             redis_tls_no_verify=reader.flag("REDIS_TLS_NO_VERIFY"),
@@ -166,6 +185,7 @@ class Config:
             request_log=None if request_log.lower() in ("off", "none") else request_log,
             log_bodies=reader.flag("LOG_BODIES"),
             generated_api_key=generated,
+            generated_admin_password=generated_admin and admin_password is not None,
         )
 
     @property
@@ -196,6 +216,33 @@ class _Reader:
                 raise ConfigError(f"{name} entries look like claude-*=gemini-2.5-pro, got {entry!r}")
             pairs.append((pattern, target))
         return tuple(pairs)
+
+    def threshold(self, name: str) -> str:
+        value = self.text(name, "OFF").upper()
+        if value not in SAFETY_THRESHOLDS:
+            raise ConfigError(f"{name} must be one of {', '.join(SAFETY_THRESHOLDS)}, got {value!r}")
+        return value
+
+    def dialects(self, name: str) -> tuple[str, ...]:
+        raw = self.env.get(name)
+        if raw is None or not raw.strip():
+            return DIALECTS
+        if raw.strip().lower() == "none":
+            return ()
+        chosen = tuple(d.strip().lower() for d in raw.split(",") if d.strip())
+        for dialect in chosen:
+            if dialect not in DIALECTS:
+                raise ConfigError(
+                    f"{name} lists dialects among {', '.join(DIALECTS)} (or none), got {dialect!r}"
+                )
+        return tuple(d for d in DIALECTS if d in chosen)
+
+    def seconds_or_off(self, name: str) -> float:
+        """A number of seconds, where 0, off or unset switch the feature off."""
+        raw = self.env.get(name, "").strip().lower()
+        if raw in ("", "0", "off", "false", "no"):
+            return 0.0
+        return self.number(name, 0.0, minimum=0.05)
 
     def chains(self, name: str) -> tuple[tuple[str, ...], ...]:
         chains = []
@@ -275,3 +322,26 @@ class _Reader:
         if not minimum <= value <= maximum:
             raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
         return value
+
+
+# The settings the admin page can change while the gateway runs: variable -> (Config field, how it is
+# read). The environment gives their first values; changes live in the shared store (app.config.runtime).
+RUNTIME_SETTINGS: dict[str, tuple[str, Callable[[_Reader, str], object]]] = {
+    "STREAMING_MODE": ("streaming_mode", lambda r, n: r.choice(n, "real", STREAMING_MODES)),
+    "FORCE_GOOGLE_SEARCH": ("force_search", lambda r, n: r.flag(n)),
+    "FORCE_CODE_EXECUTION": ("force_code", lambda r, n: r.flag(n)),
+    "FORCE_URL_CONTEXT": ("force_url_context", lambda r, n: r.flag(n)),
+    "FORCE_THINKING": ("force_thinking", lambda r, n: r.flag(n)),
+    "SAFETY_THRESHOLD": ("safety_threshold", lambda r, n: r.threshold(n)),
+    "HEARTBEAT_INTERVAL": ("heartbeat_interval", lambda r, n: r.number(n, 15.0, minimum=0)),
+    "FAKE_STREAM_HEARTBEAT": ("fake_stream_heartbeat", lambda r, n: r.number(n, 5.0, 0.05)),
+    "LOG_BODIES": ("log_bodies", lambda r, n: r.flag(n)),
+}
+
+
+def read_runtime_setting(name: str, raw: str) -> object:
+    """A runtime setting's value from its text, as the environment would give it; ConfigError if bad."""
+    _, read = RUNTIME_SETTINGS[name]
+    if not raw.strip():
+        raise ConfigError(f"{name} needs a value")
+    return read(_Reader({name: raw}), name)

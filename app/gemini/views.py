@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, g, request
 
 from schemas import gemini as schemas
 
 from .. import jsonx
 from ..errors import NotFound
+from ..http import generate
 from ..http.body import json_body, with_member
 from ..http.generate import model_path
-from ..http.streaming import StreamTranslator, stream_response
+from ..http.streaming import StreamTranslator
 from ..state import state
+from ..translate.directives import ModelSpec, apply_directives, changes_request
+from ..translate.finalize import forced, with_default_safety
 from ..translate.safety import default_safety_settings
-from ..upstream.answers import answer_object
 from ..upstream.client import Served
 from ..upstream.model_catalog import model_id
 from ..usage.quotas import reserve
@@ -47,26 +51,27 @@ def model_action(model_action: str):
             f"Unknown method {action or model_action!r} on models/{model or model_action}; "
             f"the gateway serves {known}."
         )
+    if action in _GENERATE_ACTIONS:  # the model name's directives apply, as in every dialect
+        return handler(generate.model_spec(model))
     model = model_id(model)
     record().use_model(model)
     return handler(model)
 
 
-def generate_content(model: str):
-    served = state().upstream.request("POST", _path(model, "generateContent"), body=_generate_body())
-    rec = record()
-    rec.served_by(served)
-    rec.set_usage(answer_object(served.content).get("usageMetadata"))
-    return _relay(served)
+def generate_content(spec: ModelSpec):
+    return generate.respond(
+        spec,
+        _generate_body(spec),
+        lambda answer: answer.content,
+        content_type=JSON_TYPE,
+        version=api_version(),
+    )
 
 
-def stream_generate_content(model: str):
+def stream_generate_content(spec: ModelSpec):
     sse = request.args.get("alt") == "sse"
     if not sse:
         g.gemini_json_array = True
-    upstream = state().upstream.open_stream(
-        _path(model, "streamGenerateContent"), _generate_body(), params={"alt": "sse"}
-    )
     translator: StreamTranslator
     if sse:
         # A bare blank line: google-genai skips it, but fails on an SSE comment.
@@ -74,11 +79,18 @@ def stream_generate_content(model: str):
     else:
         # Whitespace between array elements is valid JSON for any streaming parser.
         translator, content_type, heartbeat = JSONArrayRelay(), JSON_TYPE, b"\n"
-    return stream_response(upstream, translator, content_type=content_type, heartbeat=heartbeat)
+    return generate.stream(
+        spec,
+        _generate_body(spec),
+        translator,
+        content_type=content_type,
+        heartbeat=heartbeat,
+        version=api_version(),
+    )
 
 
-def count_tokens(model: str):
-    return _relay_validated(model, "countTokens", _count)
+def count_tokens(spec: ModelSpec):
+    return _relay_validated(spec.model, "countTokens", _count)
 
 
 def embed_content(model: str):
@@ -93,7 +105,8 @@ def predict(model: str):
     return _relay_validated(model, "predict", _predict)
 
 
-_ACTIONS = {
+_GENERATE_ACTIONS = ("generateContent", "streamGenerateContent", "countTokens")
+_ACTIONS: dict[str, Callable] = {
     "generateContent": generate_content,
     "streamGenerateContent": stream_generate_content,
     "countTokens": count_tokens,
@@ -141,11 +154,19 @@ def _output_cap(data: dict) -> int | None:
     return cap * count if cap is not None else None
 
 
-def _generate_body() -> bytes:
-    """The client's request as it sent it, with the default safety settings only where it set none."""
+def _generate_body(spec: ModelSpec) -> bytes:
+    """The client's request as it sent it, with the default safety settings only where it set none; when
+    the model name's directives or the operator's forced features add something, re-encoded from the
+    loaded body (camelCase names, so nothing is given under two names)."""
     data = json_body(_generate)  # loaded with camelCase names, whatever spelling the client used
     reserve(_output_cap(data))
+    current = generate.settings()
+    features = forced(current, "gemini")
+    if changes_request(spec, features):
+        changed = apply_directives(spec, data, features)
+        if changed != data:
+            return jsonx.dumps(with_default_safety(changed, current.safety_threshold))
     raw = request.get_data()
     if "safetySettings" in data:
         return raw
-    return with_member(raw, "safetySettings", default_safety_settings(state().config.safety_threshold))
+    return with_member(raw, "safetySettings", default_safety_settings(current.safety_threshold))

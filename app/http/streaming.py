@@ -39,6 +39,8 @@ class StreamTranslator(Protocol):
 
     def fail(self, err: GatewayError) -> bytes: ...
 
+    # Optional: `heartbeat()` returns what to send instead of the dialect's fixed heartbeat bytes.
+
 
 def with_heartbeats(source: Iterator, interval: float) -> Generator:
     """Items of `source`, with HEARTBEAT whenever it has been silent for `interval` seconds.
@@ -157,18 +159,22 @@ def stream_response(
     heartbeat: bytes,
     events: Iterator[bytes] | None = None,
     headers: dict | None = None,
+    interval: float | None = None,
 ) -> Response:
     """A streamed response that feeds each event of `upstream` through `translator` at once.
 
-    `events` replaces `upstream.events()` when a view filters them. The translator may expose
-    `usage` (the latest Gemini usageMetadata) for the record. A failure after the status is sent
-    becomes the translator's in-stream error event. Call it from a view: the request's record is
+    `events` replaces `upstream.events()` when a view filters them; `interval` the heartbeat interval
+    (HEARTBEAT_INTERVAL). The translator may expose `usage` (the latest Gemini usageMetadata) for the
+    record, and `heartbeat()` when its heartbeat depends on what it has sent. A failure after the
+    status is sent becomes the translator's in-stream error event. Call it from a view: the request's record is
     finished, and the upstream response closed, when the body ends.
     """
     app_state = state()
     rec, sink = record(), app_state.finish
     rec.served_by(upstream)
-    interval = app_state.config.heartbeat_interval
+    if interval is None:
+        interval = app_state.settings.current().heartbeat_interval
+    beat = getattr(translator, "heartbeat", None)
     if events is None:
         events = upstream.events()
 
@@ -200,7 +206,7 @@ def stream_response(
                 yield out
             for item in beats:
                 if item is HEARTBEAT:
-                    yield heartbeat
+                    yield beat() if beat is not None else heartbeat
                     continue
                 rec.first_byte()
                 out = translator.feed(item)
@@ -226,7 +232,7 @@ def stream_response(
             beats.close()  # stops its reader before the upstream is closed under it
             end()
 
-    rec.stream = True
+    rec.stream = rec.ends_with_body = True
     response = StreamedResponse(
         _RecordedBody(body(), end), content_type=content_type, direct_passthrough=True
     )

@@ -7,28 +7,32 @@ import secrets
 
 from .. import jsonx
 from ..translate import parts as gemini_parts
-from ..translate.finish import Outcome, block_reason, outcome
+from ..translate.finish import Outcome, block_reason, outcome, tool_call_failure
 from ..translate.grounding import citations
 from ..translate.parts import Kind, MarkdownText
 from ..translate.usage import token_counts
 from . import audio, tool_ids
 
 AUDIO_TTL = 3600  # `message.audio.expires_at`: nothing is stored, so it is only advisory
+# OpenAI's names for Gemini's outcomes. Refusals (safety, blocklist, prohibited content, SPII, image
+# safety, recitation) and the reasons Gemini gives no meaning for (OTHER, NO_IMAGE, newer ones) say that
+# content was withheld: content_filter, OpenAI's one name for that.
 _FINISH_REASONS = {
     Outcome.STOP: "stop",
     Outcome.LENGTH: "length",
     Outcome.REFUSAL: "content_filter",
-    Outcome.OTHER: "stop",
+    Outcome.OTHER: "content_filter",
 }
 
 
-def finish_reason(reason: str | None, has_tool_calls: bool) -> str:
-    if has_tool_calls:
-        return "tool_calls"
+def finish_reason(reason: str | None, has_tool_calls: bool, message: object = None) -> str:
+    """OpenAI's finish reason for a candidate's; a botched tool call (after the generate step asked
+    once more) is an error, never a stop a client could take for an empty answer."""
     found = outcome(reason)
     if found is Outcome.TOOL_FAILURE:
-        # A botched tool call must not pass for a normal end: Gemini's own name, lowercased.
-        return str(reason).lower()
+        raise tool_call_failure(str(reason), message)
+    if has_tool_calls:
+        return "tool_calls"
     return _FINISH_REASONS[found]
 
 
@@ -72,8 +76,9 @@ class Choice:
     """One choice built from Gemini parts: all at once (a completion) or event by event (a stream).
 
     `delta(parts)` returns only the fields these parts add, so the same rules serve both. Code, images
-    and files become Markdown in `content` (what chat UIs render), images also `images[]` entries; a
-    tool call's id carries Gemini's call id and thought signature (see tool_ids).
+    and files become Markdown in `content` (what chat UIs render), images also `images[]` entries. A
+    tool call gets a short id; what it stands for (Gemini's call id and thought signature) is collected
+    in `carried` for the store (see call_memory), the signature also goes in `extra_content`.
     """
 
     def __init__(self, index: int, *, parallel_tool_calls: bool = True, audio_format: str | None = None):
@@ -84,6 +89,7 @@ class Choice:
         self.images = 0
         self.finished = False
         self.audio_id: str | None = None
+        self.carried: dict[str, tool_ids.CallRef] = {}  # new tool call ids and what they stand for
         self._text = MarkdownText()
 
     def delta(self, parts: list) -> dict:
@@ -136,9 +142,13 @@ class Choice:
             return None  # the client asked for one call per turn
         function_call = part["functionCall"]
         signature = gemini_parts.signature(part)
+        gemini_id = function_call.get("id") if isinstance(function_call.get("id"), str) else None
+        call_id = tool_ids.new_id()
+        if gemini_id or signature:
+            self.carried[call_id] = tool_ids.CallRef(gemini_id, signature)
         call = {
             "index": self.tool_calls,
-            "id": tool_ids.encode(function_call.get("id"), signature),
+            "id": call_id,
             "type": "function",
             "function": {
                 "name": function_call.get("name", ""),
@@ -179,7 +189,9 @@ def chat_completion(
     created: int,
     parallel_tool_calls: bool = True,
     audio_format: str | None = None,
+    carried: dict[str, tool_ids.CallRef] | None = None,
 ) -> dict:
+    """A chat.completion for a whole answer; `carried` collects what its tool call ids stand for."""
     choices = []
     for position, candidate in enumerate(answer.get("candidates") or []):
         if not isinstance(candidate, dict):
@@ -187,6 +199,8 @@ def chat_completion(
         index = candidate.get("index", position)
         choice = Choice(index, parallel_tool_calls=parallel_tool_calls, audio_format=audio_format)
         delta = choice.delta(gemini_parts.candidate_parts(candidate))
+        if carried is not None:
+            carried.update(choice.carried)
         message: dict = {
             "role": "assistant",
             "content": delta.get("content", None if choice.tool_calls else ""),
@@ -207,7 +221,9 @@ def chat_completion(
                 "index": index,
                 "message": message,
                 "logprobs": logprobs(candidate.get("logprobsResult")),
-                "finish_reason": finish_reason(candidate.get("finishReason"), choice.tool_calls > 0),
+                "finish_reason": finish_reason(
+                    candidate.get("finishReason"), choice.tool_calls > 0, candidate.get("finishMessage")
+                ),
             }
         )
     if not choices:

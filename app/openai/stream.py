@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from .. import jsonx
 from ..errors import GatewayError
-from ..translate.finish import block_reason
+from ..translate.finish import block_reason, cut_short
 from ..translate.parts import candidate_parts
+from ..translate.signatures import CallRef
 from ..upstream.answers import stream_event
 from .errors import SHAPE_ERRORS, error_body, malformed_answer
 from .from_gemini import AUDIO_TTL, Choice, finish_reason, logprobs, usage
@@ -29,7 +31,9 @@ class ChatCompletionStream:
         include_usage: bool = False,
         parallel_tool_calls: bool = True,
         audio_format: str | None = None,
+        remember: Callable[[dict[str, CallRef]], None] | None = None,
     ):
+        """`remember(carried)` keeps what new tool call ids stand for before they are sent."""
         self.id = "chatcmpl-" + secrets.token_hex(12)
         self.model = model
         self.created = created
@@ -40,6 +44,8 @@ class ChatCompletionStream:
         }
         self._parallel_tool_calls = parallel_tool_calls
         self._audio_format = audio_format
+        self._ended = False  # Gemini said why it stopped: a stream without it was cut short
+        self._remember = remember
 
     def _frame(self, choices: list[dict], final_usage: dict | None = None) -> bytes:
         chunk = {
@@ -80,9 +86,18 @@ class ChatCompletionStream:
     def feed(self, data: bytes) -> bytes:
         event = stream_event(data)
         try:
-            return self._feed(event)
+            out = self._feed(event)
         except SHAPE_ERRORS:
             raise malformed_answer() from None
+        if self._remember is not None:
+            carried = {}
+            for choice in self._choices.values():
+                if choice.carried:
+                    carried.update(choice.carried)
+                    choice.carried.clear()
+            if carried:
+                self._remember(carried)  # before the ids reach the client, who may send them back at once
+        return out
 
     def _feed(self, event: dict) -> bytes:
         if isinstance(event.get("usageMetadata"), dict):
@@ -92,6 +107,7 @@ class ChatCompletionStream:
             block = block_reason(event)
             if not block:
                 return b""
+            self._ended = True
             return b"".join(
                 self._finish(choice, "content_filter", {"refusal": f"Gemini blocked the prompt ({block})."})
                 for choice in self._choices.values()
@@ -123,7 +139,12 @@ class ChatCompletionStream:
                 )
             reason = candidate.get("finishReason")
             if reason:
-                out.append(self._finish(choice, finish_reason(reason, choice.tool_calls > 0)))
+                self._ended = True
+                out.append(
+                    self._finish(
+                        choice, finish_reason(reason, choice.tool_calls > 0, candidate.get("finishMessage"))
+                    )
+                )
         return b"".join(out)
 
     def _finish(self, choice: Choice, reason: str, delta: dict | None = None) -> bytes:
@@ -133,6 +154,8 @@ class ChatCompletionStream:
         )
 
     def finish(self) -> bytes:
+        if not self._ended:
+            raise cut_short()
         out = [
             self._finish(choice, finish_reason(None, choice.tool_calls > 0))
             for choice in self._choices.values()

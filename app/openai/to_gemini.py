@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
+from types import MappingProxyType
 from typing import NamedTuple
 
 from schemas.fields import INT32_MAX, INT32_MIN
@@ -13,7 +15,7 @@ from ..translate.contents import content_parts, merge_turns, text_parts
 from ..translate.directives import ModelSpec
 from ..translate.json_schema import json_output
 from ..translate.media import Fetch, inline_data_from_url
-from ..translate.signatures import ensure_call_signatures
+from ..translate.signatures import CallRef, ensure_call_signatures
 from ..translate.thinking import thinking_config
 from . import audio, speech, tool_ids
 from .attachments import base64_part, file_part, media_part, text_with_images
@@ -30,6 +32,9 @@ _CHAT_AUDIO_FORMATS = {
 }
 
 
+NO_CALLS: Mapping[str, CallRef] = MappingProxyType({})  # a history whose ids the store knows nothing of
+
+
 class Call(NamedTuple):
     name: str
     gemini_id: str | None
@@ -37,9 +42,16 @@ class Call(NamedTuple):
 
 
 @budget.per_request
-def chat_request(body: dict, spec: ModelSpec, *, fetch: Fetch = inline_data_from_url) -> dict:
-    """The Gemini request for a validated chat completion body (model directives not yet applied)."""
-    system, contents = convert_messages(body["messages"], fetch)
+def chat_request(
+    body: dict,
+    spec: ModelSpec,
+    *,
+    fetch: Fetch = inline_data_from_url,
+    known: Mapping[str, CallRef] | None = None,
+) -> dict:
+    """The Gemini request for a validated chat completion body (model directives not yet applied).
+    `known` holds what the store keeps for the history's short tool call ids (call_memory)."""
+    system, contents = convert_messages(body["messages"], fetch, known or NO_CALLS)
     request: dict = {"contents": contents}
     if system:
         request["systemInstruction"] = {"parts": system}
@@ -94,7 +106,9 @@ def google_options(body: dict) -> dict:
 # -- messages -------------------------------------------------------------------------------------
 
 
-def convert_messages(messages: list, fetch: Fetch) -> tuple[list[dict], list[dict]]:
+def convert_messages(
+    messages: list, fetch: Fetch, known: Mapping[str, CallRef] = NO_CALLS
+) -> tuple[list[dict], list[dict]]:
     """(systemInstruction parts, contents) for OpenAI messages."""
     system: list[dict] = []
     turns: list[tuple[str, list[dict]]] = []
@@ -109,11 +123,11 @@ def convert_messages(messages: list, fetch: Fetch) -> tuple[list[dict], list[dic
         elif role == "user":
             turns.append(("user", user_parts(msg.get("content"), param, fetch)))
         elif role == "assistant":
-            turns.append(("model", assistant_parts(msg, param, calls)))
+            turns.append(("model", assistant_parts(msg, param, calls, known)))
         else:  # tool / function: answers to the calls of one turn travel together, in call order
             run = []
             while i < len(messages) and messages[i]["role"] in ("tool", "function"):
-                run.append(function_response(messages[i], f"messages[{i}]", calls, fetch))
+                run.append(function_response(messages[i], f"messages[{i}]", calls, fetch, known))
                 i += 1
             run.sort(key=lambda answer: answer[0])
             parts = [answer[1] for answer in run] + [p for answer in run for p in answer[2]]
@@ -174,7 +188,9 @@ def content_part(part, param: str, fetch: Fetch) -> dict | None:
     return file_part(part["file"], f"{param}.file", fetch)  # kind == "file", checked by the schema
 
 
-def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]:
+def assistant_parts(
+    msg: dict, param: str, calls: dict[str, Call], known: Mapping[str, CallRef] = NO_CALLS
+) -> list[dict]:
     parts: list[dict] = []
     content = msg.get("content")
     if isinstance(content, str):
@@ -193,7 +209,7 @@ def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]
             raise InvalidRequest(
                 f"Tool call type {call['type']!r} is not supported.", param=f"{call_param}.type"
             )
-        ref = tool_ids.decode(call["id"])
+        ref = known.get(call["id"]) or tool_ids.decode(call["id"])
         name = call["function"]["name"]
         function_call = {
             "name": name,
@@ -202,7 +218,7 @@ def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]
         if ref.gemini_id:
             function_call["id"] = ref.gemini_id
         part: dict = {"functionCall": function_call}
-        signature = _extra_signature(call.get("extra_content")) or ref.signature
+        signature = tool_ids.extra_signature(call) or ref.signature
         if signature:
             part["thoughtSignature"] = signature
         function_calls.append(part)
@@ -220,14 +236,8 @@ def assistant_parts(msg: dict, param: str, calls: dict[str, Call]) -> list[dict]
     return parts + function_calls
 
 
-def _extra_signature(extra) -> str | None:
-    google = extra.get("google") if isinstance(extra, dict) else None
-    signature = google.get("thought_signature") if isinstance(google, dict) else None
-    return signature if isinstance(signature, str) and signature else None
-
-
 def function_response(
-    msg: dict, param: str, calls: dict[str, Call], fetch: Fetch
+    msg: dict, param: str, calls: dict[str, Call], fetch: Fetch, known: Mapping[str, CallRef] = NO_CALLS
 ) -> tuple[int, dict, list[dict]]:
     """(position of the call it answers, the functionResponse part, extra media parts) for a tool message."""
     if msg["role"] == "function":  # the deprecated form: answers by name
@@ -247,7 +257,8 @@ def function_response(
                 f"No assistant tool call with id {call_id!r} precedes this tool message.",
                 param=f"{param}.tool_call_id",
             )
-        call = found or Call(msg["name"], tool_ids.decode(call_id).gemini_id, 1 << 30)
+        ref = known.get(call_id) or tool_ids.decode(call_id)
+        call = found or Call(msg["name"], ref.gemini_id, 1 << 30)
     convert = partial(content_part, fetch=fetch)
     part, media = response_part(call.name, call.gemini_id, msg.get("content"), f"{param}.content", convert)
     return call.position, part, media

@@ -21,12 +21,13 @@ from ..translate.parts import Kind, candidate_parts, inline_media, kind
 from ..upstream import affinity
 from ..usage.quotas import reserve
 from ..usage.record import record
-from . import audio, embeddings, from_gemini, images, speech, to_gemini
+from . import audio, call_memory, embeddings, from_gemini, images, speech, to_gemini, tool_ids
 from .errors import ContentFiltered, read_answer
 from .stream import CONTENT_TYPE, HEARTBEAT, ChatCompletionStream
 
 bp = Blueprint("openai", __name__)
 
+JSON_TYPE = "application/json"
 _chat = schemas.ChatCompletionRequest()
 _embeddings = schemas.EmbeddingsRequest()
 _images = schemas.ImagesRequest()
@@ -42,8 +43,12 @@ def chat_completions():
     reserve(cap * (body.get("n") or 1) if cap else None)
     parallel_tool_calls = body.get("parallel_tool_calls") is not False
     audio_format = to_gemini.audio_format(body, spec.model)
+    store, client = state().store, record().client
+    known = call_memory.recall(store, client, tool_ids.unresolved(body["messages"]))
     media = UrlMedia(state().config.media_urls, spec.model)
-    request = to_gemini.chat_request(body, spec, fetch=media)  # may fetch image URLs: after the cheap checks
+    request = to_gemini.chat_request(
+        body, spec, fetch=media, known=known
+    )  # may fetch image URLs: after the cheap checks
     created = int(time.time())
     if body.get("stream"):
         translator = ChatCompletionStream(
@@ -53,18 +58,32 @@ def chat_completions():
             include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
             parallel_tool_calls=parallel_tool_calls,
             audio_format=audio_format,
+            remember=lambda carried: call_memory.remember(store, client, carried),
         )
-        return generate.stream(spec, request, translator, content_type=CONTENT_TYPE, heartbeat=HEARTBEAT)
-    answer = generate.generate(spec, request)
-    completion = read_answer(
-        from_gemini.chat_completion,
-        answer,
-        model=body["model"],
-        created=created,
-        parallel_tool_calls=parallel_tool_calls,
-        audio_format=audio_format,
-    )
-    return _json(completion)
+        return generate.stream(
+            spec,
+            request,
+            translator,
+            content_type=CONTENT_TYPE,
+            heartbeat=HEARTBEAT,
+            retry_tool_failures=True,
+        )
+
+    def render(answer: generate.Answer) -> bytes:
+        carried: dict[str, tool_ids.CallRef] = {}
+        completion = read_answer(
+            from_gemini.chat_completion,
+            answer.object,
+            model=body["model"],
+            created=created,
+            parallel_tool_calls=parallel_tool_calls,
+            audio_format=audio_format,
+            carried=carried,
+        )
+        call_memory.remember(store, client, carried)
+        return jsonx.dumps(completion)
+
+    return generate.respond(spec, request, render, content_type=JSON_TYPE, retry_tool_failures=True)
 
 
 def list_models():
@@ -193,4 +212,4 @@ def _speech_pcm(answer: dict) -> tuple[bytes, int]:
 
 
 def _json(obj: dict) -> Response:
-    return Response(jsonx.dumps(obj), mimetype="application/json")
+    return Response(jsonx.dumps(obj), mimetype=JSON_TYPE)

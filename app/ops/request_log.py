@@ -45,6 +45,7 @@ class RequestLog:
     ):
         self.enabled = target is not None
         self.bodies = bodies and self.enabled
+        self.worker = os.getpid()  # each gunicorn worker builds its own app, and log
         self.scrub = scrub or (lambda data: data)
         self._fd = None
         if target == "-":
@@ -88,6 +89,7 @@ class RequestLog:
             "key_label": rec.key_label,
             "served_model": rec.served_model,
             "error": rec.error,
+            "worker": self.worker,
         }
         bodies = getattr(rec, "bodies", None)
         if bodies:

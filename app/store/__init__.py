@@ -180,6 +180,30 @@ class Store(ABC):
     def delete_response(self, owner: str, response_id: str) -> bool:
         """Delete one of `owner`'s responses; False when it had none of that id."""
 
+    # -- runtime settings (app.config.runtime) -------------------------------------------------
+    @abstractmethod
+    def settings(self) -> dict[str, str]:
+        """The runtime settings changed on the admin page: variable -> its text, in one read."""
+
+    @abstractmethod
+    def update_settings(self, changes: Mapping[str, str | None]) -> None:
+        """Set each variable's text, or forget it when None, in one transaction."""
+
+    # -- tool calls (app.openai.tool_ids) ----------------------------------------------------
+    @abstractmethod
+    def remember_calls(self, client: str, calls: Mapping[str, str], ttl: float, now: float) -> None:
+        """Keep what each tool call id carries (call id -> text) for `client`, for `ttl` seconds."""
+
+    @abstractmethod
+    def recall_calls(self, client: str, call_ids: Sequence[str], now: float) -> dict[str, str]:
+        """What `remember_calls` kept for these ids of `client` and has not expired, in one read."""
+
+    # -- usage import -----------------------------------------------------------------------------
+    @abstractmethod
+    def import_usage(self, rows: Sequence[Mapping]) -> int:
+        """Add usage rows (USAGE_FIELDS) whose request id is not stored yet; returns how many were added.
+        Imported rows charge no limits: they are history."""
+
     def close(self) -> None:  # noqa: B027 (a store with nothing to release need not override it)
         """Release connections; the store must not be used afterwards."""
 

@@ -122,6 +122,19 @@ for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[6]) end
 _DELETE_RESPONSE = _DROP + "return drop(ARGV[1])"
 
 
+# Imported usage rows: request id -> row in one hash, request id by time in a sorted set. A row whose
+# request id is there already is skipped. KEYS: the hash, the set. ARGV: request id, time, row; ...
+_IMPORT = """
+local added = 0
+for i = 1, #ARGV, 3 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 2]) == 1 then
+    redis.call('ZADD', KEYS[2], ARGV[i + 1], ARGV[i])
+    added = added + 1
+  end
+end
+return added
+"""
+_LOOKUP = 500  # keys per MGET
 # Store ARGV[1] under KEYS[1] for ARGV[2] ms unless a value is there whose `until` (its third
 # field) is still ahead of ARGV[3], the caller's clock; 1 when stored.
 _CLAIM = """
@@ -158,6 +171,10 @@ class RedisStore(Store):
         self._keys = prefix + "keys"
         self._usage = prefix + "usage"
         self._admit = self.r.register_script(_ADMIT)
+        self._settings = prefix + "settings"
+        self._imported = prefix + "usage:imported"  # request id -> imported row (JSON)
+        self._imported_times = prefix + "usage:imported:time"  # request id by time
+        self._import = self.r.register_script(_IMPORT)
         self._claim = self.r.register_script(_CLAIM)
         self._put_response = self.r.register_script(_PUT_RESPONSE)
         self._delete_response = self.r.register_script(_DELETE_RESPONSE)
@@ -423,15 +440,104 @@ class RedisStore(Store):
             if len(entries) < _PAGE:
                 break
             start = "(" + entries[-1][0].decode()
+        found.extend(self._imported_rows(since, until, client))
         # Stream order is the order requests ended; exports list them by when they started.
         found.sort(key=lambda row: row["time"])
         yield from found
+
+    def _imported_rows(self, since: float, until: float, client: str | None) -> list[dict]:
+        with self._guard():
+            ids = self.r.zrangebyscore(self._imported_times, since, f"({until}")
+        rows = []
+        for start in range(0, len(ids), _PAGE):
+            with self._guard():
+                values = self.r.hmget(self._imported, ids[start : start + _PAGE])
+            for value in values:
+                if value is not None:
+                    row = typed_row(jsonx.loads(value))
+                    if client is None or row["client"] == client:
+                        rows.append(row)
+        return rows
+
+    def import_usage(self, rows: Sequence[Mapping]) -> int:
+        wanted = {row["request_id"] for row in rows}
+        if not wanted:
+            return 0
+        # Rows the gateway stored itself live in the stream: look for these ids around their times.
+        present = set()
+        times = [row["time"] for row in rows]
+        start = str(max(0, int(min(times) * 1000) - _CLOCK_SKEW_MS))
+        end = str(int(max(times) * 1000) + _LONGEST_REQUEST_MS)
+        while True:
+            with self._guard():
+                entries = self.r.xrange(self._usage, min=start, max=end, count=_PAGE)
+            for _, fields in entries:
+                request_id = (fields.get(b"request_id") or b"").decode()
+                if request_id in wanted:
+                    present.add(request_id)
+            if len(entries) < _PAGE:
+                break
+            start = "(" + entries[-1][0].decode()
+        added = 0
+        fresh = [row for row in rows if row["request_id"] not in present]
+        for first in range(0, len(fresh), _PAGE):
+            args: list = []
+            for row in fresh[first : first + _PAGE]:
+                values = {name: row.get(name) for name in USAGE_FIELDS}
+                args += [row["request_id"], row["time"], jsonx.dumps(values)]
+            with self._guard():
+                added += int(self._import(keys=[self._imported, self._imported_times], args=args))
+        return added
+
+    # -- runtime settings -----------------------------------------------------------------------
+    def settings(self) -> dict[str, str]:
+        with self._guard():
+            raw = self.r.hgetall(self._settings)
+        return {name.decode(): value.decode() for name, value in raw.items()}
+
+    def update_settings(self, changes: Mapping[str, str | None]) -> None:
+        with self._guard():
+            pipe = self.r.pipeline(transaction=True)
+            for name, value in changes.items():
+                if value is None:
+                    pipe.hdel(self._settings, name)
+                else:
+                    pipe.hset(self._settings, name, value)
+            pipe.execute()
+
+    # -- tool calls -------------------------------------------------------------------------------
+    def _call_key(self, client: str, call_id: str) -> str:
+        return f"{self.prefix}call:{{{client}}}:{call_id}"
+
+    def remember_calls(self, client: str, calls: Mapping[str, str], ttl: float, now: float) -> None:
+        with self._guard():
+            pipe = self.r.pipeline(transaction=False)
+            for call_id, value in calls.items():
+                pipe.set(self._call_key(client, call_id), value, px=max(1, int(ttl * 1000)))
+            pipe.execute()
+
+    def recall_calls(self, client: str, call_ids: Sequence[str], now: float) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(call_ids), _LOOKUP):
+            chunk = call_ids[start : start + _LOOKUP]
+            with self._guard():
+                values = self.r.mget([self._call_key(client, call_id) for call_id in chunk])
+            found.update(
+                (call_id, value.decode()) for call_id, value in zip(chunk, values, strict=True) if value
+            )
+        return found
 
     def prune(self, before: float) -> int:
         # By when requests ended, which is at most a request's length off `time`. Rate counters
         # and affinities expire once their time has passed; the clients' indexes drop their names.
         with self._guard():
             deleted = self.r.xtrim(self._usage, minid=int(before * 1000), approximate=False)
+            old = self.r.zrangebyscore(self._imported_times, "-inf", f"({before}")
+            if old:
+                pipe = self.r.pipeline(transaction=True)
+                pipe.hdel(self._imported, *old)
+                pipe.zrem(self._imported_times, *old)
+                pipe.execute()
             now = time.time()
             pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + "owned:*"
             for key in self.r.scan_iter(match=pattern, count=500):
@@ -442,7 +548,7 @@ class RedisStore(Store):
                 if b"/" in state_id and max(s.cooldown_until, s.disabled_until, s.soft_until) < stale:
                     # Only if unchanged since read: a rest set meanwhile stays.
                     self.r.eval(_DELETE_IF_SAME, 1, self._keys, state_id, value)
-            return deleted
+            return deleted + len(old)
 
     # -- stored responses -----------------------------------------------------------------
     def _response_keys(self, owner: str) -> list[str]:

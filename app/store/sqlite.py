@@ -74,6 +74,18 @@ CREATE TABLE IF NOT EXISTS usage (
     {", ".join(f"{name} {_SQL_TYPES[kind]}" for name, kind in USAGE_COLUMNS)}
 );
 CREATE INDEX IF NOT EXISTS usage_time ON usage (time);
+CREATE TABLE IF NOT EXISTS setting (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tool_call (
+    client TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    value TEXT NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (client, call_id)
+);
+CREATE INDEX IF NOT EXISTS tool_call_expires ON tool_call (expires);
 CREATE TABLE IF NOT EXISTS stored_response (
     owner TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -94,6 +106,13 @@ _AFFINITY_ADDED = (("note", "TEXT"),)
 # A (key, model) pair whose rests all ended this long ago is forgotten by prune().
 STALE_PAIR = 86400.0
 _INSERT_USAGE = f"INSERT INTO usage ({', '.join(USAGE_FIELDS)}) VALUES ({', '.join('?' * len(USAGE_FIELDS))})"
+# An imported row goes in only when no row has its request id yet (the index makes the check cheap).
+_IMPORT_USAGE = (
+    f"INSERT INTO usage ({', '.join(USAGE_FIELDS)}) SELECT {', '.join('?' * len(USAGE_FIELDS))} "
+    "WHERE NOT EXISTS (SELECT 1 FROM usage WHERE request_id = ?)"
+)
+_EXPIRED_CALLS = 100  # expired tool calls deleted along with each write, so the table stays small
+_LOOKUP = 500  # ids per IN (...) query, well under SQLite's variable limit
 _ADD = (
     "INSERT INTO quota (client, limit_name, bucket, amount, expires) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (client, limit_name, bucket) DO UPDATE SET amount = amount + excluded.amount"
@@ -130,6 +149,8 @@ class SQLiteStore(Store):
                     for statement in _SCHEMA.split(";"):
                         db.execute(statement)
                     _add_missing_columns(db)
+                    # After the columns: an older database gains request_id only then.
+                    db.execute("CREATE INDEX IF NOT EXISTS usage_request_id ON usage (request_id)")
             except BaseException:
                 db.close()
                 raise
@@ -369,6 +390,70 @@ class SQLiteStore(Store):
             if len(rows) < _PAGE:
                 return
             after = (rows[-1][1], rows[-1][0])
+
+    def import_usage(self, rows: Sequence[Mapping]) -> int:
+        added = 0
+        for start in range(0, len(rows), _PAGE):  # in batches: the write lock is shared with every worker
+            batch = rows[start : start + _PAGE]
+
+            def insert(db: sqlite3.Connection, batch: Sequence[Mapping] = batch) -> int:
+                inserted = 0
+                with _transaction(db):
+                    for row in batch:
+                        values = tuple(_sql_value(row.get(name)) for name in USAGE_FIELDS)
+                        inserted += db.execute(_IMPORT_USAGE, values + (row["request_id"],)).rowcount
+                return inserted
+
+            added += self._run(insert)
+        return added
+
+    # -- runtime settings -----------------------------------------------------------------------
+    def settings(self) -> dict[str, str]:
+        return self._run(lambda db: dict(db.execute("SELECT name, value FROM setting").fetchall()))
+
+    def update_settings(self, changes: Mapping[str, str | None]) -> None:
+        def update(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                for name, value in changes.items():
+                    if value is None:
+                        db.execute("DELETE FROM setting WHERE name = ?", (name,))
+                    else:
+                        db.execute(
+                            "INSERT OR REPLACE INTO setting (name, value) VALUES (?, ?)", (name, value)
+                        )
+
+        self._run(update)
+
+    # -- tool calls -------------------------------------------------------------------------------
+    def remember_calls(self, client: str, calls: Mapping[str, str], ttl: float, now: float) -> None:
+        rows = [(client, call_id, value, now + ttl) for call_id, value in calls.items()]
+
+        def remember(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.executemany("INSERT OR REPLACE INTO tool_call VALUES (?, ?, ?, ?)", rows)
+                db.execute(
+                    "DELETE FROM tool_call WHERE rowid IN "
+                    "(SELECT rowid FROM tool_call WHERE expires <= ? LIMIT ?)",
+                    (now, _EXPIRED_CALLS),
+                )
+
+        self._run(remember)
+
+    def recall_calls(self, client: str, call_ids: Sequence[str], now: float) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(call_ids), _LOOKUP):
+            chunk = tuple(call_ids[start : start + _LOOKUP])
+            query = (
+                "SELECT call_id, value FROM tool_call WHERE client = ? AND expires > ? "
+                f"AND call_id IN ({', '.join('?' * len(chunk))})"
+            )
+            args = (client, now, *chunk)
+
+            def read(db: sqlite3.Connection, query: str = query, args: tuple = args) -> list[tuple[str, str]]:
+                return db.execute(query, args).fetchall()
+
+            found.update(self._run(read))
+        return found
 
     def prune(self, before: float) -> int:
         def batch(db: sqlite3.Connection) -> int:

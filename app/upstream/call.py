@@ -103,6 +103,11 @@ def estimate_prompt_tokens(body: bytes | None) -> int:
         data = jsonx.loads(body)
     except jsonx.JSONDecodeError:
         return len(body) // 4
+    return estimate_tokens(data)
+
+
+def estimate_tokens(data: object) -> int:
+    """`estimate_prompt_tokens` of a request already read (a dialect's Gemini request)."""
     chars, media = _measure(data)
     return chars // 4 + media * _MEDIA_TOKENS
 

@@ -1,4 +1,4 @@
-"""`python -m app.usage`: export or prune usage records (see app/usage/export.py)."""
+"""`python -m app.usage`: export, import or prune usage records (see app/usage/export.py)."""
 
 import sys
 

@@ -1,6 +1,7 @@
-"""The usage CLI: usage records exported as CSV or JSON Lines, and pruned.
+"""The usage CLI: usage records exported as CSV or JSON Lines, imported from JSON Lines, and pruned.
 
     python -m app.usage export [--format csv|jsonl] [--since WHEN] [--until WHEN] [--client NAME] [--output FILE]
+    python -m app.usage import FILE.jsonl      (or - for standard input; each request id is added once)
     python -m app.usage prune
 
 WHEN is an ISO 8601 date or time (UTC unless it says otherwise) or an age such as 90m, 24h, 7d.
@@ -23,7 +24,8 @@ from typing import IO
 
 from .. import jsonx
 from ..config import Config, ConfigError
-from ..store import USAGE_FIELDS, StoreUnavailable, open_store
+from ..store import USAGE_FIELDS, Store, StoreUnavailable, open_store
+from .imports import import_jsonl
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -99,6 +101,7 @@ def cli_config(env=None) -> Config:
     if not env.get("API_KEYS", "").strip():
         # The CLI authenticates no one: a throwaway key keeps Config from generating one on disk.
         env["API_KEYS"] = "cli-" + secrets.token_hex(16)
+    env["ADMIN_PASSWORD"] = "off"  # nor does it serve the admin page: no password generated either
     return Config.from_env(env)
 
 
@@ -111,6 +114,10 @@ def main(argv: list[str] | None = None, env=None, stdout: IO[str] | None = None)
     export.add_argument("--until", help="ISO 8601 date/time or age; default: now")
     export.add_argument("--client", help="only this client key name")
     export.add_argument("--output", help="file to write; default: standard output")
+    imports = commands.add_parser(
+        "import", help="add records from a JSON Lines export (each request id once)"
+    )
+    imports.add_argument("file", help="a file written by `export --format jsonl`, or - for standard input")
     commands.add_parser("prune", help="delete records older than USAGE_RETENTION_DAYS now")
     args = parser.parse_args(argv)
     now = time.time()
@@ -138,6 +145,8 @@ def _run(args, since: float, until: float, now: float, env, stdout: IO[str]) -> 
         return 2
     store = open_store(config)
     try:
+        if args.command == "import":
+            return _import(store, args.file, config.usage_retention_days)
         if args.command == "prune":
             if not config.usage_retention_days:
                 print("USAGE_RETENTION_DAYS is 0: records are kept forever", file=sys.stderr)
@@ -155,3 +164,18 @@ def _run(args, since: float, until: float, now: float, env, stdout: IO[str]) -> 
         return 0
     finally:
         store.close()
+
+
+def _import(store: Store, path: str, retention_days: float) -> int:
+    try:
+        source = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        print(f"gemgate: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        report = import_jsonl(store, source, retention_days)
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    print(report.summary(), file=sys.stderr)
+    return 1 if report.refused and not report.added else 0

@@ -44,6 +44,9 @@ class RequestRecord:
     # The client key's allowed model patterns (None: any), bound at admission (usage.quotas).
     allowed_models: Sequence[str] | None = field(default=None, repr=False)
     finished: bool = False  # its one record has gone to the sink
+    # Its response is a streamed body that finishes this record when it ends (http.streaming): a
+    # stream, or a whole answer sent after whitespace (NONSTREAM_KEEPALIVE).
+    ends_with_body: bool = False
     # What it holds against its client's limits until it ends (usage.quotas): a token estimate, and when
     # it was added; a concurrency slot.
     reserved: int = 0

@@ -106,5 +106,6 @@ def test_the_session_secret_is_generated_once_and_shared(tmp_path):
     assert chosen.session_secret == b"x" * 32
     with pytest.raises(ConfigError, match="SESSION_SECRET must be at least 16"):
         Config.from_env({**env, "SESSION_SECRET": "short"})
-    assert Config.from_env(make_env(DATA_DIR=str(tmp_path / "none"))).session_secret is None
+    off = make_env(DATA_DIR=str(tmp_path / "none"), ADMIN_PASSWORD="off")
+    assert Config.from_env(off).session_secret is None
     assert not (tmp_path / "none" / SESSION_SECRET_FILE).exists()  # no admin, no secret

@@ -1,12 +1,21 @@
 """The admin routes through the Flask test client: login, sessions, CSRF, key buttons, what is shown."""
 
+import io
+import json
+import os
 import re
+import stat
+import time
 from http.cookies import SimpleCookie
 
 import pytest
 from responses import matchers
 
 from app import create_app
+from app.admin import data as admin_data
+from app.config import ADMIN_PASSWORD_FILE
+from app.config.runtime import REFRESH
+from app.config.settings import RUNTIME_SETTINGS
 from app.state import state_of
 from tests.conftest import (
     AUTH,
@@ -60,11 +69,26 @@ def admin_rules(app):
     ]
 
 
-def test_no_admin_password_means_no_admin_at_all(client):
+def test_admin_password_off_means_no_admin_at_all(tmp_path):
+    client = create_app(make_env(DATA_DIR=str(tmp_path), ADMIN_PASSWORD="off")).test_client()
     for path in ("/admin", "/admin/", "/admin/login", "/admin/static/chart.js"):
         r = client.get(path)
         assert r.status_code == 404, path
     assert client.post("/admin/login", data={"password": "x"}).status_code == 404
+    assert not (tmp_path / ADMIN_PASSWORD_FILE).exists()
+
+
+def test_without_admin_password_a_generated_one_opens_the_page(tmp_path):
+    app = create_app(make_env(DATA_DIR=str(tmp_path), REQUEST_LOG="off"))
+    password = (tmp_path / ADMIN_PASSWORD_FILE).read_text().strip()
+    assert len(password) >= 20 and stat.S_IMODE(os.stat(tmp_path / ADMIN_PASSWORD_FILE).st_mode) == 0o600
+    assert state_of(app).config.generated_admin_password
+    again = create_app(make_env(DATA_DIR=str(tmp_path), REQUEST_LOG="off"))  # another worker, a restart
+    assert state_of(again).config.admin_password == password
+    client = again.test_client()
+    assert client.post("/admin/login", data={"password": "wrong password"}).status_code == 401
+    assert client.post("/admin/login", data={"password": password}).status_code == 303
+    assert client.get("/admin").status_code == 200
 
 
 def test_without_a_session_every_admin_route_refuses_and_shows_nothing(admin_app, admin, mocked):
@@ -77,6 +101,9 @@ def test_without_a_session_every_admin_route_refuses_and_shows_nothing(admin_app
         "admin.logout",
         "admin.dashboard",
         "admin.key_action",
+        "admin.change_settings",
+        "admin.reset_settings",
+        "admin.import_usage",
     }
     for rule in rules:
         if rule.endpoint == "admin.login":
@@ -366,3 +393,113 @@ def test_a_short_admin_password_is_refused(tmp_path):
 
     with pytest.raises(ConfigError, match="ADMIN_PASSWORD must be at least 8 characters"):
         create_app(make_env(DATA_DIR=str(tmp_path), ADMIN_PASSWORD="short"))
+
+
+# -- runtime settings and usage import -----------------------------------------------------------
+
+
+def runtime_form(page: str) -> dict:
+    """The runtime settings form as the browser would submit it unchanged."""
+    form = {"csrf": csrf_of(page.encode())}
+    for name, value in re.findall(r'data-setting="([A-Z_]+)" data-value="([^"]*)"', page):
+        if value != "false":
+            form[name] = value
+    return form
+
+
+def test_runtime_settings_change_for_every_worker_and_are_logged_with_who(admin_env, tmp_path, mocked):
+    log_path = tmp_path / "requests.log"
+    env = {**admin_env, "REQUEST_LOG": str(log_path)}
+    admin, other_worker = create_app(env).test_client(), create_app(env)
+    log_in(admin)
+    page = admin.get("/admin").get_data(as_text=True)
+    form = runtime_form(page)
+    assert form["STREAMING_MODE"] == "real" and "FORCE_THINKING" not in form
+    assert (
+        admin.post("/admin/settings", data={k: v for k, v in form.items() if k != "csrf"}).status_code == 403
+    )
+    r = admin.post("/admin/settings", data={**form, "STREAMING_MODE": "fake", "FORCE_THINKING": "true"})
+    assert r.status_code == 303 and r.headers["Location"].endswith("/admin#runtime")
+    page = admin.get("/admin").get_data(as_text=True)
+    assert "Saved: STREAMING_MODE: real → fake; FORCE_THINKING: false → true." in page
+    assert 'data-setting="STREAMING_MODE" data-value="fake" data-changed="yes"' in page
+    time.sleep(REFRESH + 0.1)
+    current = state_of(other_worker).settings.current()
+    assert current.streaming_mode == "fake" and current.force_thinking
+    [entry] = [json.loads(line) for line in log_path.read_text().splitlines() if '"event"' in line]
+    assert entry["event"] == "settings_changed" and entry["by"] == "admin from 127.0.0.1"
+    assert len(entry["admin_session"]) == 12 and PASSWORD not in log_path.read_text()
+    assert entry["changes"] == {
+        "STREAMING_MODE": {"from": "real", "to": "fake"},
+        "FORCE_THINKING": {"from": "false", "to": "true"},
+    }
+    # Saving the form unchanged changes nothing; a bad value changes nothing and says why.
+    admin.post("/admin/settings", data=runtime_form(page))
+    assert "Nothing changed." in admin.get("/admin").get_data(as_text=True)
+    admin.post("/admin/settings", data={**runtime_form(page), "HEARTBEAT_INTERVAL": "-3"})
+    assert "Nothing changed: HEARTBEAT_INTERVAL must be a finite number" in admin.get("/admin").get_data(
+        as_text=True
+    )
+    # Back to the environment: the stored changes are forgotten.
+    assert admin.post("/admin/settings/reset", data={"csrf": form["csrf"]}).status_code == 303
+    page = admin.get("/admin").get_data(as_text=True)
+    assert 'data-setting="STREAMING_MODE" data-value="real" data-changed="no"' in page
+    assert state_of(other_worker).store.settings() == {}
+    assert len([line for line in log_path.read_text().splitlines() if '"settings_changed"' in line]) == 2
+
+
+def test_a_value_set_back_to_the_environment_s_is_forgotten(admin_app, admin):
+    log_in(admin)
+    form = runtime_form(admin.get("/admin").get_data(as_text=True))
+    admin.post("/admin/settings", data={**form, "HEARTBEAT_INTERVAL": "3"})
+    assert state_of(admin_app).store.settings() == {"HEARTBEAT_INTERVAL": "3"}
+    admin.post(
+        "/admin/settings", data={**form, "HEARTBEAT_INTERVAL": "0.0"}
+    )  # the environment's, typed otherwise
+    assert state_of(admin_app).store.settings() == {}
+
+
+def test_the_form_offers_every_runtime_setting():
+    assert {f.name for f in admin_data.RUNTIME_FORM} == set(RUNTIME_SETTINGS)
+
+
+def test_usage_import_upload(admin_app, admin):
+    log_in(admin)
+    csrf = csrf_of(admin.get("/admin").data)
+    now = time.time()
+    lines = [
+        {
+            "time": now - 60,
+            "request_id": "req_imported_1",
+            "client": "bob",
+            "model": "gemini-2.5-pro",
+            "status": 200,
+        },
+        {
+            "time": now - 30,
+            "request_id": "req_imported_2",
+            "client": "bob",
+            "model": "gemini-2.5-pro",
+            "status": 500,
+        },
+    ]
+    body = ("\n".join(json.dumps(line) for line in lines) + "\nnot json\n").encode()
+    upload = {"csrf": csrf, "usage": (io.BytesIO(body), "usage.jsonl")}
+    r = admin.post("/admin/usage/import", data=upload, content_type="multipart/form-data")
+    assert r.status_code == 303 and r.headers["Location"].endswith("/admin#import")
+    page = admin.get("/admin").get_data(as_text=True)
+    assert "Imported 2 usage records; 0 were there already; 1 lines refused (line 3:" in page
+    assert 'data-request-id="req_imported_2"' in page  # among the latest requests
+    again = {"csrf": csrf, "usage": (io.BytesIO(body), "usage.jsonl")}
+    admin.post("/admin/usage/import", data=again, content_type="multipart/form-data")
+    assert "Imported 0 usage records; 2 were there already" in admin.get("/admin").get_data(as_text=True)
+    assert [r["request_id"] for r in state_of(admin_app).store.usage(0, now + 1)] == [
+        "req_imported_1",
+        "req_imported_2",
+    ]
+    no_csrf = {"usage": (io.BytesIO(body), "usage.jsonl")}
+    assert (
+        admin.post("/admin/usage/import", data=no_csrf, content_type="multipart/form-data").status_code == 403
+    )
+    admin.post("/admin/usage/import", data={"csrf": csrf}, content_type="multipart/form-data")
+    assert "Choose a JSON Lines file" in admin.get("/admin").get_data(as_text=True)

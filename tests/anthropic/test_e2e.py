@@ -364,6 +364,55 @@ def test_thinking_stream(gateway, upstream, sdk):
     assert config["thinkingConfig"] == {"thinkingBudget": 2048, "includeThoughts": True}
 
 
+def test_thinking_blocks_always_end_with_a_signature_the_sdk_keeps(gateway, upstream, sdk):
+    sig = signature()
+    upstream.script(
+        {  # Gemini signs its thoughts on an empty part between the thoughts and the answer
+            "match": ":streamGenerateContent",
+            "events": [
+                chunk({"text": "Pondering", "thought": True}),
+                chunk({"text": "", "thoughtSignature": sig}),
+                chunk({"text": "Answer"}, finish="STOP"),
+            ],
+        },
+        {  # ... or on the final empty part, after the answer began: too late for the block
+            "match": ":streamGenerateContent",
+            "events": [
+                chunk({"text": "Pondering", "thought": True}),
+                chunk({"text": "Answer"}),
+                chunk({"text": "", "thoughtSignature": sig}, finish="STOP"),
+            ],
+        },
+    )
+    client = sdk(gateway)
+    finals = []
+    for _ in range(2):
+        with client.messages.stream(
+            model="gemini-3-flash-preview",
+            max_tokens=8000,
+            messages=USER,
+            thinking={"type": "enabled", "budget_tokens": 2048},
+        ) as stream:
+            finals.append(stream.get_final_message())
+    signed, stand_in = (f.content[0] for f in finals)
+    assert signed.type == "thinking" and signed.thinking == "Pondering" and signed.signature == "gg1." + sig
+    assert stand_in.type == "thinking" and stand_in.signature  # never empty
+    # Replayed as Claude Code does, the real one goes back to Gemini and the stand-in as nothing.
+    for final in finals:
+        client.messages.create(
+            model="gemini-3-flash-preview",
+            max_tokens=100,
+            messages=[
+                *USER,
+                {"role": "assistant", "content": [b.model_dump() for b in final.content]},
+                *USER,
+            ],
+        )
+    first, second = (c["body"]["contents"][1]["parts"] for c in generate_calls(upstream)[2:])
+    assert first == [{"text": "Answer", "thoughtSignature": sig}]
+    assert second == [{"text": "Answer"}]
+
+
 def test_images_and_documents_reach_gemini_as_inline_data(gateway, upstream, sdk):
     sdk(gateway).messages.create(
         model="gemini-2.5-flash",
@@ -562,7 +611,47 @@ def test_pings_while_gemini_is_silent(start_gateway, upstream, sdk):
         assert stream.get_final_message().content[0].text == "ab"
 
 
-def test_a_stop_sequence_ends_the_stream_and_the_upstream_call_early(gateway, upstream, sdk):
+def test_message_start_carries_the_prompt_s_tokens_or_an_estimate_when_a_ping_comes_first(
+    start_gateway, upstream, sdk
+):
+    gateway = start_gateway(HEARTBEAT_INTERVAL=0.3)
+    long_prompt = [{"role": "user", "content": "word " * 400}]  # about 500 tokens by the estimate
+    upstream.script(
+        # Gemini answers at once: message_start waits for its first event and carries its count.
+        {
+            "match": ":streamGenerateContent",
+            "events": [chunk({"text": "a"}, prompt=321), chunk({"text": "b"}, finish="STOP", prompt=321)],
+        },
+        # Gemini thinks first: a ping must go, message_start goes before it with the estimate.
+        {
+            "match": ":streamGenerateContent",
+            "lead": 1.0,
+            "events": [chunk({"text": "a"}, prompt=321), chunk({"text": "b"}, finish="STOP", prompt=321)],
+        },
+    )
+    client = sdk(gateway)
+    for expected in ("real", "estimate"):
+        with client.messages.create(
+            model="gemini-2.5-flash", max_tokens=50, messages=long_prompt, stream=True
+        ) as stream:
+            events = list(stream)  # the SDK's raw events: pings are skipped
+        start = events[0]
+        assert start.type == "message_start"
+        if expected == "real":
+            assert start.message.usage.input_tokens == 321
+        else:
+            assert 300 <= start.message.usage.input_tokens <= 700 and start.message.usage.input_tokens != 321
+        assert events[-2].type == "message_delta" and events[-2].usage.input_tokens == 321
+    raw = requests.post(
+        gateway.url("/v1/messages"),
+        headers={"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"},
+        json={"model": "gemini-2.5-flash", "max_tokens": 50, "stream": True, "messages": USER},
+        timeout=10,
+    )
+    assert [n for n, _ in parse_events(raw.content)][:2] == ["message_start", "content_block_start"]
+
+
+def test_more_than_five_stop_sequences_end_the_stream_and_the_upstream_call_early(gateway, upstream, sdk):
     words = ["Step one.", " Step two.", " DONE and more"] + [" words"] * 12
     upstream.script(
         {
@@ -572,8 +661,9 @@ def test_a_stop_sequence_ends_the_stream_and_the_upstream_call_early(gateway, up
         }
     )
     started = time.time()
+    sequences = ["DONE", "HALT", "END", "STOP!", "QUIT", "EXIT"]  # Gemini takes five: the gateway scans
     with sdk(gateway).messages.stream(
-        model="gemini-2.5-flash", max_tokens=100, messages=USER, stop_sequences=["DONE"]
+        model="gemini-2.5-flash", max_tokens=100, messages=USER, stop_sequences=sequences
     ) as stream:
         final = stream.get_final_message()
     assert time.time() - started < 1.5  # the whole answer takes 3.5 s
@@ -584,3 +674,35 @@ def test_a_stop_sequence_ends_the_stream_and_the_upstream_call_early(gateway, up
     while time.time() < deadline and not upstream.calls()[0]["closed"]:
         time.sleep(0.05)
     assert upstream.calls()[0]["closed"] - started < 2.5  # the gateway hung up on Gemini
+
+
+def test_up_to_five_stop_sequences_go_to_gemini_and_end_as_end_turn(gateway, upstream, sdk):
+    upstream.script(
+        {"match": ":streamGenerateContent", "events": [chunk({"text": "Step one. "}, finish="STOP")]},
+        {
+            "match": ":generateContent",
+            "body": {
+                "candidates": [
+                    {
+                        "content": {"parts": [{"text": "Step one. "}], "role": "model"},
+                        "finishReason": "STOP",
+                        "index": 0,
+                    }
+                ]
+            },
+        },
+    )
+    with sdk(gateway).messages.stream(
+        model="gemini-2.5-flash", max_tokens=100, messages=USER, stop_sequences=["DONE", "HALT"]
+    ) as stream:
+        final = stream.get_final_message()
+    # Gemini stopped generating at the sequence (no tokens paid past it) but does not say which matched.
+    assert final.content[0].text == "Step one. " and final.stop_reason == "end_turn"
+    assert final.stop_sequence is None
+    whole = sdk(gateway).messages.create(
+        model="gemini-2.5-flash", max_tokens=100, messages=USER, stop_sequences=["DONE"]
+    )
+    assert whole.stop_reason == "end_turn" and whole.content[0].text == "Step one. "
+    stream_call, whole_call = upstream.calls()
+    assert stream_call["body"]["generationConfig"]["stopSequences"] == ["DONE", "HALT"]
+    assert whole_call["body"]["generationConfig"]["stopSequences"] == ["DONE"]

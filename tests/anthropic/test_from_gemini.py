@@ -44,7 +44,7 @@ def test_thinking_and_a_call_share_the_signature():
 def test_thought_parts_make_a_thinking_block_even_unasked():
     reply = message(fixture_json("gemini/thinking_include_thoughts.json"), model="m")
     assert [b["type"] for b in reply["content"]] == ["thinking", "text"]
-    assert reply["content"][0]["signature"] == ""  # Gemini sent none
+    assert reply["content"][0]["signature"] == ids.NO_SIGNATURE  # Gemini sent none
     assert reply["content"][1]["text"] == "Mountain View"
     assert reply["usage"]["output_tokens"] == 2 + 24
 

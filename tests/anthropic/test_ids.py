@@ -46,7 +46,8 @@ def test_foreign_or_damaged_ids_carry_nothing():
 
 def test_thinking_signatures_are_marked_as_ours():
     assert ids.parse_thinking_signature(ids.thinking_signature(SIG)) == SIG
-    assert ids.thinking_signature(None) == ""
+    assert ids.thinking_signature(None) == ids.NO_SIGNATURE  # never empty, and it reads back as none
+    assert ids.parse_thinking_signature(ids.NO_SIGNATURE) is None
     # Claude's own signatures (a conversation that started there) are never sent to Gemini.
     for foreign in ("EvMCCkYICxgCKkCHP2cSuEdcJK", "", None, "gg1.", 42):
         assert ids.parse_thinking_signature(foreign) is None

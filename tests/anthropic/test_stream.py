@@ -6,7 +6,7 @@ import pytest
 
 from app.anthropic import ids
 from app.anthropic.stream import PING, MessageStream
-from app.errors import UpstreamUnavailable
+from app.errors import GatewayError, UpstreamUnavailable
 from tests.anthropic.grammar import check_grammar, parse_events
 from tests.conftest import FIXTURES, fixture_bytes
 
@@ -18,12 +18,20 @@ def payloads(name: str) -> list[bytes]:
 
 
 def run(events: list[bytes], **options) -> tuple[list[tuple[str, dict]], MessageStream]:
+    """As stream_response drives it: a failure at the end becomes the error event."""
     translator = MessageStream(model="gemini-test", **options)
     out = translator.start()
     for event in events:
         out += translator.feed(event)
-    out += translator.finish()
+    try:
+        out += translator.finish()
+    except GatewayError as err:
+        out += translator.fail(err)
     return parse_events(out), translator
+
+
+def finished(name: str) -> bool:
+    return any(b'"finishReason"' in p or b'"blockReason"' in p for p in payloads(name))
 
 
 def chunk(*parts, finish=None) -> bytes:
@@ -37,7 +45,10 @@ def chunk(*parts, finish=None) -> bytes:
 @pytest.mark.parametrize("thinking", [False, True])
 def test_every_recorded_gemini_stream_gives_the_exact_grammar(name, thinking):
     events, _ = run(payloads(name), thinking=thinking)
-    check_grammar(events)
+    if finished(name):
+        check_grammar(events)
+    else:  # a fragment of a stream, cut before Gemini said why it stopped: never a normal end
+        assert events[-1][0] == "error" and "message_stop" not in [n for n, _ in events]
 
 
 @pytest.mark.parametrize("name", ["messages_stream_thinking_text.sse", "messages_stream_tool_use.sse"])
@@ -50,7 +61,8 @@ def test_text_stream():
     events, translator = run(payloads("stream_text.sse"))
     start = events[0][1]["message"]
     assert start["id"].startswith("msg_") and start["model"] == "gemini-test" and start["content"] == []
-    assert start["stop_reason"] is None and start["usage"]["output_tokens"] == 0
+    first = json.loads(payloads("stream_text.sse")[0])["usageMetadata"]
+    assert start["stop_reason"] is None and start["usage"]["input_tokens"] == first["promptTokenCount"]
     (block,) = check_grammar(events)
     texts = [
         json.loads(p)["candidates"][0]["content"]["parts"][0]["text"] for p in payloads("stream_text.sse")
@@ -68,9 +80,10 @@ def test_text_stream():
 
 def test_each_event_is_translated_as_it_arrives():
     translator = MessageStream(model="m")
-    assert translator.start().startswith(b"event: message_start\n")
+    assert translator.start() == b""  # message_start waits for the prompt's token count
     first = parse_events(translator.feed(chunk({"text": "Hel"})))
-    assert [n for n, _ in first] == ["content_block_start", "content_block_delta"]
+    assert [n for n, _ in first] == ["message_start", "content_block_start", "content_block_delta"]
+    assert first[0][1]["message"]["usage"]["input_tokens"] == 3
     assert parse_events(translator.feed(chunk({"text": "lo"})))[0][1]["delta"]["text"] == "lo"
 
 
@@ -112,7 +125,7 @@ def test_thought_summaries_then_the_answer():
     events, _ = run(payloads("stream_thinking_include_thoughts.sse"), thinking=True)
     thinking, text = check_grammar(events)
     assert thinking["thinking"].startswith("**Exploring Sky Color**") and "**Refining" in thinking["thinking"]
-    assert thinking["signature"] == ""
+    assert thinking["signature"] == ids.NO_SIGNATURE  # Gemini sent none: the stand-in, never empty
     assert text["text"].startswith("The sky is blue")
 
 
@@ -201,3 +214,86 @@ def test_garbage_from_upstream_is_an_error():
 
 def test_the_heartbeat_is_a_ping_event():
     assert parse_events(PING) == [("ping", {"type": "ping"})]
+
+
+# -- message_start, signatures, cut streams ---------------------------------------------------
+
+
+def test_a_heartbeat_before_the_first_event_sends_message_start_with_the_estimate_first():
+    translator = MessageStream(model="m", estimated_input_tokens=250)
+    assert translator.start() == b""
+    beat = parse_events(translator.heartbeat())
+    assert [n for n, _ in beat] == ["message_start", "ping"]
+    assert beat[0][1]["message"]["usage"]["input_tokens"] == 250
+    assert translator.heartbeat() == PING  # once started, a heartbeat is a ping
+    events = parse_events(translator.feed(chunk({"text": "Hi"}, finish="STOP")) + translator.finish())
+    assert "message_start" not in [n for n, _ in events]
+    assert events[-2][1]["usage"]["input_tokens"] == 3  # the real count follows in message_delta
+
+
+def test_message_start_never_says_zero_input_tokens():
+    translator = MessageStream(model="m", estimated_input_tokens=0)
+    no_usage = json.dumps({"candidates": [{"content": {"parts": [{"text": "x"}]}, "index": 0}]}).encode()
+    (start, *_) = parse_events(translator.feed(no_usage))
+    assert start[0] == "message_start" and start[1]["message"]["usage"]["input_tokens"] == 1
+
+
+def test_the_signature_on_a_later_empty_part_ends_the_thinking_block():
+    sig = "c2lnbmF0dXJl"
+    events, _ = run(
+        [
+            chunk({"text": "Pondering", "thought": True}),
+            chunk({"text": "", "thoughtSignature": sig}),
+            chunk({"text": "Answer"}, finish="STOP"),
+        ],
+        thinking=True,
+    )
+    thinking, text = check_grammar(events)
+    assert thinking == {"type": "thinking", "thinking": "Pondering", "signature": ids.thinking_signature(sig)}
+    assert text["text"] == "Answer"
+
+
+def test_a_signature_too_late_for_its_block_leaves_the_stand_in():
+    events, _ = run(
+        [
+            chunk({"text": "Pondering", "thought": True}),
+            chunk({"text": "Answer"}),
+            chunk({"text": "", "thoughtSignature": "c2ln"}, finish="STOP"),
+        ],
+        thinking=True,
+    )
+    thinking, text = check_grammar(events)
+    signatures = [
+        d["delta"]["signature"] for n, d in events if d.get("delta", {}).get("type") == "signature_delta"
+    ]
+    assert signatures == [ids.NO_SIGNATURE] and thinking["signature"] == ids.NO_SIGNATURE
+    assert text["text"] == "Answer"
+
+
+def test_thoughts_then_parallel_calls_sign_the_block_with_the_first_call_s_signature():
+    calls = payloads("stream_parallel_function_calls_gemini3.sse")
+    events, _ = run([chunk({"text": "Adding up", "thought": True})] + calls, thinking=True)
+    thinking, *tools = check_grammar(events)
+    first = json.loads(calls[0])["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
+    assert thinking["signature"] == ids.thinking_signature(first)
+    assert len(tools) == 3 and ids.parse_tool_use_id(tools[0]["id"])[1] == first
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [],  # nothing at all
+        [chunk({"text": "Hel"}), chunk({"text": "lo"})],  # cut before the finish reason
+    ],
+)
+def test_a_stream_that_ends_without_a_finish_reason_is_an_error_not_a_stop(events):
+    out, _ = run(events)
+    names = [n for n, _ in out]
+    assert names[-1] == "error" and "message_delta" not in names and "message_stop" not in names
+    assert "no finish reason" in out[-1][1]["error"]["message"]
+
+
+def test_a_stop_sequence_match_ends_the_stream_normally_without_a_finish_reason():
+    events, _ = run([chunk({"text": "one STOP two"})], stop_sequences=[f"S{i}" for i in range(5)] + ["STOP"])
+    (block,) = check_grammar(events)
+    assert block["text"] == "one " and events[-2][1]["delta"]["stop_reason"] == "stop_sequence"

@@ -104,15 +104,24 @@ def test_unknown_fields_are_ignored():
 
 
 def test_sampling_settings_and_stop_sequences():
-    request = build(temperature=0.5, top_p=0.8, top_k=40, stop_sequences=["END"])
-    # Stop sequences are applied by the gateway, which can then say which one matched.
+    request = build(temperature=0.5, top_p=0.8, top_k=40, stop_sequences=["END", ""])
+    # Up to five stop sequences go to Gemini, which stops generating there (the answer ends as end_turn).
     assert request["generationConfig"] == {
         "maxOutputTokens": 100,
         "temperature": 0.5,
         "topP": 0.8,
         "topK": 40,
+        "stopSequences": ["END"],
     }
-    assert options({"stop_sequences": ["END", ""]})["stop_sequences"] == ["END"]
+    assert options({"stop_sequences": ["END", ""]})["stop_sequences"] == []
+
+
+def test_more_than_five_stop_sequences_are_applied_by_the_gateway():
+    six = [f"STOP{i}" for i in range(6)]
+    request = build(stop_sequences=six)
+    # The gateway scans the text and can say which one matched; Gemini takes at most five.
+    assert "stopSequences" not in request["generationConfig"]
+    assert options({"stop_sequences": six})["stop_sequences"] == six
 
 
 # -- media -----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import pytest
 
-from app.config import CLIENT_KEY_FILE, Config, ConfigError
+from app.config import ADMIN_PASSWORD_FILE, CLIENT_KEY_FILE, Config, ConfigError
 
 
 def test_defaults_and_lists(tmp_path):
@@ -26,6 +26,12 @@ def test_defaults_and_lists(tmp_path):
         ("MAX_REQUEST_BYTES", "12"),
         ("API_KEYS", "a,a"),
         ("UPSTREAM_TIMEOUT", "nan"),
+        ("STREAMING_MODE", "sometimes"),
+        ("FAKE_STREAM_HEARTBEAT", "0"),
+        ("NONSTREAM_KEEPALIVE", "soon"),
+        ("FORCE_DIALECTS", "openai,klingon"),
+        ("FORCE_URL_CONTEXT", "perhaps"),
+        ("ADMIN_PASSWORD", "short"),
         ("KEY_COOLDOWN_MAX", "inf"),
         ("KEY_COOLDOWN_MAX", "0"),
         ("SESSION_AFFINITY_TTL", "-1"),
@@ -92,6 +98,64 @@ def test_force_switches(tmp_path, value, expected):
 def test_force_switch_rejects_other_words(tmp_path):
     with pytest.raises(ConfigError, match="FORCE_GOOGLE_SEARCH"):
         Config.from_env({"API_KEYS": "k", "DATA_DIR": str(tmp_path), "FORCE_GOOGLE_SEARCH": "sometimes"})
+
+
+def test_streaming_and_keepalive_settings(tmp_path):
+    default = Config.from_env({"API_KEYS": "k", "DATA_DIR": str(tmp_path)})
+    assert (default.streaming_mode, default.fake_stream_heartbeat, default.nonstream_keepalive) == (
+        "real",
+        5,
+        0,
+    )
+    assert default.force_dialects == ("gemini", "openai", "anthropic")
+    chosen = Config.from_env(
+        {
+            "API_KEYS": "k",
+            "DATA_DIR": str(tmp_path),
+            "STREAMING_MODE": "Fake",
+            "FAKE_STREAM_HEARTBEAT": "2",
+            "NONSTREAM_KEEPALIVE": "10",
+            "FORCE_DIALECTS": "anthropic, openai",
+            "FORCE_URL_CONTEXT": "true",
+            "FORCE_THINKING": "1",
+        }
+    )
+    assert (chosen.streaming_mode, chosen.fake_stream_heartbeat, chosen.nonstream_keepalive) == (
+        "fake",
+        2,
+        10,
+    )
+    assert (
+        chosen.force_dialects == ("openai", "anthropic")
+        and chosen.force_url_context
+        and chosen.force_thinking
+    )
+    assert (
+        Config.from_env(
+            {"API_KEYS": "k", "DATA_DIR": str(tmp_path), "NONSTREAM_KEEPALIVE": "off"}
+        ).nonstream_keepalive
+        == 0
+    )
+    assert (
+        Config.from_env({"API_KEYS": "k", "DATA_DIR": str(tmp_path), "FORCE_DIALECTS": "none"}).force_dialects
+        == ()
+    )
+
+
+def test_a_generated_admin_password_is_strong_shared_and_can_be_turned_off(tmp_path):
+    first = Config.from_env({"API_KEYS": "k", "DATA_DIR": str(tmp_path)})
+    second = Config.from_env({"API_KEYS": "k", "DATA_DIR": str(tmp_path)})
+    assert first.generated_admin_password and first.admin_password == second.admin_password
+    assert len(first.admin_password) >= 20 and first.session_secret
+    assert (tmp_path / ADMIN_PASSWORD_FILE).stat().st_mode & 0o077 == 0
+    assert first.admin_password not in repr(first)
+    chosen = Config.from_env(
+        {"API_KEYS": "k", "DATA_DIR": str(tmp_path), "ADMIN_PASSWORD": "a long password"}
+    )
+    assert chosen.admin_password == "a long password" and not chosen.generated_admin_password
+    off = Config.from_env({"API_KEYS": "k", "DATA_DIR": str(tmp_path / "x"), "ADMIN_PASSWORD": "OFF"})
+    assert off.admin_password is None and off.session_secret is None and not off.generated_admin_password
+    assert not (tmp_path / "x" / ADMIN_PASSWORD_FILE).exists()
 
 
 def test_request_size_media_urls_and_upload_settings(tmp_path):

@@ -18,6 +18,7 @@ TEXT_CHUNK = {
     "candidates": [{"content": {"parts": [{"text": "tick"}], "role": "model"}, "index": 0}],
     "usageMetadata": {"promptTokenCount": 3, "totalTokenCount": 3},
 }
+LAST_CHUNK = {**TEXT_CHUNK, "candidates": [{**TEXT_CHUNK["candidates"][0], "finishReason": "STOP"}]}
 
 
 def seed_curls(marker: str) -> list[str]:
@@ -77,7 +78,12 @@ def test_seed_native_curls_work_unchanged(block, gateway, upstream):
 def test_stream_is_not_buffered(gateway, upstream):
     """The fake emits a chunk every 200 ms; each must reach the client within 50 ms."""
     upstream.script(
-        {"match": ":streamGenerateContent", "events": [TEXT_CHUNK] * 6, "interval": 0.2, "stamp": True}
+        {
+            "match": ":streamGenerateContent",
+            "events": [TEXT_CHUNK] * 5 + [LAST_CHUNK],
+            "interval": 0.2,
+            "stamp": True,
+        }
     )
     lags = []
     with requests.post(
@@ -126,7 +132,12 @@ def test_heartbeats_keep_a_silent_stream_alive_and_genai_accepts_them(start_gate
 
     gateway = start_gateway(HEARTBEAT_INTERVAL=0.2)
     upstream.script(
-        {"match": ":streamGenerateContent", "events": [TEXT_CHUNK] * 3, "interval": 0.7, "repeat": 2}
+        {
+            "match": ":streamGenerateContent",
+            "events": [TEXT_CHUNK] * 2 + [LAST_CHUNK],
+            "interval": 0.7,
+            "repeat": 2,
+        }
     )
     raw = requests.post(
         gateway.url("/v1beta/models/m:streamGenerateContent?alt=sse"),
@@ -220,7 +231,7 @@ def test_bad_setting_stops_the_start_naming_the_variable(tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_generated_client_key_is_printed_once_and_works(tmp_path, fake_upstream):
+def test_generated_client_key_and_admin_password_are_printed_once_and_work(tmp_path, fake_upstream):
     port = free_port()
     env = {
         **make_env(
@@ -258,6 +269,16 @@ def test_generated_client_key_is_printed_once_and_works(tmp_path, fake_upstream)
                 ).status_code
                 == 200
             )
+        # `make run` then /admin works for a newcomer: the password was printed once, like the key.
+        password = (tmp_path / "data" / "admin_password").read_text().strip()
+        assert proc.output().count(password) == 1 and "ADMIN_PASSWORD=off" in proc.output()
+        for _ in range(4):  # both workers take it
+            with requests.Session() as admin:
+                login = admin.post(
+                    f"http://127.0.0.1:{port}/admin/login", data={"password": password}, timeout=5
+                )
+                assert login.status_code == 200 and login.url.endswith("/admin")
+                assert "Upstream keys" in login.text
     finally:
         proc.stop()
 

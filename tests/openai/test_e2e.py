@@ -10,7 +10,7 @@ import pytest
 import requests
 from pydantic import BaseModel
 
-from app.openai import tool_ids
+from app.translate.signatures import BYPASS_SIGNATURE
 from tests.conftest import CLIENT_KEY, FIXTURES, SEED_KEY, UPSTREAM_KEYS, fixture_json
 
 SEED = (FIXTURES / "seed" / "api-examples.md").read_text()
@@ -138,10 +138,67 @@ def test_upstream_failure_mid_stream_raises_in_the_sdk(gateway, upstream):
     assert "broke" in caught.value.message
 
 
+@pytest.mark.parametrize(
+    "reason", ["BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "RECITATION", "OTHER", "NO_IMAGE"]
+)
+def test_finish_reasons_openai_has_no_name_for_read_content_filter(gateway, upstream, reason):
+    upstream.script(
+        {"match": ":generateContent", "body": answer({"text": "Part"}, finish=reason)},
+        {"match": ":streamGenerateContent", "events": [answer({"text": "Part"}, finish=reason)]},
+    )
+    client = sdk(gateway)
+    whole = client.chat.completions.create(model="gemini-2.5-flash", messages=USER)
+    assert whole.choices[0].finish_reason == "content_filter"
+    chunks = list(client.chat.completions.create(model="gemini-2.5-flash", messages=USER, stream=True))
+    assert [c.choices[0].finish_reason for c in chunks if c.choices[0].finish_reason] == ["content_filter"]
+
+
+BOTCHED = answer(finish="MALFORMED_FUNCTION_CALL")
+BOTCHED["candidates"][0]["finishMessage"] = "Malformed function call: print(default_api.sum(a=2,))"
+
+
+def test_a_botched_tool_call_is_asked_for_once_more_and_the_sdk_sees_only_the_good_answer(gateway, upstream):
+    call = {"functionCall": {"name": "sum", "args": {"a": 2, "b": 3}}, "thoughtSignature": "c2ln"}
+    upstream.script(
+        {"match": ":generateContent", "body": BOTCHED},
+        {"match": ":generateContent", "body": answer(call)},
+        {"match": ":streamGenerateContent", "events": [BOTCHED]},
+        {"match": ":streamGenerateContent", "events": [answer(call)]},
+    )
+    client = sdk(gateway)
+    whole = client.chat.completions.create(model="gemini-3-flash-preview", messages=USER, tools=[SUM])
+    assert whole.choices[0].finish_reason == "tool_calls"
+    assert whole.choices[0].message.tool_calls[0].function.name == "sum"
+    with client.chat.completions.stream(model="gemini-3-flash-preview", messages=USER, tools=[SUM]) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].finish_reason == "tool_calls"
+    assert json.loads(final.choices[0].message.tool_calls[0].function.arguments) == {"a": 2, "b": 3}
+    assert len(generate_calls(upstream)) == 4
+
+
+def test_a_tool_call_botched_twice_is_an_error_in_the_sdk_never_a_silent_stop(gateway, upstream):
+    upstream.script(
+        {"match": ":generateContent", "body": BOTCHED, "repeat": 2},
+        {"match": ":streamGenerateContent", "events": [BOTCHED], "repeat": 2},
+    )
+    client = sdk(gateway)
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="gemini-3-flash-preview", messages=USER, tools=[SUM])
+    assert caught.value.status_code == 502 and "MALFORMED_FUNCTION_CALL" in caught.value.message
+    assert "print(default_api.sum(a=2,))" in caught.value.message
+    stream = client.chat.completions.create(
+        model="gemini-3-flash-preview", messages=USER, tools=[SUM], stream=True
+    )
+    with pytest.raises(openai.APIError) as caught:
+        list(stream)
+    assert "MALFORMED_FUNCTION_CALL" in caught.value.message
+    assert len(generate_calls(upstream)) == 4  # each asked once more, no more
+
+
 # -- tools ------------------------------------------------------------------------------------------
 
 
-def test_tool_round_trip_with_signature_carried_by_the_id(gateway, upstream):
+def test_tool_round_trip_with_a_short_id_and_the_signature_kept_in_the_store(gateway, upstream):
     gemini3 = fixture_json("gemini/function_call_gemini3.json")
     signature = gemini3["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
     upstream.script({"match": ":generateContent", "body": gemini3})
@@ -160,26 +217,24 @@ def test_tool_round_trip_with_signature_carried_by_the_id(gateway, upstream):
         "location": "San Francisco"
     }
     assert call.model_extra["extra_content"]["google"]["thought_signature"] == signature
+    assert re.fullmatch(r"call_[A-Za-z0-9]{24}", call.id)  # short, like OpenAI's: chat UIs replay it
     # A client that keeps only the id, the name and the arguments (as most do):
-    second = client.chat.completions.create(
-        model="gemini-3-pro-preview",
-        tools=[weather],
-        messages=[
-            *USER,
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": call.id,
-                        "type": "function",
-                        "function": {"name": "weather", "arguments": call.function.arguments},
-                    }
-                ],
-            },
-            {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 18}'},
-        ],
-    )
+    replay = [
+        *USER,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": call.function.arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 18}'},
+    ]
+    second = client.chat.completions.create(model="gemini-3-pro-preview", tools=[weather], messages=replay)
     assert second.choices[0].message.content == "Paris"
     body = generate_calls(upstream)[-1]["body"]
     assert body["contents"][1] == {
@@ -195,6 +250,12 @@ def test_tool_round_trip_with_signature_carried_by_the_id(gateway, upstream):
         "role": "user",
         "parts": [{"functionResponse": {"name": "weather", "response": {"temp_c": 18}}}],
     }
+    # The store keeps it per client key: another key replaying the same id gets Google's stand-in.
+    sdk(gateway, api_key=SEED_KEY).chat.completions.create(
+        model="gemini-3-pro-preview", tools=[weather], messages=replay
+    )
+    other = generate_calls(upstream)[-1]["body"]["contents"][1]["parts"][0]
+    assert other["thoughtSignature"] == BYPASS_SIGNATURE
 
 
 def test_tool_round_trip_replaying_the_sdk_message_as_is(gateway, upstream):
@@ -280,8 +341,35 @@ def test_streamed_parallel_tool_calls_accumulate_in_the_sdk(gateway, upstream):
         {"a": 4, "b": 5},
         {"b": 7, "a": 6},
     ]
-    assert [tool_ids.decode(c.id).gemini_id for c in calls] == ["3ae8iwca", "up3kf30e", "ycroch25"]
     assert final.choices[0].finish_reason == "tool_calls"
+    # Each id was kept with Gemini's call id before it was sent: a replay without extra_content gets them.
+    client = sdk(gateway)
+    client.chat.completions.create(
+        model="gemini-3-flash-preview",
+        tools=[SUM],
+        messages=[
+            *USER,
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": "sum", "arguments": c.function.arguments},
+                    }
+                    for c in calls
+                ],
+            },
+            *({"role": "tool", "tool_call_id": c.id, "content": "5"} for c in calls),
+        ],
+    )
+    replayed = generate_calls(upstream)[-1]["body"]["contents"]
+    assert [p["functionCall"]["id"] for p in replayed[1]["parts"]] == ["3ae8iwca", "up3kf30e", "ycroch25"]
+    assert (
+        replayed[1]["parts"][0]["thoughtSignature"]
+        == events[0]["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
+    )
+    assert [p["functionResponse"]["id"] for p in replayed[2]["parts"]] == ["3ae8iwca", "up3kf30e", "ycroch25"]
 
 
 # -- reasoning, structured output, images ---------------------------------------------------------

@@ -2,9 +2,11 @@
 
 import base64
 import json
+import re
 
 import pytest
 
+from app.errors import UpstreamIncomplete
 from app.openai import tool_ids
 from app.openai.from_gemini import chat_completion, finish_reason, logprobs, usage
 from tests.conftest import fixture_json
@@ -78,13 +80,29 @@ def test_usage_with_cached_and_tool_use_tokens():
         ("PROHIBITED_CONTENT", "content_filter"),
         ("SPII", "content_filter"),
         ("IMAGE_SAFETY", "content_filter"),
-        ("MALFORMED_FUNCTION_CALL", "malformed_function_call"),
-        ("UNEXPECTED_TOOL_CALL", "unexpected_tool_call"),
-        ("OTHER", "stop"),
+        ("LANGUAGE", "content_filter"),
+        ("OTHER", "content_filter"),
+        ("NO_IMAGE", "content_filter"),
+        ("A_REASON_NEWER_THAN_THIS_LIST", "content_filter"),
     ],
 )
 def test_finish_reason_mapping(reason, expected):
     assert finish_reason(reason, False) == expected
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS", "MISSING_THOUGHT_SIGNATURE"],
+)
+def test_a_botched_tool_call_is_an_error_never_a_gemini_name_or_a_stop(reason):
+    with pytest.raises(UpstreamIncomplete) as err:
+        finish_reason(reason, True, "Malformed function call: print(default_api.f(x=))")
+    assert (
+        err.value.status == 502 and reason in err.value.message and "print(default_api" in err.value.message
+    )
+    answer = {"candidates": [{"content": {"parts": []}, "finishReason": reason, "index": 0}]}
+    with pytest.raises(UpstreamIncomplete):
+        complete(answer)
 
 
 def test_any_function_call_finishes_with_tool_calls():
@@ -125,7 +143,15 @@ def test_function_call_carries_the_signature_in_the_id_and_in_extra_content():
     assert call["type"] == "function" and call["id"].startswith("call_")
     assert call["function"] == {"name": "weather", "arguments": '{"location":"San Francisco"}'}
     assert call["extra_content"] == {"google": {"thought_signature": part["thoughtSignature"]}}
-    assert tool_ids.decode(call["id"]).signature == part["thoughtSignature"]
+    assert re.fullmatch(r"call_[A-Za-z0-9]{24}", call["id"])  # short, like OpenAI's own
+
+
+def test_what_each_tool_call_id_stands_for_is_collected_for_the_store():
+    answer = fixture_json("gemini/function_call_gemini3.json")
+    part = answer["candidates"][0]["content"]["parts"][0]
+    carried: dict = {}
+    [call] = complete(answer, carried=carried)["choices"][0]["message"]["tool_calls"]
+    assert carried == {call["id"]: tool_ids.CallRef(part["functionCall"].get("id"), part["thoughtSignature"])}
 
 
 def test_parallel_calls_get_distinct_ids_and_only_the_first_a_signature():
@@ -138,7 +164,9 @@ def test_parallel_calls_get_distinct_ids_and_only_the_first_a_signature():
     ]
     assert len({c["id"] for c in calls}) == 3
     assert "extra_content" in calls[0] and "extra_content" not in calls[1] and "extra_content" not in calls[2]
-    assert [tool_ids.decode(c["id"]).signature is not None for c in calls] == [True, False, False]
+    carried: dict = {}
+    calls = complete(answer, carried=carried)["choices"][0]["message"]["tool_calls"]
+    assert [c["id"] in carried for c in calls] == [True, False, False]  # the 2.5 calls carry no call id
 
 
 def test_parallel_tool_calls_false_keeps_only_the_first_call():

@@ -4,9 +4,8 @@ import json
 
 import pytest
 
-from app.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from app.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from app.http.sse import SSEDecoder
-from app.openai import tool_ids
 from app.openai.stream import DONE, ChatCompletionStream
 from tests.conftest import fixture_bytes
 
@@ -17,11 +16,21 @@ def upstream_events(name: str) -> list[bytes]:
 
 
 def run(events: list[bytes], **options) -> tuple[bytes, ChatCompletionStream]:
-    translator = ChatCompletionStream(model="gemini-x", created=1700000000, **options)
+    """As stream_response drives it: a failure becomes the error event; what ids stand for is kept."""
+    translator = ChatCompletionStream(
+        model="gemini-x", created=1700000000, remember=REMEMBERED.update, **options
+    )
     out = translator.start()
-    for event in events:
-        out += translator.feed(event)
-    return out + translator.finish(), translator
+    try:
+        for event in events:
+            out += translator.feed(event)
+        out += translator.finish()
+    except GatewayError as err:
+        out += translator.fail(err)
+    return out, translator
+
+
+REMEMBERED: dict = {}  # what run's translators handed to the store
 
 
 def frames(raw: bytes) -> list:
@@ -106,7 +115,8 @@ def test_gemini3_parallel_calls_one_per_chunk_with_stable_index_and_id():
         {"b": 7, "a": 6},
     ]
     assert all(tc["type"] == "function" and tc["function"]["name"] == "sum" for tc in calls)
-    refs = [tool_ids.decode(tc["id"]) for tc in calls]
+    assert all(len(tc["id"]) == len("call_") + 24 for tc in calls)
+    refs = [REMEMBERED[tc["id"]] for tc in calls]  # kept for the store before each id went out
     assert [r.gemini_id for r in refs] == ["3ae8iwca", "up3kf30e", "ycroch25"]
     assert refs[0].signature and refs[1].signature is None and refs[2].signature is None
     assert calls[0]["extra_content"]["google"]["thought_signature"] == refs[0].signature
@@ -133,7 +143,8 @@ def test_thinking_then_function_call_stream():
     chunks = frames(run(upstream_events("stream_function_call_thought_signature.sse"))[0])[:-1]
     assert deltas(chunks, "reasoning_content")
     calls = [tc for c in chunks for tc in c["choices"][0]["delta"].get("tool_calls", [])]
-    assert calls[0]["function"]["name"] == "now" and tool_ids.decode(calls[0]["id"]).signature
+    assert calls[0]["function"]["name"] == "now" and REMEMBERED[calls[0]["id"]].signature
+    assert calls[0]["extra_content"]["google"]["thought_signature"] == REMEMBERED[calls[0]["id"]].signature
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
 
 
@@ -166,10 +177,23 @@ def test_image_stream_carries_markdown_and_images():
     )
 
 
-def test_a_stream_without_finish_reason_still_finishes():
+def test_a_stream_without_finish_reason_is_an_error_never_a_stop():
     chunk = {"candidates": [{"content": {"parts": [{"text": "half"}]}, "index": 0}]}
+    chunks = frames(run([json.dumps(chunk).encode()], include_usage=True)[0])
+    assert chunks[-2]["choices"][0]["delta"] == {"content": "half"}
+    assert (
+        chunks[-1]["error"]["type"] == "server_error" and "no finish reason" in chunks[-1]["error"]["message"]
+    )
+    assert not [c for c in chunks if c != chunks[-1] and c["choices"] and c["choices"][0]["finish_reason"]]
+    assert "[DONE]" not in chunks
+
+
+def test_a_botched_tool_call_is_an_error_event():
+    chunk = {
+        "candidates": [{"content": {"parts": []}, "finishReason": "MALFORMED_FUNCTION_CALL", "index": 0}]
+    }
     chunks = frames(run([json.dumps(chunk).encode()])[0])
-    assert chunks[-2]["choices"][0]["finish_reason"] == "stop" and chunks[-1] == "[DONE]"
+    assert "MALFORMED_FUNCTION_CALL" in chunks[-1]["error"]["message"] and "[DONE]" not in chunks
 
 
 def test_n_choices_each_get_a_role_and_a_finish():

@@ -6,7 +6,7 @@ from app.errors import InvalidRequest
 from app.openai import tool_ids
 from app.openai.to_gemini import audio_format, chat_request
 from app.translate.directives import parse_model_name
-from app.translate.signatures import BYPASS_SIGNATURE
+from app.translate.signatures import BYPASS_SIGNATURE, CallRef
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 SUM_TOOL = {
@@ -33,9 +33,9 @@ class FakeFetch:
         return {"mimeType": "image/jpeg", "data": "ZmV0Y2hlZA=="}
 
 
-def convert(body=None, model="gemini-2.5-flash", fetch=None, **fields):
+def convert(body=None, model="gemini-2.5-flash", fetch=None, known=None, **fields):
     body = dict(body or {"messages": [{"role": "user", "content": "Hi"}]}, model=model, **fields)
-    return chat_request(body, parse_model_name(model), fetch=fetch or FakeFetch())
+    return chat_request(body, parse_model_name(model), fetch=fetch or FakeFetch(), known=known)
 
 
 def user(content):
@@ -373,10 +373,14 @@ def call(call_id, name="sum", arguments='{"a": 1, "b": 2}', **extra):
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}, **extra}
 
 
-def test_replayed_call_gets_the_signature_and_gemini_id_from_its_id():
-    call_id = tool_ids.encode("3ae8iwca", "c2lnbmF0dXJl")
+@pytest.mark.parametrize("kept", ["in the store", "in the id"])
+def test_replayed_call_gets_the_signature_and_gemini_id_kept_for_its_id(kept):
+    ref = CallRef("3ae8iwca", "c2lnbmF0dXJl")
+    call_id = tool_ids.new_id() if kept == "in the store" else tool_ids.encode(*ref)
+    known = {call_id: ref} if kept == "in the store" else None
     request = convert(
-        history(call(call_id), answers=[{"role": "tool", "tool_call_id": call_id, "content": "3"}])
+        history(call(call_id), answers=[{"role": "tool", "tool_call_id": call_id, "content": "3"}]),
+        known=known,
     )
     model, answers = request["contents"][1], request["contents"][2]
     assert model == {
@@ -401,6 +405,9 @@ def test_extra_content_signature_wins_over_the_id():
     extra = {"google": {"thought_signature": "ZnJvbS1leHRyYQ=="}}
     request = convert(history(call(call_id, extra_content=extra)))
     assert request["contents"][1]["parts"][0]["thoughtSignature"] == "ZnJvbS1leHRyYQ=="
+    short = tool_ids.new_id()
+    request = convert(history(call(short, extra_content=extra)), known={short: CallRef(None, "ZnJvbS1pZA==")})
+    assert request["contents"][1]["parts"][0]["thoughtSignature"] == "ZnJvbS1leHRyYQ=="
 
 
 def test_calls_without_any_signature_get_the_bypass_on_the_first_only():
@@ -410,6 +417,14 @@ def test_calls_without_any_signature_get_the_bypass_on_the_first_only():
     assert "thoughtSignature" not in parts[1]
 
 
+def test_a_short_id_the_store_no_longer_knows_falls_back_to_the_bypass():
+    # Past the store's week (or another gateway's id), and without extra_content: Google's stand-in.
+    request = convert(history(call(tool_ids.new_id()), call(tool_ids.new_id())), known={})
+    parts = request["contents"][1]["parts"]
+    assert parts[0]["thoughtSignature"] == BYPASS_SIGNATURE and "thoughtSignature" not in parts[1]
+    assert "id" not in parts[0]["functionCall"]
+
+
 def test_a_real_signature_on_the_first_call_means_no_bypass_anywhere():
     request = convert(history(call(tool_ids.encode(None, "c2ln")), call("call_b")))
     parts = request["contents"][1]["parts"]
@@ -417,14 +432,15 @@ def test_a_real_signature_on_the_first_call_means_no_bypass_anywhere():
 
 
 def test_parallel_answers_travel_in_one_content_in_call_order_with_names_looked_up():
-    ids = [tool_ids.encode(f"g{i}") for i in range(3)]
+    ids = [tool_ids.new_id() for _ in range(3)]
+    known = {call_id: CallRef(f"g{i}", None) for i, call_id in enumerate(ids)}
     calls = [call(ids[0], "sum"), call(ids[1], "mul"), call(ids[2], "pow")]
     answers = [  # the client answers in another order and sends no names
         {"role": "tool", "tool_call_id": ids[2], "content": '{"value": 8}'},
         {"role": "tool", "tool_call_id": ids[0], "content": "3"},
         {"role": "tool", "tool_call_id": ids[1], "content": [{"type": "text", "text": "2"}]},
     ]
-    request = convert(history(*calls, answers=[*answers, user("thanks")]))
+    request = convert(history(*calls, answers=[*answers, user("thanks")]), known=known)
     assert request["contents"][2] == {
         "role": "user",
         "parts": [

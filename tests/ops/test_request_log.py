@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 
 import pytest
 
@@ -67,6 +68,7 @@ def test_one_line_per_request_with_what_the_operator_needs(logged):
         "key_label": first["key_label"],
         "served_model": "gemini-2.5-flash",
         "error": None,
+        "worker": os.getpid(),  # the process that served it: one of gunicorn's workers
     }
     assert first["time"].endswith("Z") and first["key_label"] in ("key-1", "key-2", "key-3")
     assert first["total_ms"] >= first["overhead_ms"] + first["upstream_ms"] - 0.5

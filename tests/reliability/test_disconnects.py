@@ -121,7 +121,8 @@ def test_a_slow_reader_holds_up_no_one_else_on_its_worker(gw, upstream):
     assert len(worker_pids(gw)) == 1  # the slow client and the others share the one worker
     big = chunk("x" * 256 * 1024)
     slow = BY_NAME["openai-stream"]
-    upstream.script({"match": ":streamGenerateContent", "events": [big], "count": 40})
+    events = [big] * 39 + [chunk("x" * 256 * 1024, finish="STOP")]
+    upstream.script({"match": ":streamGenerateContent", "events": events})
     # The slow client's window is tiny and it reads nothing: the gateway's writes to it block.
     sock, first = open_stream(gw, slow.path, tagged(slow, "slow"), slow.headers, until=b"data: ", rcvbuf=4096)
     try:

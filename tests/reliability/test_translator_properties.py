@@ -200,8 +200,11 @@ OPENAI_PART = st.one_of(
     ),
 )
 OPENAI_CONTENT = st.none() | TEXT | st.lists(OPENAI_PART, max_size=3)
-CALL_ID = st.sampled_from(["call_1", "call_2", "call_abc"]) | st.builds(
-    lambda i, s: openai_to.tool_ids.encode(i, s), st.none() | WORD, st.none() | B64
+CALL_ID = (
+    st.sampled_from(["call_1", "call_2", "call_abc"])
+    | st.builds(openai_to.tool_ids.new_id)
+    # ids that carry the call id and signature inside (chat completions' of the previous version)
+    | st.builds(lambda i, s: openai_to.tool_ids.encode(i, s), st.none() | WORD, st.none() | B64)
 )
 ARGUMENTS = st.none() | st.just("") | OBJECT.map(lambda o: json.dumps(o))
 TOOL_CALL = st.fixed_dictionaries(
@@ -354,7 +357,7 @@ def translate_openai(body: dict) -> dict:
     spec = parse_model_name(body["model"])
     openai_to.audio_format(body, spec.model)
     request = openai_to.chat_request(body, spec, fetch=fetch)
-    return apply_directives(spec, request, force_search=False, force_code=False)
+    return apply_directives(spec, request)
 
 
 @SETTINGS
@@ -564,9 +567,10 @@ def model_turn(request: dict) -> list[dict]:
     return turn["parts"]
 
 
-def openai_stream_message(events: list[dict]) -> dict:
-    """What an OpenAI client assembles from the stream: content and tool calls, by index."""
-    stream = ChatCompletionStream(model="m", created=0)
+def openai_stream_message(events: list[dict], kept: dict) -> dict:
+    """What an OpenAI client assembles from the stream: content and tool calls, by index; what the
+    ids stand for goes to `kept` (the store)."""
+    stream = ChatCompletionStream(model="m", created=0, remember=kept.update)
     raw = stream.start() + b"".join(stream.feed(jsonx.dumps(e)) for e in events) + stream.finish()
     content, calls = "", {}
     for line in raw.split(b"\n"):
@@ -588,18 +592,22 @@ def openai_stream_message(events: list[dict]) -> dict:
     return message
 
 
-def replay_openai(message: dict) -> list[dict]:
-    """The assistant message as a client sends it back: history, plus an answer to each tool call."""
+def replay_openai(message: dict, kept: dict) -> list[dict]:
+    """The assistant message as a client that drops `extra_content` sends it back: history, plus an
+    answer to each tool call; the gateway looks its ids up in `kept` (the store)."""
+    calls = [{k: v for k, v in c.items() if k != "extra_content"} for c in message.get("tool_calls") or []]
     history = [
         {"role": "user", "content": "go"},
-        {k: v for k, v in message.items() if k in ("role", "content", "tool_calls")},
+        {k: v for k, v in message.items() if k in ("role", "content")}
+        | ({"tool_calls": calls} if calls else {}),
     ]
     history += [
         {"role": "tool", "tool_call_id": c["id"], "content": "ok"} for c in message.get("tool_calls") or []
     ]
     body = {"model": "gemini-2.5-flash", "messages": history}
     assert not OPENAI_REQUEST.validate(body)
-    return model_turn(openai_to.chat_request(body, parse_model_name(body["model"]), fetch=fetch))
+    known = {i: kept[i] for i in openai_to.tool_ids.unresolved(history) if i in kept}
+    return model_turn(openai_to.chat_request(body, parse_model_name(body["model"]), fetch=fetch, known=known))
 
 
 def assert_calls_come_back(original: list[dict], replayed: list[dict], bypass: str) -> None:
@@ -619,10 +627,11 @@ def test_openai_answers_replayed_as_history_keep_text_calls_and_signatures(parts
     answer = {
         "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}]
     }
-    whole = openai_from.chat_completion(answer, model="m", created=0)["choices"][0]["message"]
-    streamed = openai_stream_message(split_into_events(parts, cuts))
+    kept: dict = {}
+    whole = openai_from.chat_completion(answer, model="m", created=0, carried=kept)["choices"][0]["message"]
+    streamed = openai_stream_message(split_into_events(parts, cuts), kept)
     for message in (whole, streamed):
-        replayed = replay_openai(message)
+        replayed = replay_openai(message, kept)
         assert answer_text(replayed) == answer_text(parts)
         assert_calls_come_back(parts, replayed, BYPASS_SIGNATURE)
     assert (streamed["content"] or "") == (whole["content"] or "")

@@ -199,6 +199,8 @@ def test_stop_sequences_at_their_bounds_are_served_and_scanned_quickly(client, m
         + b"\r\n\r\n"
         for _ in range(50)
     )
+    last = {"candidates": [{"content": {"parts": [{"text": "."}], "role": "model"}, "finishReason": "STOP"}]}
+    events += b"data: " + json.dumps(last).encode() + b"\r\n\r\n"
     mocked.post(BASE + stream, body=events, content_type="text/event-stream")
     # The costliest sequences to hold back: a long run of the text's own letter that never completes.
     sequences = [

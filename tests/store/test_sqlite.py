@@ -1,5 +1,6 @@
 """SQLite specifics: waiting for another process's lock without stalling the worker, and bad files."""
 
+import shutil
 import sqlite3
 import threading
 import time
@@ -117,8 +118,7 @@ def test_an_older_key_state_table_keeps_its_rows_and_gains_the_new_columns(tmp_p
 def test_healthz_says_503_when_the_store_is_away(tmp_path):
     app = create_app(make_env(DATA_DIR=str(tmp_path / "data")))
     state_of(app).store.close()
-    (tmp_path / "data" / "gemgate.db").unlink()
-    (tmp_path / "data").rmdir()
+    shutil.rmtree(tmp_path / "data")  # the database and the generated secrets beside it
     (tmp_path / "data").write_text("")  # the directory is gone and a file sits in its place
     r = app.test_client().get("/healthz")
     assert r.status_code == 503 and r.json["status"] == "unavailable" and r.json["store"] == "sqlite"

@@ -248,6 +248,65 @@ def test_prune_deletes_only_old_rows(store):
     assert [r["time"] for r in store.usage(0, NOW + 1)] == [NOW - 10, NOW]
 
 
+def test_imported_rows_join_the_usage_once_by_request_id(open_backend):
+    worker_a, worker_b = open_backend(), open_backend()
+    worker_a.finish(row(NOW - 100, request_id="req_live"), "alice", [], 0, NOW - 99)
+    history = [
+        row(NOW - 3600, request_id="req_old", client="bob", stream=True),
+        row(NOW - 100, request_id="req_live", prompt_tokens=999),  # stored by the gateway already
+        row(NOW - 50, request_id="req_new", status=429, error="rate_limit", first_byte_ms=None),
+    ]
+    assert worker_b.import_usage(history) == 2
+    assert worker_a.import_usage(history) == 0  # a second import adds nothing
+    rows = list(worker_a.usage(0, NOW))
+    assert [r["request_id"] for r in rows] == ["req_old", "req_live", "req_new"]
+    assert rows[0] == row(NOW - 3600, request_id="req_old", client="bob", stream=True)
+    assert rows[1]["prompt_tokens"] == 1  # the gateway's own row is kept
+    assert rows[2]["status"] == 429 and rows[2]["first_byte_ms"] is None
+    assert [r["request_id"] for r in worker_b.usage(0, NOW, client="bob")] == ["req_old"]
+    assert [r["request_id"] for r in worker_b.usage(NOW - 60, NOW)] == ["req_new"]
+    assert worker_b.prune(NOW - 1000) == 1  # imported rows age out like the others
+    assert [r["request_id"] for r in worker_a.usage(0, NOW)] == ["req_live", "req_new"]
+
+
+def test_an_import_of_many_rows_goes_in_batches(store):
+    assert store.import_usage([row(NOW + i * 0.001, request_id=f"r{i}") for i in range(2500)]) == 2500
+    assert len(list(store.usage(0, NOW + 10))) == 2500
+
+
+# -- runtime settings and tool calls ------------------------------------------------------------
+
+
+def test_runtime_settings_are_shared_and_can_be_forgotten(open_backend):
+    worker_a, worker_b = open_backend(), open_backend()
+    assert worker_a.settings() == {}
+    worker_a.update_settings({"STREAMING_MODE": "fake", "FORCE_THINKING": "true"})
+    assert worker_b.settings() == {"STREAMING_MODE": "fake", "FORCE_THINKING": "true"}
+    worker_b.update_settings({"STREAMING_MODE": None, "HEARTBEAT_INTERVAL": "3"})
+    assert worker_a.settings() == {"FORCE_THINKING": "true", "HEARTBEAT_INTERVAL": "3"}
+
+
+def test_tool_calls_are_kept_per_client_until_they_expire(open_backend):
+    worker_a, worker_b = open_backend(), open_backend()
+    signature = "Cg" + "x" * 4000
+    worker_a.remember_calls("alice", {"call_a": signature, "call_b": "short"}, 60, NOW)
+    assert worker_b.recall_calls("alice", ["call_a", "call_b", "call_z"], NOW + 1) == {
+        "call_a": signature,
+        "call_b": "short",
+    }
+    assert worker_b.recall_calls("bob", ["call_a"], NOW + 1) == {}  # another client's ids are not his
+    many = [f"call_{i}" for i in range(1200)]
+    worker_a.remember_calls("alice", dict.fromkeys(many, "v"), 60, NOW)
+    assert len(worker_b.recall_calls("alice", many, NOW + 1)) == 1200
+
+
+def test_tool_calls_expire(store):
+    store.remember_calls("alice", {"call_a": "v"}, 0.2, time.time())
+    assert store.recall_calls("alice", ["call_a"], time.time()) == {"call_a": "v"}
+    time.sleep(0.3)
+    assert store.recall_calls("alice", ["call_a"], time.time()) == {}
+
+
 # -- failures -----------------------------------------------------------------------------------
 
 

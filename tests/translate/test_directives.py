@@ -1,7 +1,7 @@
 import pytest
 
 from app.errors import InvalidRequest
-from app.translate.directives import ModelSpec, apply_directives, parse_model_name
+from app.translate.directives import Forced, ModelSpec, apply_directives, parse_model_name
 
 
 @pytest.mark.parametrize(
@@ -35,6 +35,15 @@ from app.translate.directives import ModelSpec, apply_directives, parse_model_na
             "gemini-2.5-flash-preview-09-2025-low",
             ModelSpec("gemini-2.5-flash-preview-09-2025", "low", False, False),
         ),
+        # Streaming modes, and the seed's order: level, streaming mode, tools.
+        ("gemini-2.5-flash-fake", ModelSpec("gemini-2.5-flash", None, False, False, "fake")),
+        ("gemini-2.5-flash-real", ModelSpec("gemini-2.5-flash", None, False, False, "real")),
+        (
+            "gemini-3-flash-preview(minimal)-fake-search-code",
+            ModelSpec("gemini-3-flash-preview", "minimal", True, True, "fake"),
+        ),
+        ("gemini-2.5-flash-high-FAKE-search", ModelSpec("gemini-2.5-flash", "high", True, False, "fake")),
+        ("gemini-2.5-flash-search-fake(low)", ModelSpec("gemini-2.5-flash", "low", True, False, "fake")),
         # A name that is only a directive word is a model name, not an empty one.
         ("high", ModelSpec("high", None, False, False)),
     ],
@@ -54,6 +63,8 @@ def test_spec_is_frozen():
     [
         "gemini-2.5-flash-low-high",
         "gemini-2.5-flash-high(low)",
+        "gemini-2.5-flash-fake-real",
+        "gemini-2.5-flash(low)-search(high)",
         "gemini-2.5-flash(lots)",
         "gemini-2.5-flash()",
         "bad name",
@@ -92,7 +103,7 @@ def test_apply_does_not_mutate_the_request():
 def test_apply_does_not_duplicate_tools():
     request = _request(tools=[{"google_search": {}}, {"codeExecution": {}}])
     out = apply_directives(
-        parse_model_name("gemini-2.5-flash-search-code"), request, force_search=True, force_code=True
+        parse_model_name("gemini-2.5-flash-search-code"), request, Forced(search=True, code=True)
     )
     assert out["tools"] == [{"google_search": {}}, {"codeExecution": {}}]
 
@@ -135,20 +146,72 @@ def test_suffix_level_on_a_model_without_thinking_control_is_ignored():
 
 
 def test_force_switches():
-    out = apply_directives(
-        parse_model_name("gemini-2.5-flash"), _request(), force_search=True, force_code=True
-    )
+    out = apply_directives(parse_model_name("gemini-2.5-flash"), _request(), Forced(search=True, code=True))
     assert out["tools"] == [{"googleSearch": {}}, {"codeExecution": {}}]
 
 
 def test_force_switches_leave_function_calling_requests_alone():
     functions = [{"functionDeclarations": [{"name": "f"}]}]
     out = apply_directives(
-        parse_model_name("gemini-2.5-flash"), _request(tools=functions), force_search=True, force_code=True
+        parse_model_name("gemini-2.5-flash"), _request(tools=functions), Forced(search=True, code=True)
     )
     assert out["tools"] == functions
     # The client's own suffix is still honoured.
     out = apply_directives(
-        parse_model_name("gemini-2.5-flash-search"), _request(tools=functions), force_search=True
+        parse_model_name("gemini-2.5-flash-search"), _request(tools=functions), Forced(search=True)
     )
     assert out["tools"] == functions + [{"googleSearch": {}}]
+
+
+def test_an_alias_target_may_carry_directives():
+    aliases = (("claude-*", "gemini-2.5-pro-fake-search"),)
+    assert parse_model_name("claude-sonnet-4", aliases=aliases) == ModelSpec(
+        "gemini-2.5-pro", None, True, False, "fake"
+    )
+
+
+def test_forced_url_context_and_thinking():
+    out = apply_directives(
+        parse_model_name("gemini-2.5-flash"), _request(), Forced(url_context=True, thinking=True)
+    )
+    assert out["tools"] == [{"urlContext": {}}]
+    assert out["generationConfig"] == {"thinkingConfig": {"includeThoughts": True}}
+    # A client's own tool and choice stay as they are.
+    request = _request(
+        tools=[{"url_context": {}}],
+        generationConfig={"temperature": 1, "thinkingConfig": {"include_thoughts": False}},
+    )
+    assert (
+        apply_directives(
+            parse_model_name("gemini-2.5-flash"), request, Forced(url_context=True, thinking=True)
+        )
+        == request
+    )
+
+
+@pytest.mark.parametrize(
+    "model, generation",
+    [
+        ("gemini-2.5-flash", {"thinkingConfig": {"thinkingBudget": 0}}),  # thinking off: no thoughts to show
+        ("gemini-2.0-flash", None),  # a model that does not think
+        ("gemini-2.5-flash-preview-tts", None),
+    ],
+)
+def test_forced_thinking_leaves_models_without_thoughts_alone(model, generation):
+    request = _request(generationConfig=generation) if generation else _request()
+    assert apply_directives(parse_model_name(model), request, Forced(thinking=True)) == request
+
+
+def test_forced_thinking_with_a_level_suffix():
+    out = apply_directives(parse_model_name("gemini-3-flash-preview-low"), _request(), Forced(thinking=True))
+    assert out["generationConfig"] == {"thinkingConfig": {"thinkingLevel": "LOW", "includeThoughts": True}}
+    out = apply_directives(parse_model_name("gemini-2.5-flash-none"), _request(), Forced(thinking=True))
+    assert out["generationConfig"] == {"thinkingConfig": {"thinkingBudget": 0}}
+
+
+def test_forced_url_context_leaves_function_calling_requests_alone():
+    functions = [{"functionDeclarations": [{"name": "f"}]}]
+    out = apply_directives(
+        parse_model_name("gemini-2.5-flash"), _request(tools=functions), Forced(url_context=True)
+    )
+    assert out["tools"] == functions

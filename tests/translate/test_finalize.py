@@ -1,6 +1,6 @@
 """The last step of every dialect's generate request: directives, forced tools, default safety settings."""
 
-from app.translate.directives import parse_model_name
+from app.translate.directives import Forced, parse_model_name
 from app.translate.finalize import finalize
 
 REQUEST = {"contents": [{"role": "user", "parts": [{"text": "x"}]}]}
@@ -29,7 +29,7 @@ def test_directives_and_forced_tools():
     assert out["tools"] == [{"googleSearch": {}}]
     assert out["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 24576}
     out = finalize(
-        dict(REQUEST), parse_model_name("gemini-2.5-flash"), safety_threshold="OFF", force_code=True
+        dict(REQUEST), parse_model_name("gemini-2.5-flash"), safety_threshold="OFF", forced=Forced(code=True)
     )
     assert out["tools"] == [{"codeExecution": {}}]
 

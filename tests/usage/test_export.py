@@ -186,11 +186,11 @@ def test_prune_command(env):
     assert run_cli(env, "export")[1].strip().splitlines() == [",".join(USAGE_FIELDS)]
 
 
-def test_the_cli_never_generates_a_client_key(tmp_path):
+def test_the_cli_never_generates_a_client_key_or_an_admin_password(tmp_path):
     data = tmp_path / "data"
     code, out = run_cli({"DATA_DIR": str(data)}, "export")
     assert code == 0 and out.strip() == ",".join(USAGE_FIELDS)
-    assert not (data / "client_api_key").exists()
+    assert not (data / "client_api_key").exists() and not (data / "admin_password").exists()
 
 
 def test_the_cli_says_when_the_store_is_away(tmp_path, capsys):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ... import jsonx
 from ...errors import GatewayError
 from ...http.sse import event_frame
+from ...translate.finish import cut_short
 from ...upstream.answers import stream_event
 from ..errors import SHAPE_ERRORS, malformed_answer
 from .from_gemini import OutputBuilder, finished, shown, usage
@@ -84,6 +85,8 @@ class ResponseStream:
         return self.sink.take()
 
     def finish(self) -> bytes:
+        if not (self.builder.finish_reason or self.builder.blocked):
+            raise cut_short()  # Gemini never said why it stopped: response.failed, never completed
         try:
             final = finished(self.response, self.builder)
         except SHAPE_ERRORS:

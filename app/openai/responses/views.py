@@ -29,6 +29,8 @@ from .ids import ItemIds, encrypted_summary
 from .stored import Record, StoredResponses, conversation, owner_of
 from .stream import CONTENT_TYPE, EventSink, ResponseStream
 
+JSON_TYPE = "application/json"
+
 bp = Blueprint("openai_responses", __name__)
 
 _create = schemas.ResponseCreateRequest()
@@ -88,13 +90,21 @@ def create_response():
         builder = OutputBuilder(ids, names, sink=sink, parallel_tool_calls=response["parallel_tool_calls"])
         translator = ResponseStream(response, builder, sink, on_finish=on_finish)
         return generate.stream(
-            spec, gemini_request, translator, content_type=CONTENT_TYPE, heartbeat=HEARTBEAT
+            spec,
+            gemini_request,
+            translator,
+            content_type=CONTENT_TYPE,
+            heartbeat=HEARTBEAT,
+            retry_tool_failures=True,
         )
-    answer = generate.generate(spec, gemini_request)
-    final = read_answer(whole_response, answer, response, ids, names)
-    if on_finish is not None:
-        final = on_finish(final)
-    return _json(shown(final, include))
+
+    def render(answer: generate.Answer) -> bytes:  # may run after whitespace (NONSTREAM_KEEPALIVE)
+        final = read_answer(whole_response, answer.object, response, ids, names)
+        if on_finish is not None:
+            final = on_finish(final)
+        return jsonx.dumps(shown(final, include))
+
+    return generate.respond(spec, gemini_request, render, content_type=JSON_TYPE, retry_tool_failures=True)
 
 
 @bp.post("/v1/responses/input_tokens")
@@ -213,4 +223,4 @@ def list_input_items(response_id: str):
 
 
 def _json(obj: dict) -> Response:
-    return Response(jsonx.dumps(obj), mimetype="application/json")
+    return Response(jsonx.dumps(obj), mimetype=JSON_TYPE)

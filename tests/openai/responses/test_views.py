@@ -90,6 +90,15 @@ def test_a_failure_mid_stream_is_response_failed_never_an_error_frame(client, mo
     assert records[0].error == "overloaded"
 
 
+def test_a_stream_cut_before_its_finish_reason_is_response_failed_never_completed(client, mocked, records):
+    first = fixture_bytes("gemini/stream_text.sse").split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    mocked.post(STREAM, body=first, content_type="text/event-stream")
+    r = client.post(RESPONSES, json={**HI, "stream": True}, headers=AUTH)
+    final = check_stream(parse_events(r.data))
+    assert final["status"] == "failed" and "no finish reason" in final["error"]["message"]
+    assert records[0].error == "api_error"
+
+
 @pytest.mark.parametrize(
     "fixture, status, type_",
     [
@@ -354,3 +363,12 @@ def test_output_replayed_as_it_came_is_accepted(client, mocked):
         "content"
     ]["parts"][1]["thoughtSignature"]
     assert parts == [{"functionCall": {"name": "now", "args": {}}, "thoughtSignature": signature}]
+
+
+@pytest.mark.parametrize("kind", [["message"], {"a": 1}, 3])
+def test_an_item_type_that_is_not_a_string_is_a_400(client, kind):
+    for path in (RESPONSES, f"{RESPONSES}/input_tokens"):
+        r = client.post(
+            path, json={**HI, "input": [{"type": kind, "role": "user", "content": "x"}]}, headers=AUTH
+        )
+        assert r.status_code == 400 and error_of(r)["param"] == "input[0].type"
