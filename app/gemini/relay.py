@@ -5,7 +5,7 @@ with what it created recorded as the caller's and its tokens counted once."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
 from flask import Response, request
 
@@ -14,10 +14,11 @@ from ..budget import MAX_JSON_DEPTH
 from ..errors import GatewayError, InvalidRequest, RequestTooLarge
 from ..http.body import read_body
 from ..http.sse import SSEDecoder
-from ..http.streaming import stream_response
+from ..http.streaming import Events, stream_response
 from ..state import state
 from ..upstream.client import BodyStream, Params, Served, read_pieces
 from ..upstream.resources import created, results_file
+from ..upstream.waits import Heartbeat
 from ..usage.record import record
 from .errors import error_body
 
@@ -248,11 +249,15 @@ def download(served: Served, resource: str) -> Response:
 
 
 class _Closing:
-    """A Served answer as `stream_response` wants its upstream: the key, model and attempts, and close."""
+    """A Served answer as `stream_response` wants its upstream: the key, model and attempts, its body's
+    pieces as they come, and close."""
 
     def __init__(self, served: Served):
         self.key, self.model, self.attempts = served.key, served.model, served.attempts
         self.response = served.response
+
+    def events(self, heartbeat: float = 0.0) -> Events:
+        return read_pieces(self.response, heartbeat)
 
     def close(self) -> None:
         self.response.close()
@@ -332,11 +337,13 @@ def stream_events(served: Served, *, after: Callable[[_SSEPassThrough], None] | 
     """An SSE answer relayed event by event as it arrives, heartbeats between events while Gemini is
     silent; `after(translator)` runs once the last event has gone (the usage, what it created)."""
     translator = _SSEPassThrough(state().upstream.scrub)
-    events = _sse_blocks(read_pieces(served.response))
-    if after is not None:
-        events = _then(events, lambda finished: after(translator))
+
+    def events(heartbeat: float) -> Events:
+        blocks = _sse_blocks(read_pieces(served.response, heartbeat))
+        return blocks if after is None else _then(blocks, lambda finished: after(translator))
+
     return stream_response(
-        _Closing(served),  # type: ignore[arg-type]
+        _Closing(served),
         translator,
         content_type=served.headers.get("Content-Type", "text/event-stream"),
         heartbeat=SSE_HEARTBEAT,
@@ -353,11 +360,13 @@ def stream_bytes(
     """A download relayed piece by piece, never held whole; `on_line` sees each line on the way (a batch's
     results), `after(finished)` runs once it has gone (all of it, or not)."""
     translator = _BytesPassThrough(on_line)
-    events: Iterator[bytes] = read_pieces(served.response)
-    if after is not None:
-        events = _then(events, after)
+
+    def events(heartbeat: float) -> Events:
+        pieces = read_pieces(served.response, heartbeat)
+        return pieces if after is None else _then(pieces, after)
+
     response = stream_response(
-        _Closing(served),  # type: ignore[arg-type]
+        _Closing(served),
         translator,
         content_type=served.headers.get("Content-Type", "application/octet-stream"),
         heartbeat=b"",
@@ -369,9 +378,9 @@ def stream_bytes(
     return response
 
 
-def _then(items: Iterator[bytes], done: Callable[[bool], None]) -> Iterator[bytes]:
+def _then(items: Events, done: Callable[[bool], None]) -> Events:
     """`items`, then `done(finished)` however they end (`finished` False when they broke off, or the
-    client left). It may run in the heartbeat reader: it uses no request context."""
+    client left). It runs once the view has returned: it uses no request context."""
     finished = False
     try:
         yield from items
@@ -383,11 +392,14 @@ def _then(items: Iterator[bytes], done: Callable[[bool], None]) -> Iterator[byte
             log.exception("recording what a relayed stream left behind failed")
 
 
-def _sse_blocks(pieces: Iterator[bytes]) -> Iterator[bytes]:
+def _sse_blocks(pieces: Events) -> Events:
     """Whole events (each up to and with its blank line), from bytes split anywhere: heartbeats may go
     between two of them, never inside one."""
     buffer = b""
     for piece in pieces:
+        if isinstance(piece, Heartbeat):
+            yield piece  # what the client has is whole events: the heartbeat goes after the last one
+            continue
         buffer += piece
         end = max(
             (at + len(sep) for sep in (b"\r\n\r\n", b"\n\n", b"\r\r") if (at := buffer.rfind(sep)) >= 0),

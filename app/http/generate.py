@@ -5,7 +5,7 @@ noted on the record."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import TypeVar
@@ -21,11 +21,12 @@ from ..translate.finalize import finalize, forced, with_default_safety
 from ..translate.finish import botched_tool_call
 from ..upstream.answers import answer_object
 from ..upstream.client import Served, UpstreamClient, UpstreamStream
+from ..upstream.waits import HEARTBEAT, Heartbeat
 from ..usage.record import RequestRecord, record
 from . import timing
 from .background import Pending
 from .keepalive import JSON_HEARTBEAT, WholeJSON, late_error_body
-from .streaming import StreamTranslator, stream_response
+from .streaming import Events, StreamTranslator, stream_response
 
 T = TypeVar("T", Served, UpstreamStream)
 
@@ -125,7 +126,7 @@ def respond(
 
     translator = WholeJSON(late, late_error_body())
     response = stream_response(
-        WholeAnswerSource(pending, rec),  # type: ignore[arg-type]
+        WholeAnswerSource(pending, rec),
         translator,
         content_type=content_type,
         heartbeat=JSON_HEARTBEAT,
@@ -174,13 +175,12 @@ def stream(
     source: UpstreamStream | _ToolCallRetry = opened
     if retry_tool_failures:
         source = _ToolCallRetry(opened, upstream, record())
-    events = _until(source.events(), until) if until is not None else None
     return stream_response(
-        source,  # type: ignore[arg-type]
+        source,
         translator,
         content_type=content_type,
         heartbeat=heartbeat,
-        events=events,
+        events=_until(source.events, until) if until is not None else None,
         headers=headers,
         interval=current.heartbeat_interval,
     )
@@ -242,7 +242,8 @@ class _NotServedYet:
 
 class WholeAnswerSource:
     """A stream source for an answer Gemini sends whole: one event, once the call beside the response
-    has ended. The record learns which keys served it then; `close` stops the call if it still runs."""
+    has ended (HEARTBEAT every `heartbeat` seconds until then). The record learns which keys served it
+    then; `close` stops the call if it still runs."""
 
     key = _NotServedYet()  # read by stream_response before anything has been served
     attempts = 0
@@ -252,7 +253,10 @@ class WholeAnswerSource:
         self.pending = pending
         self.rec = rec
 
-    def events(self) -> Iterator[bytes]:
+    def events(self, heartbeat: float = 0.0) -> Events:
+        if heartbeat > 0:
+            while not self.pending.wait(heartbeat):
+                yield HEARTBEAT
         answer = self.pending.result()
         for served in answer.served:
             self.rec.served_by(served)
@@ -278,11 +282,11 @@ def _fake_stream(
         pending.result()  # a quick error is answered with its own status, before any header
     source = WholeAnswerSource(pending, record())
     return stream_response(
-        source,  # type: ignore[arg-type]
+        source,
         translator,
         content_type=content_type,
         heartbeat=heartbeat,
-        events=_until(source.events(), until) if until is not None else None,
+        events=_until(source.events, until) if until is not None else None,
         headers=headers,
         interval=interval,
     )
@@ -312,15 +316,18 @@ class _ToolCallRetry:
     def model(self) -> str | None:
         return self.current.model
 
-    def events(self) -> Iterator[bytes]:
-        events = self.current.events()
+    def events(self, heartbeat: float = 0.0) -> Events:
+        events = self.current.events(heartbeat)
         for event in events:
+            if isinstance(event, Heartbeat):
+                yield event
+                continue
             if b'"finishReason"' in event and _botched(event):
                 first = self.current
                 first.close()
                 self.current = self.upstream.open_stream(first.path, first.body, first.params)
                 self.rec.served_by(self.current)
-                yield from self.current.events()
+                yield from self.current.events(heartbeat)
                 return
             yield event
             break  # only the first event can be asked again: later ones follow what was sent
@@ -356,8 +363,13 @@ def _send(send: Callable[[bytes], T], request: dict | bytes) -> T:
         return send(jsonx.dumps({**request, "generationConfig": config}))
 
 
-def _until(events: Iterator[bytes], done: Callable[[], bool]) -> Iterator[bytes]:
-    for event in events:
-        yield event
-        if done():
-            return
+def _until(events: Callable[[float], Events], done: Callable[[], bool]) -> Callable[[float], Events]:
+    """`events`, ended early once `done()` (after an event; a heartbeat changes nothing)."""
+
+    def until(heartbeat: float) -> Events:
+        for event in events(heartbeat):
+            yield event
+            if not isinstance(event, Heartbeat) and done():
+                return
+
+    return until

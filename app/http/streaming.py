@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import queue
-import sys
-import threading
 from collections.abc import Callable, Generator, Iterator
 from typing import Protocol
 
@@ -13,15 +10,14 @@ from flask import Response
 
 from ..errors import GatewayError
 from ..state import state
-from ..upstream.client import UpstreamStream
-from ..usage.record import finish, record
+from ..upstream.waits import Heartbeat
+from ..usage.record import ServedBy, finish, record
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT = object()
-READ_AHEAD = 8  # upstream events held for a client that reads slower than Gemini writes
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-READER_STOP_TIMEOUT = 1.0  # seconds a stopping stream waits for its reader to end
+# What a source's events give when there is a heartbeat to send (app.upstream.waits).
+Events = Iterator[bytes | Heartbeat]
 
 
 class StreamedResponse(Response):
@@ -42,95 +38,14 @@ class StreamTranslator(Protocol):
     # Optional: `heartbeat()` returns what to send instead of the dialect's fixed heartbeat bytes.
 
 
-def with_heartbeats(source: Iterator, interval: float) -> Generator:
-    """Items of `source`, with HEARTBEAT whenever it has been silent for `interval` seconds.
+class StreamSource(ServedBy, Protocol):
+    """What a stream reads: `events(heartbeat)` gives each event, and HEARTBEAT whenever the source has
+    been silent for `heartbeat` seconds (0: never), without a thread or a greenlet of its own; which key
+    served it (for the record); `close` frees it."""
 
-    The source is read in its own (green) thread so a silent upstream never blocks the
-    heartbeat; under gunicorn's gevent worker, threading and queue are cooperative. The queue
-    is short, so a slow client holds Gemini back instead of piling its answer up in memory.
-    When the consumer stops early (close, or an exception), the reader is stopped before this
-    returns, so the caller may close the upstream: closing it under a read still blocked in the
-    reader would fail ("reentrant call") and leave the connection open.
-    """
-    if interval <= 0:
-        yield from source
-        return
-    spawn, items, empty, full = _reader_primitives(READ_AHEAD)
-    done = object()
-    stopped = False
+    def events(self, heartbeat: float = 0.0) -> Events: ...
 
-    def hand_over(item) -> bool:
-        while not stopped:
-            try:
-                items.put(item, timeout=1.0)  # wakes now and then to see if the client left
-                return True
-            except full:
-                continue
-        return False
-
-    def pump() -> None:
-        try:
-            for item in source:
-                if not hand_over(item):
-                    return
-            hand_over(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            hand_over(_Raised(exc))
-
-    stop_reader = spawn(pump)
-    try:
-        while True:
-            try:
-                item = items.get(timeout=interval)
-            except empty:
-                yield HEARTBEAT
-                continue
-            if item is done:
-                return
-            if isinstance(item, _Raised):
-                raise item.exc
-            yield item
-    finally:
-        stopped = True  # a reader between reads ends at its next hand-over
-        stop_reader()
-
-
-def _reader_primitives(size: int):
-    """How to start the reader (returning how to stop it) and hand items over: a greenlet and gevent's
-    queue where gevent has patched threading (a patched Thread and queue.Queue cost several times more
-    per stream and per item, for the same cooperative behaviour), else a daemon thread and queue.Queue."""
-    gevent_patched = sys.modules.get("gevent.monkey")
-    if gevent_patched is not None and gevent_patched.is_module_patched("threading"):
-        import gevent.queue
-
-        return _start_greenlet, gevent.queue.Queue(size), gevent.queue.Empty, gevent.queue.Full
-    return _start_daemon, queue.Queue(size), queue.Empty, queue.Full
-
-
-def _start_greenlet(target: Callable[[], None]) -> Callable[[], None]:
-    import gevent
-
-    reader = gevent.spawn(target)
-    # Killing it interrupts a read blocked on Gemini; urllib3 then closes that connection itself.
-    return lambda: reader.kill(block=True, timeout=READER_STOP_TIMEOUT)
-
-
-def _start_daemon(target: Callable[[], None]) -> Callable[[], None]:
-    threading.Thread(target=target, daemon=True).start()
-    # A thread cannot be interrupted: it stops at its next hand-over, and closing the upstream
-    # waits for its current read (threads serve only tests and development servers).
-    return _nothing
-
-
-def _nothing() -> None:
-    pass
-
-
-class _Raised:
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException):
-        self.exc = exc
+    def close(self) -> None: ...
 
 
 class _RecordedBody:
@@ -152,22 +67,25 @@ class _RecordedBody:
 
 
 def stream_response(
-    upstream: UpstreamStream,
+    upstream: StreamSource,
     translator: StreamTranslator,
     *,
     content_type: str,
     heartbeat: bytes,
-    events: Iterator[bytes] | None = None,
+    events: Callable[[float], Events] | None = None,
     headers: dict | None = None,
     interval: float | None = None,
 ) -> Response:
     """A streamed response that feeds each event of `upstream` through `translator` at once.
 
-    `events` replaces `upstream.events()` when a view filters them; `interval` the heartbeat interval
-    (HEARTBEAT_INTERVAL). The translator may expose `usage` (the latest Gemini usageMetadata) for the
-    record, and `heartbeat()` when its heartbeat depends on what it has sent. A failure after the
-    status is sent becomes the translator's in-stream error event. Call it from a view: the request's record is
-    finished, and the upstream response closed, when the body ends.
+    `events(interval)` replaces `upstream.events` when a view filters them; `interval` is the heartbeat
+    interval (HEARTBEAT_INTERVAL). The translator may expose `usage` (the latest Gemini usageMetadata)
+    for the record, and `heartbeat()` when its heartbeat depends on what it has sent. A failure after
+    the status is sent becomes the translator's in-stream error event. Call it from a view: the request's
+    record is finished, and the upstream response closed, when the body ends.
+
+    The body is read and written by the request's own greenlet: while Gemini is silent it waits on the
+    upstream socket (app.upstream.waits), so a stream costs no reader greenlet, queue or timer of its own.
     """
     app_state = state()
     rec, sink = record(), app_state.finish
@@ -175,8 +93,7 @@ def stream_response(
     if interval is None:
         interval = app_state.settings.current().heartbeat_interval
     beat = getattr(translator, "heartbeat", None)
-    if events is None:
-        events = upstream.events()
+    source = events or upstream.events
 
     ended = False
 
@@ -198,14 +115,14 @@ def stream_response(
             log.exception("finishing a stream's record failed")
 
     def body() -> Generator[bytes, None, None]:
-        beats = with_heartbeats(events, interval)
+        beats = source(interval)
         try:
             yield b""  # sends the status and headers at once
             out = translator.start()
             if out:
                 yield out
             for item in beats:
-                if item is HEARTBEAT:
+                if isinstance(item, Heartbeat):
                     yield beat() if beat is not None else heartbeat
                     continue
                 rec.first_byte()
@@ -229,7 +146,9 @@ def stream_response(
             rec.error = rec.error or "interrupted"
             raise
         finally:
-            beats.close()  # stops its reader before the upstream is closed under it
+            close = getattr(beats, "close", None)
+            if close is not None:
+                close()  # the source's generators end (their `finally`) before the upstream closes
             end()
 
     rec.stream = rec.ends_with_body = True

@@ -45,6 +45,7 @@ from .key_pool import (
     session_name,
 )
 from .retry import Fault, Rules, backoff, judge, resource_refused, retry_delay
+from .waits import HEARTBEAT, Heartbeat, Silence, quiet_pieces
 
 # A call's query parameters: a repeated one has a tuple of its values.
 Params = Mapping[str, str | tuple[str, ...]]
@@ -472,15 +473,19 @@ class UpstreamStream:
         self.key = served.key
         self.attempts = served.attempts
 
-    def events(self) -> Iterator[bytes]:
-        """The `data` payload of each upstream event, as bytes."""
+    def events(self, heartbeat: float = 0.0) -> Iterator[bytes | Heartbeat]:
+        """The `data` payload of each upstream event, as bytes; HEARTBEAT whenever Gemini has been silent
+        for `heartbeat` seconds (0: never)."""
         reopens = self.client.config.upstream_retries
         started = False
         while True:
             decoder = SSEDecoder()
             try:
-                for piece in read_pieces(self.response):
-                    for event in decoder.feed(piece):
+                for piece in read_pieces(self.response, heartbeat):
+                    if piece is HEARTBEAT:
+                        yield HEARTBEAT
+                        continue
+                    for event in decoder.feed(piece):  # type: ignore[arg-type]
                         started = True
                         yield self._clean(event)
                 for event in decoder.close():
@@ -520,12 +525,18 @@ class UpstreamStream:
         return UpstreamUnavailable("Gemini sent a malformed stream.")
 
 
-def read_pieces(response: requests.Response) -> Iterator[bytes]:
-    """Bytes as they arrive, without waiting to fill a buffer."""
+def read_pieces(response: requests.Response, heartbeat: float = 0.0) -> Iterator[bytes | Heartbeat]:
+    """Bytes as they arrive, without waiting to fill a buffer; HEARTBEAT whenever Gemini has been silent
+    for `heartbeat` seconds (0: never). A silence as long as the call's read timeout is a TimeoutError."""
     raw = response.raw
-    if raw.chunked:
-        yield from raw.read_chunked(decode_content=True)
-        return
+    pieces = raw.read_chunked(decode_content=True) if raw.chunked else _read1s(raw)
+    silence = Silence.of(response) if heartbeat > 0 else None
+    if silence is None:
+        return pieces
+    return quiet_pieces(pieces, silence, heartbeat)
+
+
+def _read1s(raw) -> Iterator[bytes]:
     while True:
         piece = raw.read1(65536)
         if not piece:

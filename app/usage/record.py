@@ -5,15 +5,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from flask import g
 
 from ..translate.usage import token_counts
 from .limits import check_model
 
-if TYPE_CHECKING:
-    from ..upstream.client import Served, UpstreamStream
+
+class ServedBy(Protocol):
+    """What served a call: the upstream key (its label is recorded), the attempts, the model that answered."""
+
+    @property
+    def key(self) -> Any: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def model(self) -> str | None: ...
 
 
 @dataclass
@@ -63,7 +73,7 @@ class RequestRecord:
         if self.allowed_models is not None:
             check_model(self.allowed_models, model)
 
-    def served_by(self, served: Served | UpstreamStream) -> None:
+    def served_by(self, served: ServedBy) -> None:
         """Note which upstream key and model served the call and how many attempts it took."""
         self.key_label = served.key.label
         self.served_model = served.model
