@@ -2,6 +2,7 @@
 // A fast fake Gemini upstream for the benchmark: fixed bodies, configurable latency and stream pacing.
 //
 //   node bench/fake_gemini.js --port 8790 [--latency 0] [--jitter 0] [--chunks 20] [--interval 100]
+//        [--tls-cert server.pem --tls-key server.key]    (HTTPS, as Gemini is; the control routes too)
 //
 //   POST /{v1beta|v1}/models/{m}:generateContent         the recorded body of
 //        tests/fixtures/gemini/generate_text.json, after `latency` ms (± `jitter` %, uniform:
@@ -10,7 +11,9 @@
 //        (`data: <json>\r\n\r\n`), the first after `latency` ms, then one every `interval` ms
 //   GET  /{v1beta|v1}/models[/{m}]                        the recorded model list / model
 //   GET  /_config, POST /_config {"latency","jitter","chunks","interval"}   read / change the pacing
-//   GET  /_stats                                          calls served, streams open, CPU used
+//   GET  /_stats                                          calls served, streams open, CPU used, TCP
+//        connections accepted and TLS handshakes completed (full and resumed): how well clients reuse
+//        their connections
 //
 // Each stream chunk's text carries a marker `#<index>:<sent>#`, where <sent> is this process's
 // CLOCK_MONOTONIC in microseconds at the moment of the write. CLOCK_MONOTONIC is shared by every
@@ -20,6 +23,7 @@
 
 const fs = require('fs');
 const http = require('http');
+const https = require('https');
 const path = require('path');
 
 const FIXTURES = path.join(__dirname, '..', 'tests', 'fixtures', 'gemini');
@@ -69,7 +73,9 @@ function chunk(index, last) {
     ',"totalTokenCount": ' + (tokens + 29) + STREAM_TAIL;
 }
 
-const stats = { generate: 0, streams: 0, open: 0, chunks: 0, other: 0 };
+const stats = {
+  generate: 0, streams: 0, open: 0, chunks: 0, other: 0, connections: 0, tls_handshakes: 0, tls_resumed: 0,
+};
 
 function stream(req, res) {
   const { latency, chunks, interval } = config;
@@ -170,7 +176,7 @@ function handle(req, res, body) {
   res.end('{"error": {"code": 404, "message": "not served by the benchmark fake", "status": "NOT_FOUND"}}');
 }
 
-const server = http.createServer((req, res) => {
+function onRequest(req, res) {
   // Only the control route reads its body; the rest drain it unread (that is cheapest).
   if (req.url.startsWith('/_') && req.method === 'POST') {
     let body = '';
@@ -181,6 +187,17 @@ const server = http.createServer((req, res) => {
   }
   req.resume();
   req.on('end', () => handle(req, res, ''));
+}
+
+const tlsCert = arg('tls-cert', null);
+const tlsKey = arg('tls-key', null);
+const server = tlsCert
+  ? https.createServer({ cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) }, onRequest)
+  : http.createServer(onRequest);
+server.on('connection', () => { stats.connections++; });
+server.on('secureConnection', (socket) => {
+  stats.tls_handshakes++;
+  if (socket.isSessionReused()) stats.tls_resumed++;
 });
 // Longer than any pause in a benchmark, so pooled connections from the gateway never go stale.
 server.keepAliveTimeout = 300000;
@@ -188,6 +205,6 @@ server.headersTimeout = 301000;
 server.requestTimeout = 0;
 server.maxHeadersCount = 100;
 server.listen({ port, host, backlog: 4096 }, () => {
-  process.stdout.write(`fake gemini on http://${host}:${port}\n`);
+  process.stdout.write(`fake gemini on ${tlsCert ? 'https' : 'http'}://${host}:${port}\n`);
 });
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));

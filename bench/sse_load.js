@@ -3,6 +3,7 @@
 //
 //   node bench/sse_load.js --url URL --body-file F [--header 'k: v']... --concurrency 500
 //        (--duration 20 | --total 2000) --chunks 20 [--ramp 1] [--done-marker '[DONE]'] [--timeout 60]
+//        [--ca ca.pem]   (an https URL: the CA that signed the server's certificate)
 //
 // --duration: keep `concurrency` streams open for that many seconds (a finished stream is replaced
 // at once), then wait for the open ones to end. --total: open exactly that many streams, at most
@@ -16,6 +17,7 @@
 
 const fs = require('fs');
 const http = require('http');
+const https = require('https');
 
 function args() {
   const out = { header: [] };
@@ -45,7 +47,11 @@ for (const h of opts.header) {
   headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
 }
 // Keep-alive like a real SDK; no cap on sockets, or streams would queue in the agent.
-const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 4096 });
+const secure = url.protocol === 'https:';
+const transport = secure ? https : http;
+const agentOptions = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 4096 };
+if (secure && opts.ca) agentOptions.ca = fs.readFileSync(opts.ca);
+const agent = new transport.Agent(agentOptions);
 
 const MARKER = /#(\d+):(\d+)#/g;
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -86,7 +92,7 @@ function one() {
       else completed++;
       resolve(kind);
     };
-    const req = http.request(
+    const req = transport.request(
       { host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'POST', headers, agent },
       (res) => {
         headersMs.push((nowUs() - t0) / 1000);

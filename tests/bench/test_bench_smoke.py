@@ -21,7 +21,7 @@ pytestmark = [
 HAVE_WRK = shutil.which("wrk") is not None
 
 
-def test_bench_measures_gateway_and_direct_at_tiny_load(tmp_path):
+def test_bench_measures_gateway_passthrough_and_direct_at_tiny_load(tmp_path):
     out = tmp_path / "bench.json"
     only = "a,c" if HAVE_WRK else "c"  # (a) needs wrk; without it the run says so and skips (a)
     cmd = [
@@ -53,17 +53,20 @@ def test_bench_measures_gateway_and_direct_at_tiny_load(tmp_path):
     results = {r["letter"]: r for r in json.loads(out.read_text())["results"]}
 
     streams = results["c"]
-    for side in ("gateway", "direct"):
+    for side in ("gateway", "passthrough", "direct"):
         run = streams[side]
         assert run["completed"] > 0 and run["failed"] == 0, run
         assert run["chunks"] == 4 * run["completed"]  # every marker of every stream arrived
         assert run["ttfb_ms"]["p99"] is not None and run["lag_ms"]["p99"] >= 0
-    assert streams["gateway"]["gateway_cpu_ms"] > 0 and streams["gateway"]["peak_rss_mb"] > 10
-    assert "(e/c) gemini" in proc.stdout and "ratio" in proc.stdout
+    for side in ("gateway", "passthrough"):
+        assert streams[side]["server_cpu_ms"] > 0 and streams[side]["peak_rss_mb"] > 10
+    # Every stream through the gateway took a connection of the fake's: kept for the next ones.
+    assert 0 < streams["gateway"]["upstream_connections"] <= streams["gateway"]["completed"]
+    assert "(e/c) gemini" in proc.stdout and "pass-thru" in proc.stdout and "/direct" in proc.stdout
 
     if HAVE_WRK:
         unary = results["a"]
-        for side in ("gateway", "direct"):
+        for side in ("gateway", "passthrough", "direct"):
             assert unary[side]["requests"] > 0 and unary[side]["errors"] == 0, unary[side]
-        assert unary["gateway"]["gateway_cpu_ms_per"] > 0
+        assert unary["gateway"]["server_cpu_ms_per"] > 0 and unary["passthrough"]["server_cpu_ms_per"] > 0
         assert unary["direct"]["rps"] > unary["gateway"]["rps"]  # the fake is never the bottleneck
