@@ -16,6 +16,9 @@ class GatewayError(Exception):
 
     status = 500
     kind = "api_error"
+    attempts = (
+        0  # the calls to Gemini it took, when it is the end of a call's retries (the record counts them)
+    )
 
     def __init__(self, message: str, *, param: str | None = None, retry_after: float | None = None):
         super().__init__(message)
@@ -65,9 +68,17 @@ class UpstreamNotConfigured(GatewayError):
 
 
 class UpstreamUnavailable(GatewayError):
-    """Gemini was unreachable, overloaded or failing after every retry."""
+    """Gemini was overloaded or failing after every retry."""
 
     status, kind = 503, "overloaded"
+
+
+class UpstreamUnreachable(GatewayError):
+    """No connection to Gemini could be made, or kept: refused, a name that did not resolve, a TLS
+    certificate that did not verify. The message says which; it is for the operator to fix (a CA bundle, a
+    proxy, DNS), not a passing overload."""
+
+    status, kind = 503, "unreachable"
 
 
 class UpstreamIncomplete(GatewayError):
@@ -130,6 +141,10 @@ def init_app(app: Flask, renderers: Mapping[str, Renderer]) -> None:
     (`renderers`, by dialect, filled in as each dialect registers)."""
 
     def render(err: GatewayError) -> Response:
+        rec = g.get("record")
+        if rec is not None:  # the request's usage record and log line say why it failed
+            rec.error = rec.error or err.kind
+            rec.attempts += err.attempts
         dialect = getattr(g, "dialect", None) or "openai"
         body, status, headers = renderers[dialect](err)
         if not isinstance(body, (bytes, str)):

@@ -137,13 +137,13 @@ class Process:
         self.log.close()
 
 
-def wait_until_up(url: str, proc: Process, timeout: float = 20.0) -> None:
+def wait_until_up(url: str, proc: Process, timeout: float = 20.0, verify: str | bool = True) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.proc.poll() is not None:
             raise RuntimeError(f"process exited early:\n{proc.output()}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=1, verify=verify)
             return
         except requests.RequestException:
             time.sleep(0.1)
@@ -151,18 +151,27 @@ def wait_until_up(url: str, proc: Process, timeout: float = 20.0) -> None:
 
 
 class FakeUpstream:
-    def __init__(self, port: int, proc: Process):
-        self.base_url = f"http://127.0.0.1:{port}"
+    """tests/fake_upstream.py, over HTTP, or HTTPS with a certificate `verify` (a CA file) trusts."""
+
+    def __init__(self, port: int, proc: Process, scheme: str = "http", verify: str | bool = True):
+        self.base_url = f"{scheme}://127.0.0.1:{port}"
         self.proc = proc
+        self.verify = verify
 
     def script(self, *items: dict) -> None:
-        requests.post(self.base_url + "/_script", json=list(items), timeout=5).raise_for_status()
+        requests.post(
+            self.base_url + "/_script", json=list(items), timeout=5, verify=self.verify
+        ).raise_for_status()
 
     def calls(self) -> list[dict]:
-        return requests.get(self.base_url + "/_calls", timeout=5).json()
+        return requests.get(self.base_url + "/_calls", timeout=5, verify=self.verify).json()
 
     def reset(self) -> None:
-        requests.post(self.base_url + "/_reset", timeout=5).raise_for_status()
+        requests.post(self.base_url + "/_reset", timeout=5, verify=self.verify).raise_for_status()
+
+    def connections(self) -> int:
+        """TCP connections the fake has accepted since it started."""
+        return requests.get(self.base_url + "/_stats", timeout=5, verify=self.verify).json()["connections"]
 
 
 class Gateway:

@@ -1,12 +1,15 @@
 """A fake Gemini API for end-to-end tests: answers like the recorded fixtures, and can be scripted.
 
 Run: python -m tests.fake_upstream --port 8765 [--stream-interval S] [--max-calls N]
-(--max-calls keeps only the latest N calls, for long runs such as soak/run.py)
+                                   [--tls-cert server.pem --tls-key server.key]
+(--max-calls keeps only the latest N calls, for long runs such as soak/run.py; with a certificate it
+speaks HTTPS, as Gemini does)
 
 Control routes (not part of Gemini's API):
   POST /_script     JSON list of scripted answers, served in order before the defaults
   GET  /_calls      every call received: path, key, body, when it started and when it closed
   GET  /_resources  every resource held (files, caches, batches, interactions, stores) and its key
+  GET  /_stats      {"connections": the TCP connections accepted so far}: clients that reuse theirs add none
   POST /_reset      forget the script, the calls and the resources
 
 Besides the model calls it serves Gemini's resources, each owned by the key that created it
@@ -86,6 +89,7 @@ def sse(obj) -> bytes:
 class FakeGemini:
     def __init__(self, stream_interval: float = 0.0, max_calls: int = 0):
         self.lock = threading.Lock()
+        self.connections = 0
         self.script: list[dict] = []
         self.calls: list[dict] = []
         self.stream_interval = stream_interval
@@ -104,6 +108,8 @@ class FakeGemini:
                 return 200, {}, pretty(self.calls)
         if path == "/_resources":
             return 200, {}, pretty(self.resources.summary())
+        if path == "/_stats":
+            return 200, {}, pretty({"connections": self.connections})
         if path == "/_reset":
             with self.lock:
                 self.script.clear()
@@ -361,12 +367,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--stream-interval", type=float, default=float(os.environ.get("FAKE_INTERVAL", "0")))
     parser.add_argument("--max-calls", type=int, default=0)
+    parser.add_argument("--tls-cert", help="a PEM certificate chain: serve HTTPS")
+    parser.add_argument("--tls-key")
     args = parser.parse_args()
     app = FakeGemini(stream_interval=args.stream_interval, max_calls=args.max_calls)
 
     from gevent.pywsgi import WSGIHandler
 
     class Handler(WSGIHandler):
+        def handle(self):
+            app.connections += 1  # one handler per connection, for every request it carries
+            super().handle()
+
         def run_application(self):
             import gevent
 
@@ -376,8 +388,9 @@ def main() -> None:
             except ConnectionAbortedError:
                 self.close_connection = True
 
-    server = WSGIServer(("127.0.0.1", args.port), app, handler_class=Handler, log=None)
-    print(f"fake gemini on 127.0.0.1:{args.port}", flush=True)
+    tls = {"certfile": args.tls_cert, "keyfile": args.tls_key} if args.tls_cert else {}
+    server = WSGIServer(("127.0.0.1", args.port), app, handler_class=Handler, log=None, **tls)
+    print(f"fake gemini on {'https' if tls else 'http'}://127.0.0.1:{args.port}", flush=True)
     server.serve_forever()
 
 

@@ -157,6 +157,7 @@ ENV_NAMES = {
     "safety_threshold": "SAFETY_THRESHOLD",
     "https_proxy": "HTTPS_PROXY",
     "no_proxy": "NO_PROXY",
+    "ca_bundle": "GEMINI_CA_BUNDLE",
     "pool_size": "UPSTREAM_POOL_SIZE",
     "max_request_bytes": "MAX_REQUEST_BYTES",
     "max_upload_bytes": "MAX_UPLOAD_BYTES",
@@ -194,6 +195,7 @@ PLAIN_TEXT = frozenset(
         "data_dir",
         "safety_threshold",
         "no_proxy",
+        "ca_bundle",
         "redis_prefix",
         "request_log",
         "cors_origins",
@@ -242,6 +244,8 @@ def _describe(config: Config, name: str, value) -> str:
         return f"{value:g}" if isinstance(value, float) else str(value)
     if name == "request_log" and value == "-":
         return "- (standard output)"
+    if name == "ca_bundle" and value is None:
+        return "not set (requests' own bundle)"
     if name in PLAIN_TEXT:
         if isinstance(value, tuple):
             return ", ".join(value) or "none"

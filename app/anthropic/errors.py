@@ -17,6 +17,7 @@ _TYPES = {
     "rate_limit": "rate_limit_error",
     "unavailable": "api_error",
     "overloaded": "overloaded_error",
+    "unreachable": "api_error",
     "timeout": "timeout_error",
     "api_error": "api_error",
 }

@@ -23,6 +23,15 @@ SAFETY_THRESHOLDS = (
     "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
 )
 STREAMING_MODES = ("real", "fake")
+# Where the CA certificates for Gemini's TLS come from, first set wins: the gateway's own variable, then
+# requests' (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) and OpenSSL's (SSL_CERT_FILE, SSL_CERT_DIR).
+CA_BUNDLE_VARIABLES = (
+    "GEMINI_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
 DIALECTS = ("gemini", "openai", "anthropic")
 
 
@@ -49,7 +58,10 @@ class Config:
     safety_threshold: str = "OFF"
     https_proxy: str | None = None
     no_proxy: str | None = None
-    pool_size: int = 1000
+    # CA certificates trusted for Gemini's TLS (a file or a directory): GEMINI_CA_BUNDLE, or the variables
+    # requests and OpenSSL read; None: requests' own bundle.
+    ca_bundle: str | None = None
+    pool_size: int = 4000  # connections to Gemini kept per worker: one per request it may serve at once
     # Requests. Gemini takes inline data up to 100 MB (base64, within the JSON): that plus room for
     # the rest of the request. Uploads go by stream, up to Gemini's largest file.
     max_request_bytes: int = 105 * 1024 * 1024
@@ -125,6 +137,9 @@ class Config:
             raise ConfigError("ADMIN_PASSWORD must be at least 8 characters (or off, for no admin page)")
         request_log = reader.text("REQUEST_LOG", "-")
         no_proxy = env.get("NO_PROXY") or env.get("no_proxy") or None
+        # A worker serves WORKER_CONNECTIONS requests at once (gunicorn.conf.py): a pool as large keeps a
+        # connection for each, so no call opens (and no TLS handshake starts) one while others idle.
+        worker_connections = reader.integer("WORKER_CONNECTIONS", cls.pool_size, 1, 100000)
         return cls(
             api_keys=api_keys,
             gemini_api_keys=reader.key_list("GEMINI_API_KEYS"),
@@ -148,7 +163,8 @@ class Config:
             safety_threshold=threshold,
             https_proxy=proxy,
             no_proxy=no_proxy,
-            pool_size=reader.integer("UPSTREAM_POOL_SIZE", cls.pool_size, 1, 100000),
+            ca_bundle=reader.ca_bundle(CA_BUNDLE_VARIABLES),
+            pool_size=reader.integer("UPSTREAM_POOL_SIZE", worker_connections, 1, 100000),
             max_request_bytes=reader.integer("MAX_REQUEST_BYTES", cls.max_request_bytes, 1024, 2**40),
             max_upload_bytes=reader.integer("MAX_UPLOAD_BYTES", cls.max_upload_bytes, 1024, 2**44),
             media_urls=reader.choice("MEDIA_URLS", cls.media_urls, ("pass", "fetch")),
@@ -207,6 +223,19 @@ class _Reader:
         if len(set(keys)) != len(keys):
             raise ConfigError(f"{name} lists the same key twice")
         return keys
+
+    def ca_bundle(self, names: tuple[str, ...]) -> str | None:
+        """The first of `names` that is set: a CA bundle file or a directory of certificates that exists."""
+        for name in names:
+            value = self.text(name, "")
+            if not value:
+                continue
+            if not os.path.exists(value):
+                raise ConfigError(f"{name} names a CA bundle that does not exist: {value!r}")
+            if not (os.path.isdir(value) or os.access(value, os.R_OK)):
+                raise ConfigError(f"{name} names a CA bundle the gateway cannot read: {value!r}")
+            return value
+        return None
 
     def aliases(self, name: str) -> tuple[tuple[str, str], ...]:
         pairs = []

@@ -134,6 +134,7 @@ def stream_response(
                 yield out
         except GatewayError as err:
             rec.error = rec.error or err.kind
+            rec.attempts += err.attempts
             yield translator.fail(err)
         except GeneratorExit:  # the server closed the body: the client went away
             rec.error = rec.error or "cancelled"

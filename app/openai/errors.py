@@ -33,6 +33,7 @@ _TYPES = {
     "rate_limit": ("rate_limit_error", "rate_limit_exceeded"),
     "unavailable": ("server_error", "upstream_not_configured"),
     "overloaded": ("server_error", "overloaded"),
+    "unreachable": ("server_error", "upstream_unreachable"),
     "timeout": ("server_error", "timeout"),
     "api_error": ("server_error", None),
     "content_filter": ("invalid_request_error", "content_policy_violation"),

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from time import perf_counter
+from urllib.parse import urlsplit
 from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_auth_from_url
 
@@ -23,6 +24,7 @@ from ..errors import (
     UpstreamNotConfigured,
     UpstreamTimeout,
     UpstreamUnavailable,
+    UpstreamUnreachable,
 )
 from ..http.sse import SSEDecoder
 from .call import (
@@ -34,6 +36,7 @@ from .call import (
     named_resources,
     with_model,
 )
+from .failures import connection_failure
 from .key_pool import (
     Affinity,
     KeyPool,
@@ -45,6 +48,7 @@ from .key_pool import (
     session_name,
 )
 from .retry import Fault, Rules, backoff, judge, resource_refused, retry_delay
+from .transport import GeminiAdapter
 from .waits import HEARTBEAT, Heartbeat, Silence, quiet_pieces
 
 # A call's query parameters: a repeated one has a tuple of its values.
@@ -57,6 +61,7 @@ _GOOGLE_KEY = r"AIza[0-9A-Za-z_\-]{35}"
 PROBE_POLL = 0.05
 PROBE_WAIT = 5.0
 _READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
+log = logging.getLogger(__name__)
 
 
 class Scrubber:
@@ -129,6 +134,15 @@ class _Call:
     idempotent: bool
 
 
+class _Tally:
+    """How many times one call was sent to Gemini, its retries and fallback models included."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+
 class _Exhausted(Exception):
     """Every key rests for this model: the error to answer, unless a fallback model serves."""
 
@@ -167,6 +181,8 @@ class UpstreamClient:
         self.context = context
         self._urls: dict[tuple, str] = {}
         self._url_auth = any(get_auth_from_url(self.base_url))
+        parts = urlsplit(self.base_url)
+        self.host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
     def request(
         self,
@@ -201,15 +217,30 @@ class UpstreamClient:
         used together (a project cannot read another project's files).
         """
         started = perf_counter()
+        tally = _Tally()
         try:
             return self._request(
-                method, path, body, params, stream, fallback, headers, idempotent, owned, key_id, creates
+                method,
+                path,
+                body,
+                params,
+                stream,
+                fallback,
+                headers,
+                idempotent,
+                owned,
+                key_id,
+                creates,
+                tally,
             )
+        except GatewayError as err:
+            err.attempts = tally.sent  # the record counts the calls a failure took too
+            raise
         finally:
             self.on_wait(perf_counter() - started)
 
     def _request(
-        self, method, path, body, params, stream, fallback, headers, idempotent, owned, key_id, creates
+        self, method, path, body, params, stream, fallback, headers, idempotent, owned, key_id, creates, tally
     ) -> Served:
         call = model_call(path)
         model = call[0] if call else None
@@ -244,7 +275,7 @@ class UpstreamClient:
         for i, candidate in enumerate(models):
             target = path if i == 0 or candidate is None else with_model(path, candidate)
             try:
-                return self._attempts(call_options, target, candidate, route, spent)
+                return self._attempts(call_options, target, candidate, route, spent, tally)
             except _Exhausted as exhausted:
                 spent = exhausted.attempts
                 error = exhausted.error
@@ -261,7 +292,7 @@ class UpstreamClient:
         assert first is not None
         raise first
 
-    def _attempts(self, call: _Call, path, model, route: Route, spent: int) -> Served:
+    def _attempts(self, call: _Call, path, model, route: Route, spent: int, tally: _Tally) -> Served:
         method, body, params, stream = call.method, call.body, call.params, call.stream
         read_timeout = self.config.stream_idle_timeout if stream else self.config.request_timeout
         timeout = (self.config.connect_timeout, read_timeout)
@@ -294,6 +325,7 @@ class UpstreamClient:
             headers["x-goog-api-key"] = key.secret
             if stream:
                 headers["Accept-Encoding"] = "identity"  # decompression would buffer events
+            tally.sent += 1
             try:
                 response = self._send(method, path, body, params, headers, timeout, stream)
             except requests.Timeout as exc:
@@ -304,7 +336,9 @@ class UpstreamClient:
                     self.pool.failed(key, reason, route)
                     raise _body_error(body) or last_error from None
             except requests.RequestException as exc:
-                last_error = UpstreamUnavailable("Could not reach Gemini.")
+                cause = connection_failure(exc, self.host)
+                log.warning("Gemini could not be reached (attempt %d, %s): %s", attempt, key.label, cause)
+                last_error = UpstreamUnreachable(f"Could not reach Gemini: {cause}.")
                 reason = "connection error"
                 self.on_attempt("connection_error")
                 if not call.idempotent and not _never_sent(exc):
@@ -570,7 +604,8 @@ def _required(route: Route) -> tuple[str, ...]:
 def _broken(exc: BaseException) -> GatewayError:
     if isinstance(exc, (requests.Timeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)):
         return UpstreamTimeout("Gemini went silent in the middle of the stream.")
-    return UpstreamUnavailable("The connection to Gemini broke in the middle of the stream.")
+    log.warning("the connection to Gemini broke in the middle of a stream: %s", type(exc).__name__)
+    return UpstreamUnreachable("The connection to Gemini broke in the middle of the stream.")
 
 
 def _final(
@@ -597,10 +632,12 @@ def fallback_table(chains: tuple[tuple[str, ...], ...]) -> dict[str, tuple[str, 
 
 
 def build_session(config: Config) -> requests.Session:
-    """One pooled session per app, its proxy settings read once rather than on every call."""
+    """One pooled session per app, its proxy and TLS settings read once rather than on every call (the
+    environment's CA variables are read into the Config: the session itself ignores the environment)."""
     session = requests.Session()
     session.trust_env = False
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=config.pool_size, max_retries=0)
+    session.verify = config.ca_bundle or True  # for calls through a proxy: the adapter holds it otherwise
+    adapter = GeminiAdapter(config.pool_size, config.ca_bundle)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     if config.https_proxy:

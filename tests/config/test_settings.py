@@ -46,6 +46,11 @@ def test_defaults_and_lists(tmp_path):
         ("REQUEST_BODY_TIMEOUT", "0"),
         ("RESERVED_OUTPUT_TOKENS", "-1"),
         ("RESERVED_OUTPUT_TOKENS", "lots"),
+        ("GEMINI_CA_BUNDLE", "/nowhere/ca.pem"),
+        ("REQUESTS_CA_BUNDLE", "/nowhere/ca.pem"),
+        ("SSL_CERT_FILE", "/nowhere/ca.pem"),
+        ("UPSTREAM_POOL_SIZE", "0"),
+        ("WORKER_CONNECTIONS", "lots"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path, name, value):
@@ -167,3 +172,30 @@ def test_request_size_media_urls_and_upload_settings(tmp_path):
         {"API_KEYS": "k", "DATA_DIR": str(tmp_path), "MEDIA_URLS": " Fetch ", "MAX_UPLOAD_BYTES": "1048576"}
     )
     assert config.media_urls == "fetch" and config.max_upload_bytes == 2**20
+
+
+def test_the_ca_bundle_is_the_gateway_s_own_setting_else_the_one_requests_or_openssl_read(tmp_path):
+    ours, requests_ca, openssl_ca = (tmp_path / name for name in ("ours.pem", "requests.pem", "openssl.pem"))
+    for path in (ours, requests_ca, openssl_ca):
+        path.write_text("-----BEGIN CERTIFICATE-----\n")
+    base = {"API_KEYS": "k", "DATA_DIR": str(tmp_path / "data")}
+    assert Config.from_env(base).ca_bundle is None  # requests' own bundle
+    everything = {
+        **base,
+        "GEMINI_CA_BUNDLE": str(ours),
+        "REQUESTS_CA_BUNDLE": str(requests_ca),
+        "SSL_CERT_FILE": str(openssl_ca),
+    }
+    assert Config.from_env(everything).ca_bundle == str(ours)
+    del everything["GEMINI_CA_BUNDLE"]
+    assert Config.from_env(everything).ca_bundle == str(requests_ca)
+    del everything["REQUESTS_CA_BUNDLE"]
+    assert Config.from_env(everything).ca_bundle == str(openssl_ca)
+    assert Config.from_env({**base, "SSL_CERT_DIR": str(tmp_path)}).ca_bundle == str(tmp_path)
+
+
+def test_the_upstream_pool_holds_a_connection_for_each_request_a_worker_serves_at_once(tmp_path):
+    base = {"API_KEYS": "k", "DATA_DIR": str(tmp_path)}
+    assert Config.from_env(base).pool_size == 4000  # gunicorn.conf.py's WORKER_CONNECTIONS default
+    assert Config.from_env({**base, "WORKER_CONNECTIONS": "500"}).pool_size == 500
+    assert Config.from_env({**base, "WORKER_CONNECTIONS": "500", "UPSTREAM_POOL_SIZE": "64"}).pool_size == 64

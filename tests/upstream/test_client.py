@@ -2,7 +2,13 @@ import pytest
 import requests
 
 from app.config import Config
-from app.errors import RateLimited, UpstreamError, UpstreamNotConfigured, UpstreamTimeout, UpstreamUnavailable
+from app.errors import (
+    RateLimited,
+    UpstreamError,
+    UpstreamNotConfigured,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 from app.upstream.client import UpstreamClient
 from app.upstream.key_pool import KeyPool
 from tests.conftest import BASE, UPSTREAM_KEYS, fixture_bytes, make_env
@@ -120,7 +126,7 @@ def test_5xx_then_success(tmp_path, mocked):
 @pytest.mark.parametrize(
     "exc, expected",
     [
-        (requests.ConnectionError("refused"), UpstreamUnavailable),
+        (requests.ConnectionError("refused"), UpstreamUnreachable),
         (requests.ConnectTimeout("slow"), UpstreamTimeout),
         (requests.ReadTimeout("silent"), UpstreamTimeout),
     ],
