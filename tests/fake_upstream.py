@@ -9,7 +9,8 @@ Control routes (not part of Gemini's API):
   POST /_script     JSON list of scripted answers, served in order before the defaults
   GET  /_calls      every call received: path, key, body, when it started and when it closed
   GET  /_resources  every resource held (files, caches, batches, interactions, stores) and its key
-  GET  /_stats      {"connections": the TCP connections accepted so far}: clients that reuse theirs add none
+  GET  /_stats      {"connections": the TCP connections API calls came on so far}: clients that keep theirs
+                    add none (connections that began with a control call are not counted)
   POST /_reset      forget the script, the calls and the resources
 
 Besides the model calls it serves Gemini's resources, each owned by the key that created it
@@ -376,10 +377,13 @@ def main() -> None:
 
     class Handler(WSGIHandler):
         def handle(self):
-            app.connections += 1  # one handler per connection, for every request it carries
+            self.first_request = True  # one handler per connection, for every request it carries
             super().handle()
 
         def run_application(self):
+            if self.first_request and not self.environ["PATH_INFO"].startswith("/_"):
+                app.connections += 1  # a client of the API's (the tests' control calls are not counted)
+            self.first_request = False
             import gevent
 
             gevent.getcurrent()._fake_socket = self.socket

@@ -233,3 +233,35 @@ def test_health_survives_a_restart_and_is_shared(start_gateway, upstream, tmp_pa
     for _ in range(6):
         assert post(second, PRO, NATIVE).status_code == 200
     assert UPSTREAM_KEYS[0] not in {c["key"] for c in upstream.calls()}
+
+
+def test_connections_to_gemini_are_kept_and_used_again(start_gateway, upstream):
+    gateway = start_gateway()  # one worker
+    stream = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    post(gateway, FLASH, NATIVE)
+    before = upstream.connections()
+    for _ in range(10):
+        assert post(gateway, FLASH, NATIVE).status_code == 200
+        assert post(gateway, stream, NATIVE).status_code == 200
+    assert upstream.connections() == before  # all twenty on the connection the first call opened
+    # Sixteen streams at once take sixteen connections; the next sixteen find them idle in the pool.
+    upstream.script(
+        {
+            "match": ":streamGenerateContent",
+            "events": [fixture_json("gemini/generate_text.json")] * 3,
+            "interval": 0.3,
+            "repeat": 32,
+        }
+    )
+
+    def wave() -> int:
+        from concurrent.futures import ThreadPoolExecutor
+
+        started = upstream.connections()
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda _: post(gateway, stream, NATIVE), range(16)))
+        assert [a.status_code for a in answers] == [200] * 16
+        return upstream.connections() - started
+
+    assert wave() <= 16
+    assert wave() == 0
