@@ -1,13 +1,10 @@
 """The connection to Gemini: requests' adapter with what it works out on every call worked out once (the
-pool, the TLS settings), one TLS context whose CA bundle is read once rather than per connection, and
-pooled connections checked without the event loop before they are used again."""
+pool, the TLS settings), and one TLS context whose CA bundle is read once rather than per connection."""
 
 from __future__ import annotations
 
 import os
-import select
 import ssl
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,8 +12,6 @@ from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.util.ssl_ import create_urllib3_context
 
 
@@ -44,7 +39,7 @@ class GeminiAdapter(HTTPAdapter):
 
     def __init__(self, pool_size: int, ca_bundle: str | None = None):
         self.tls = tls_context(ca_bundle)
-        self._pools: dict[str, HTTPConnectionPool] = {}
+        self._pools: dict[str, Any] = {}  # origin -> its urllib3 connection pool
         super().__init__(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
 
     def init_poolmanager(
@@ -66,9 +61,9 @@ class GeminiAdapter(HTTPAdapter):
         pool = self._pools.get(origin)
         if pool is None or pool.pool is None:  # not made yet, or closed since
             # verify=True: the pool's TLS settings are the manager's context, its CA bundle loaded once.
-            made: Any = super().get_connection_with_tls_context(request, True)
-            made.ConnectionCls = _CheckedHTTPS if made.scheme == "https" else _CheckedHTTP
-            pool = self._pools[origin] = made
+            # (urllib3 checks a pooled connection with the event loop's poll before using it again: that
+            # costs a switch to the hub, but the switch keeps the worker fair, see the README's profile.)
+            pool = self._pools[origin] = super().get_connection_with_tls_context(request, True)
         return pool
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
@@ -99,39 +94,3 @@ class GeminiAdapter(HTTPAdapter):
 def _origin(url: str) -> str:
     end = url.find("/", url.find("//") + 2)
     return url if end < 0 else url[:end]
-
-
-class _Checked:
-    """A pooled connection is used again only if its socket has nothing to read (no close, no stray
-    bytes): urllib3 asks the event loop's poll (under gevent a watcher, a timer and a switch); a poll
-    that never waits answers the same without it."""
-
-    sock: Any
-
-    @property
-    def is_connected(self) -> bool:
-        if self.sock is None:
-            return False
-        poller = _poll()()
-        poller.register(self.sock.fileno(), select.POLLIN)
-        return not poller.poll(0)
-
-
-class _CheckedHTTP(_Checked, HTTPConnection):
-    pass
-
-
-class _CheckedHTTPS(_Checked, HTTPSConnection):
-    pass
-
-
-_POLL: Any = None
-
-
-def _poll() -> Any:
-    global _POLL
-    if _POLL is None:
-        monkey = sys.modules.get("gevent.monkey")
-        patched = monkey is not None and monkey.is_module_patched("select")
-        _POLL = monkey.get_original("select", "poll") if patched else select.poll  # type: ignore[union-attr]
-    return _POLL
