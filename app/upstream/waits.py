@@ -41,7 +41,9 @@ class Silence:
     def __init__(self, buffer: Any, sock: Any):
         self.buffer = buffer  # http.client's buffered reader over the socket
         self.sock = sock
+        self.timeout = sock.gettimeout()  # the call's read timeout, which its reads keep
         self._watcher: Any = None
+        self._deadlines = _deadlines() if _gevent_sockets() else None
 
     @classmethod
     def of(cls, response: requests.Response) -> Silence | None:
@@ -54,24 +56,22 @@ class Silence:
 
     def idle_timeout(self) -> float | None:
         """How long the response may stay silent (the read timeout the call was sent with)."""
-        return self.sock.gettimeout() or None
+        return self.timeout or None
 
     def ready(self, timeout: float) -> bool:
         if self._has_bytes():
             return True
-        if _gevent_sockets():
+        if self._deadlines is not None:
             if self._watcher is None:
-                from gevent import get_hub
-
-                self._watcher = get_hub().loop.io(self.sock.fileno(), 1)
-            return _deadlines().wait(self._watcher, timeout)
+                self._watcher = self._deadlines.hub.loop.io(self.sock.fileno(), 1)
+            return self._deadlines.wait(self._watcher, timeout)
         return bool(select.select([self.sock], [], [], timeout)[0])
 
     def _has_bytes(self) -> bool:
         """Bytes in the reader's buffer or on the socket, looked for without waiting: a read of a socket
         without a timeout returns what has come, or nothing."""
-        saved = self.sock.gettimeout()
-        self.sock.settimeout(0.0)
+        sock = self.sock
+        sock.settimeout(0.0)
         try:
             return bool(self.buffer.peek(1))  # b"" at the end of the body: the read reports it
         except (BlockingIOError, ssl.SSLWantReadError):
@@ -79,7 +79,7 @@ class Silence:
         except (OSError, ValueError):
             return True  # a broken or closed connection: the read raises what it is
         finally:
-            self.sock.settimeout(saved)
+            sock.settimeout(self.timeout)
 
     def close(self) -> None:
         if self._watcher is not None:
@@ -120,27 +120,27 @@ class _Deadlines:
     whose deadline has passed: a wait costs a set entry, not a timer of its own."""
 
     def __init__(self) -> None:
-        from gevent import get_hub
+        from gevent import get_hub, spawn
+        from gevent.hub import Waiter
 
         self.hub = get_hub()
+        self._spawn = spawn
+        self._waiter = Waiter
         self._slots: dict[int, set[Any]] = {}
         self._due: list[int] = []  # the slots that hold waiters, earliest first
         self._runner: Any = None
 
     def wait(self, watcher: Any, timeout: float) -> bool:
         """True when `watcher` fires, False when `timeout` has passed first."""
-        from gevent import spawn
-        from gevent.hub import Waiter
-
         slot = math.ceil((time.monotonic() + timeout) / TICK)
         waiters = self._slots.get(slot)
         if waiters is None:
             waiters = self._slots[slot] = set()
             heapq.heappush(self._due, slot)
-        waiter = Waiter(self.hub)
+        waiter = self._waiter(self.hub)
         waiters.add(waiter)
         if self._runner is None:
-            self._runner = spawn(self._run)
+            self._runner = self._spawn(self._run)
         watcher.start(waiter.switch, True)
         try:
             return waiter.get()
