@@ -10,12 +10,12 @@ from .. import jsonx
 from ..errors import InvalidRequest
 from ..http import generate
 from ..http.body import json_body
+from ..http.reservations import reserve
 from ..state import state
 from ..translate.directives import parse_model_name
 from ..translate.media import UrlMedia
 from ..upstream import affinity
 from ..upstream.call import estimate_tokens
-from ..usage.quotas import reserve
 from . import from_gemini, to_gemini
 from .stream import CONTENT_TYPE, PING, MessageStream
 

@@ -10,9 +10,8 @@ from collections.abc import Callable, Mapping
 from flask import Response, request
 
 from .. import jsonx
-from ..budget import MAX_JSON_DEPTH
-from ..errors import GatewayError, InvalidRequest, RequestTooLarge
-from ..http.body import read_body
+from ..errors import GatewayError
+from ..http.body import json_object, read_whole_body
 from ..http.sse import SSEDecoder
 from ..http.streaming import Events, stream_response
 from ..state import state
@@ -63,20 +62,10 @@ def json_or_none() -> bytes | None:
     REQUEST_BODY_TIMEOUT (a 408), nested no deeper than the gateway's bound."""
     if request.method in ("GET", "DELETE"):
         return None
-    raw = read_body()
-    limit = state().config.max_request_bytes
-    if request.content_length is None and len(raw) >= limit:
-        raise RequestTooLarge(f"The request body is larger than the gateway accepts ({limit} bytes).")
+    raw = read_whole_body()
     if not raw.strip():
         return b"{}" if request.method == "POST" else None
-    try:
-        data = jsonx.loads(raw)
-    except jsonx.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    if jsonx.deeper_than(data, MAX_JSON_DEPTH, raw):
-        raise InvalidRequest(f"The request body nests JSON more than {MAX_JSON_DEPTH} levels deep.")
+    json_object(raw)
     return raw
 
 

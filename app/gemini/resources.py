@@ -8,10 +8,10 @@ from flask import Blueprint, Response, g, request
 from .. import jsonx
 from ..errors import InvalidRequest, NotFound, UpstreamUnavailable
 from ..http.dialects import GEMINI
+from ..http.reservations import reserve
 from ..state import state
 from ..upstream.model_catalog import model_id
 from ..upstream.resources import FAMILIES, MODEL_ACTIONS, Family, ResourcePath, Unroutable, parse
-from ..usage.quotas import reserve
 from ..usage.record import record
 from . import listing, relay
 

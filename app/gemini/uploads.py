@@ -13,7 +13,8 @@ from flask import Blueprint, Request, Response, g, request
 
 from ..errors import AuthenticationFailed, InvalidRequest, NotFound, RequestTooLarge, UpstreamUnavailable
 from ..http.auth import presented_key
-from ..http.upload_body import StreamedBody, stop_reading
+from ..http.body import stop_reading
+from ..http.upload_body import StreamedBody
 from ..state import state
 from ..upstream.resources import Unroutable, parse
 from ..usage.record import record

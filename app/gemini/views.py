@@ -13,6 +13,7 @@ from ..errors import NotFound
 from ..http import generate
 from ..http.body import json_body, with_member
 from ..http.generate import model_path
+from ..http.reservations import reserve
 from ..http.streaming import StreamTranslator
 from ..state import state
 from ..translate.directives import ModelSpec, apply_directives, changes_request
@@ -20,7 +21,6 @@ from ..translate.finalize import forced, with_default_safety
 from ..translate.safety import default_safety_settings
 from ..upstream.client import Served
 from ..upstream.model_catalog import model_id
-from ..usage.quotas import reserve
 from ..usage.record import record
 from . import resources
 from .streams import JSONArrayRelay, SSERelay

@@ -34,21 +34,10 @@ def json_body(schema: Schema | None = None) -> dict:
         raise InvalidRequest(
             f"Content-Type must be application/json, got {mimetype!r}.", param="Content-Type"
         )
-    raw = read_body()
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if request.content_length is None and len(raw) >= limit:
-        # A chunked body is cut at the limit rather than refused: refuse it here.
-        raise RequestTooLarge(f"The request body is larger than the gateway accepts ({limit} bytes).")
+    raw = read_whole_body()
     if not raw.strip():
         raise InvalidRequest("The request body is empty; a JSON object is required.")
-    try:
-        data = jsonx.loads(raw)
-    except jsonx.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    if jsonx.deeper_than(data, MAX_JSON_DEPTH, raw):
-        raise InvalidRequest(f"The request body nests JSON more than {MAX_JSON_DEPTH} levels deep.")
+    data = json_object(raw)
     if schema is None:
         return data
     try:
@@ -69,6 +58,29 @@ def with_member(raw: bytes, name: str, value: object) -> bytes:
     return inner + comma + jsonx.dumps(name) + b":" + jsonx.dumps(value) + b"}"
 
 
+def read_whole_body() -> bytes:
+    """The whole body, within the deadline (408) and the size limit: 413 for a chunked body past it,
+    which werkzeug cuts at the limit rather than refuses."""
+    raw = read_body()
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and len(raw) >= limit:
+        raise RequestTooLarge(f"The request body is larger than the gateway accepts ({limit} bytes).")
+    return raw
+
+
+def json_object(raw: bytes) -> dict:
+    """`raw` as a JSON object: 400 when it is not JSON, not an object, or nested past MAX_JSON_DEPTH."""
+    try:
+        data = jsonx.loads(raw)
+    except jsonx.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    if jsonx.deeper_than(data, MAX_JSON_DEPTH, raw):
+        raise InvalidRequest(f"The request body nests JSON more than {MAX_JSON_DEPTH} levels deep.")
+    return data
+
+
 def read_body() -> bytes:
     """The whole body (kept for later reads); 408 when it has not arrived within the deadline."""
     with _deadline():
@@ -83,7 +95,7 @@ def discard_body() -> None:
     try:
         stream = request.stream
     except HTTPException:  # declared larger than the limit: never read it
-        _stop_reading()
+        stop_reading()
         return
     left = current_app.config["MAX_CONTENT_LENGTH"]
     try:
@@ -95,7 +107,7 @@ def discard_body() -> None:
     except (HTTPException, OSError, ValueError):  # over the limit on the way, or a broken body
         left = 0
     if left <= 0:
-        _stop_reading()
+        stop_reading()
 
 
 @contextmanager
@@ -124,7 +136,7 @@ def _deadline() -> Iterator[None]:
     except _BodyTimeout as exc:
         if exc is not expired:
             raise
-        _stop_reading()
+        stop_reading()
         raise RequestTimeout(f"The request body did not arrive within {timeout:g} seconds.") from None
     finally:
         timer.close()
@@ -134,8 +146,9 @@ class _BodyTimeout(Exception):
     pass
 
 
-def _stop_reading() -> None:
-    """Read nothing more from this connection: the server closes it after the answer."""
+def stop_reading() -> None:
+    """Read nothing more from this request's connection (the rest of a body nobody will read): the
+    server closes it after the answer, which then goes out at once."""
     sock = request.environ.get("gunicorn.socket")
     if sock is not None:
         try:

@@ -4,13 +4,10 @@ by the longest silence allowed between two reads, and by a slowest pace for the 
 from __future__ import annotations
 
 import contextlib
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import IO
-
-from flask import request
 
 from ..errors import GatewayError, InvalidRequest
 
@@ -96,17 +93,6 @@ def within_pace(length: int, allowance: float) -> Iterator[None]:
         raise UploadTimeout(
             f"The upload arrived slower than {SLOWEST // 1024} KiB/s; it was abandoned."
         ) from None
-
-
-def stop_reading() -> None:
-    """Read nothing more from this request's connection (the rest of an abandoned upload): the server
-    closes it after the answer, which then goes out at once."""
-    sock = request.environ.get("gunicorn.socket")
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RD)
-        except OSError:
-            pass
 
 
 def _deadline(seconds: float):

@@ -13,13 +13,13 @@ from .. import jsonx
 from ..errors import InvalidRequest, UpstreamUnavailable
 from ..http import generate
 from ..http.body import json_body
+from ..http.reservations import reserve
 from ..state import state
 from ..translate.directives import parse_model_name
 from ..translate.finish import block_reason
 from ..translate.media import UrlMedia
 from ..translate.parts import Kind, candidate_parts, inline_media, kind
 from ..upstream import affinity
-from ..usage.quotas import reserve
 from ..usage.record import record
 from . import audio, call_memory, embeddings, from_gemini, images, speech, to_gemini, tool_ids
 from .errors import ContentFiltered, read_answer

@@ -6,14 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from flask import request
-
 from ..config import ClientKey
 from ..errors import RateLimited
-from ..state import state
 from ..store import Store
 from .limits import BYTES_PER_TOKEN, Limit, limits_of
-from .record import RequestRecord, record
+from .record import RequestRecord
 
 
 class Quotas:
@@ -94,11 +91,3 @@ def _refuse_over(over: tuple[Limit, float] | None) -> None:
             f"This API key is over its limit of {limit.describe()}; retry in {int(wait + 0.999)}s.",
             retry_after=wait,
         )
-
-
-def reserve(output_tokens: int | None = None, *, calls: int = 1) -> None:
-    """The hook a view calls once it knows its request, before calling Gemini: `output_tokens` is the
-    request's own output cap (None: it names none), `calls` the upstream calls it will make."""
-    state().quotas.reserve(
-        record(), output_tokens=output_tokens, input_bytes=len(request.get_data(cache=True)), calls=calls
-    )

@@ -14,13 +14,13 @@ from ...errors import InvalidRequest, NotFound, UpstreamUnavailable
 from ...http import generate
 from ...http.auth import presented_key
 from ...http.body import json_body
+from ...http.reservations import reserve
 from ...state import state
 from ...translate import parts as gemini_parts
 from ...translate.finish import block_reason
 from ...translate.media import UrlMedia
 from ...translate.usage import count
 from ...upstream import affinity
-from ...usage.quotas import reserve
 from ..errors import ContentFiltered, read_answer
 from ..stream import HEARTBEAT
 from . import from_gemini, to_gemini
