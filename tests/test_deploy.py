@@ -11,74 +11,21 @@ import time
 
 import pytest
 import requests
-import trustme
 
-from tests.conftest import AUTH, CLIENT_KEY, ROOT, Process, free_port
+from tests.conftest import AUTH, CLIENT_KEY, ROOT
+from tests.nginx import Nginx, needs_nginx
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "Hello"}]}]}
 TICK = {"candidates": [{"content": {"parts": [{"text": "tick"}], "role": "model"}, "index": 0}]}
 LAST = {"candidates": [{**TICK["candidates"][0], "finishReason": "STOP"}]}
-ACCESS_LOG = "/var/log/nginx/gemgate.access.log"
 pytestmark = pytest.mark.e2e  # nginx, systemd-analyze and real processes
-needs_nginx = pytest.mark.skipif(
-    not os.access(NGINX, os.X_OK),
-    reason="nginx is not installed (apt-get install -y nginx; .ci/run installs it)",
-)
-
-
-class Nginx:
-    """deploy/nginx.conf with its ports and certificate pointed at this test, in a throwaway prefix."""
-
-    def __init__(self, tmp_path, gateway_port: int):
-        self.dir = tmp_path / "nginx"
-        (self.dir / "logs").mkdir(parents=True)
-        self.http_port, self.https_port = free_port(), free_port()
-        ca = trustme.CA()
-        cert = ca.issue_cert("localhost", "127.0.0.1")
-        self.ca_file = self.dir / "ca.pem"
-        ca.cert_pem.write_to_path(str(self.ca_file))
-        cert.private_key_pem.write_to_path(str(self.dir / "server.key"))
-        (self.dir / "server.pem").write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
-        site = (ROOT / "deploy" / "nginx.conf").read_text()
-        for old, new in (
-            ("server 127.0.0.1:7860;", f"server 127.0.0.1:{gateway_port};"),
-            ("listen 80;", f"listen 127.0.0.1:{self.http_port};"),
-            ("listen 443 ssl;", f"listen 127.0.0.1:{self.https_port} ssl;"),
-            ("/etc/ssl/certs/gemgate.example.com.pem", str(self.dir / "server.pem")),
-            ("/etc/ssl/private/gemgate.example.com.key", str(self.dir / "server.key")),
-        ):
-            assert site.count(old) == 1, f"the sample changed: {old!r}"  # keep this test in step with it
-            site = site.replace(old, new)
-        self.access_log = self.dir / "logs" / "access.log"
-        assert site.count(ACCESS_LOG) == 2  # both servers, the redirect included
-        site = site.replace(ACCESS_LOG, str(self.access_log))
-        (self.dir / "site.conf").write_text(site)
-        temp = "\n".join(
-            f"  {kind}_temp_path {self.dir / kind};"
-            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        )
-        self.conf = self.dir / "nginx.conf"
-        self.conf.write_text(
-            f"daemon off;\nworker_processes 1;\npid {self.dir / 'nginx.pid'};\nerror_log stderr;\n"
-            f"{'user root;' if os.geteuid() == 0 else ''}\n"
-            f"events {{ worker_connections 128; }}\n"
-            f"http {{\n  access_log off;\n{temp}\n  include {self.dir / 'site.conf'};\n}}\n"
-        )
-
-    def command(self, *extra: str) -> list[str]:
-        return [NGINX, "-p", str(self.dir), "-c", str(self.conf), "-e", "stderr", *extra]
-
-    def url(self, path: str) -> str:
-        return f"https://localhost:{self.https_port}{path}"
 
 
 @needs_nginx
 def test_nginx_accepts_the_sample_config(tmp_path):
-    nginx = Nginx(tmp_path, gateway_port=7860)
-    done = subprocess.run(nginx.command("-t"), capture_output=True, text=True, timeout=30)
+    done = Nginx(tmp_path, [7860]).check()
     assert done.returncode == 0, done.stderr
     assert "syntax is ok" in done.stderr and "test is successful" in done.stderr
 
@@ -86,18 +33,9 @@ def test_nginx_accepts_the_sample_config(tmp_path):
 @needs_nginx
 def test_streams_pass_through_nginx_event_by_event(start_gateway, upstream, tmp_path):
     gateway = start_gateway(ADMIN_PASSWORD="nginx test password")
-    nginx = Nginx(tmp_path, int(gateway.base_url.rsplit(":", 1)[1]))
-    proc = Process(nginx.command(), dict(os.environ), tmp_path / "nginx.log")
+    nginx = Nginx(tmp_path, [gateway.port])
+    proc = nginx.start(tmp_path)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                requests.get(nginx.url("/healthz"), verify=str(nginx.ca_file), timeout=2).raise_for_status()
-                break
-            except requests.RequestException:
-                assert proc.proc.poll() is None and time.monotonic() < deadline, proc.output()
-                time.sleep(0.1)
-
         upstream.script({"match": ":streamGenerateContent", "events": [TICK] * 3 + [LAST], "interval": 0.6})
         started = time.monotonic()
         arrivals = []
