@@ -1025,13 +1025,13 @@ def across(results: dict[str, dict]) -> list[dict]:
         result = results.get(label)
         return None if result is None else result["gateway"].get("server_cpu_ms_per")
 
-    plain, tls = cpu("(a) openai"), cpu("(a-tls) openai")
-    if tls is not None:
-        c = check(
-            "(a-tls) CPU per request <= 1.3x (a)'s", tls, None if plain is None else 1.3 * plain, unit=" ms"
-        )
-        c["scenario"] = "(a-tls) openai"
-        checks.append(c)
+    for letter, per in (("a", "request"), ("d", "stream")):
+        plain, tls = cpu(f"({letter}) openai"), cpu(f"({letter}-tls) openai")
+        if tls is not None:
+            limit = None if plain is None else 1.3 * plain
+            c = check(f"({letter}-tls) CPU per {per} <= 1.3x ({letter})'s", tls, limit, unit=" ms")
+            c["scenario"] = f"({letter}-tls) openai"
+            checks.append(c)
     chat, responses = cpu("(a) openai"), cpu("(e/a) responses")
     if responses is not None:
         limit = None if chat is None else 1.1 * chat
