@@ -7,18 +7,24 @@ from typing import Protocol
 from ..budget import MAX_STOP_SEQUENCE_LENGTH, MAX_STOP_SEQUENCES
 from ..errors import InvalidRequest
 from ..translate import parts as gemini_parts
-from ..translate.finish import Outcome, block_reason, outcome
+from ..translate.finish import Outcome, block_reason, outcome, tool_call_failure
 from ..translate.parts import Kind, MarkdownText
 from ..translate.usage import count, token_counts
 from .ids import message_id, thinking_signature, tool_use_id
 
 
-def stop_reason(finish: str | None, *, tool_use: bool, blocked: bool, stop_sequence: str | None) -> str:
+def stop_reason(
+    finish: str | None, *, tool_use: bool, blocked: bool, stop_sequence: str | None, message: object = None
+) -> str:
+    """Anthropic's stop reason for a candidate's; a botched tool call (after the generate step asked
+    once more) is an error, never an end_turn a client could take for an empty answer."""
     if stop_sequence is not None:
         return "stop_sequence"
     found = outcome(finish)
     if blocked or found is Outcome.REFUSAL:
         return "refusal"
+    if found is Outcome.TOOL_FAILURE:
+        raise tool_call_failure(str(finish), message)
     if found is Outcome.LENGTH:
         return "max_tokens"
     # Gemini finishes a function-call answer with STOP; Anthropic says tool_use.
@@ -126,6 +132,7 @@ class ContentBuilder:
         self.scanner = StopScanner(stop_sequences) if stop_sequences else None
         self.usage: dict | None = None
         self.finish_reason: str | None = None
+        self.finish_message: object = None  # Gemini's words on a botched tool call
         self.blocked = False
         self.stop_sequence: str | None = None
         self.done = False  # a stop sequence matched: the rest of the answer is dropped
@@ -155,6 +162,7 @@ class ContentBuilder:
                 return
         if candidate.get("finishReason"):
             self.finish_reason = candidate["finishReason"]
+            self.finish_message = candidate.get("finishMessage")
 
     @property
     def ended(self) -> bool:
@@ -169,6 +177,7 @@ class ContentBuilder:
             tool_use=self.tools > 0,
             blocked=self.blocked,
             stop_sequence=self.stop_sequence,
+            message=self.finish_message,
         )
 
     # -- parts ------------------------------------------------------------------------

@@ -57,12 +57,15 @@ def create_message():
             heartbeat=PING,
             headers=_headers(),
             until=lambda: translator.done,  # a stop sequence matched: nothing more is needed
+            retry_tool_failures=True,
         )
 
     def render(answer: generate.Answer) -> bytes:
         return jsonx.dumps(from_gemini.message(answer.object, model=body["model"], **options))
 
-    return generate.respond(spec, gemini_request, render, content_type=JSON_TYPE, headers=_headers())
+    return generate.respond(
+        spec, gemini_request, render, content_type=JSON_TYPE, headers=_headers(), retry_tool_failures=True
+    )
 
 
 @bp.post("/v1/messages/count_tokens")

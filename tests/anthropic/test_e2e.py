@@ -332,6 +332,54 @@ def test_tool_choice_and_server_tools(gateway, upstream, sdk):
     assert body["toolConfig"] == {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["sum"]}}
 
 
+BOTCHED = chunk(finish="MALFORMED_FUNCTION_CALL")
+BOTCHED["candidates"][0]["finishMessage"] = "Malformed function call: print(default_api.sum(a=2,))"
+
+
+def test_a_botched_tool_call_is_asked_for_once_more_and_the_sdk_sees_only_the_good_answer(
+    gateway, upstream, sdk
+):
+    call = {"functionCall": {"name": "sum", "args": {"a": 2, "b": 3}}, "thoughtSignature": signature()}
+    upstream.script(
+        {"match": ":generateContent", "body": BOTCHED},
+        {"match": ":generateContent", "body": chunk(call, finish="STOP")},
+        {"match": ":streamGenerateContent", "events": [BOTCHED]},
+        {"match": ":streamGenerateContent", "events": [chunk(call, finish="STOP")]},
+    )
+    client = sdk(gateway)
+    whole = client.messages.create(model="gemini-3-flash-preview", max_tokens=100, messages=USER, tools=TOOLS)
+    assert whole.stop_reason == "tool_use"
+    assert [(b.type, b.name, b.input) for b in whole.content] == [("tool_use", "sum", {"a": 2, "b": 3})]
+    with client.messages.stream(
+        model="gemini-3-flash-preview", max_tokens=100, messages=USER, tools=TOOLS
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use" and final.content[0].input == {"a": 2, "b": 3}
+    assert len(generate_calls(upstream)) == 4
+
+
+def test_a_tool_call_botched_twice_is_an_error_in_the_sdk_never_an_end_turn(gateway, upstream, sdk):
+    upstream.script(
+        {"match": ":generateContent", "body": BOTCHED, "repeat": 2},
+        {"match": ":streamGenerateContent", "events": [BOTCHED], "repeat": 2},
+    )
+    client = sdk(gateway)
+    with pytest.raises(anthropic.InternalServerError) as caught:
+        client.messages.create(model="gemini-3-flash-preview", max_tokens=100, messages=USER, tools=TOOLS)
+    assert caught.value.status_code == 502 and caught.value.body["error"]["type"] == "api_error"
+    assert "MALFORMED_FUNCTION_CALL" in caught.value.message
+    assert "print(default_api.sum(a=2,))" in caught.value.message
+    with (
+        pytest.raises(anthropic.APIStatusError) as caught,
+        client.messages.stream(
+            model="gemini-3-flash-preview", max_tokens=100, messages=USER, tools=TOOLS
+        ) as stream,
+    ):
+        stream.get_final_message()
+    assert "MALFORMED_FUNCTION_CALL" in caught.value.body["error"]["message"]
+    assert len(generate_calls(upstream)) == 4  # each asked once more, no more
+
+
 # -- thinking, images, documents ------------------------------------------------------------
 
 

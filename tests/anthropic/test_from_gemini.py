@@ -4,6 +4,7 @@ import pytest
 
 from app.anthropic import ids
 from app.anthropic.from_gemini import StopScanner, count_tokens, message, stop_reason, usage
+from app.errors import UpstreamIncomplete
 from tests.conftest import fixture_json
 
 
@@ -207,6 +208,22 @@ def test_stop_reason_table():
     assert stop_reason("RECITATION", tool_use=False, blocked=False, stop_sequence=None) == "refusal"
     assert stop_reason(None, tool_use=False, blocked=True, stop_sequence=None) == "refusal"
     assert stop_reason("STOP", tool_use=False, blocked=False, stop_sequence="x") == "stop_sequence"
+
+
+def test_a_botched_tool_call_is_an_upstream_error_naming_gemini_s_reason():
+    answer = {
+        "candidates": [
+            {"finishReason": "MALFORMED_FUNCTION_CALL", "finishMessage": "Malformed function call: f(a=)"}
+        ]
+    }
+    with pytest.raises(UpstreamIncomplete) as caught:
+        message(answer, model="m")
+    assert "MALFORMED_FUNCTION_CALL" in caught.value.message and "f(a=)" in caught.value.message
+    # A stop sequence that matched first ends the answer before the botched call could matter.
+    assert (
+        stop_reason("UNEXPECTED_TOOL_CALL", tool_use=False, blocked=False, stop_sequence="x")
+        == "stop_sequence"
+    )
 
 
 def test_count_tokens():
