@@ -54,10 +54,14 @@ def forward(rest: str) -> Response:
         return create_interaction(version)
     if path.action in MODEL_ACTIONS and path.resource is not None:
         record().use_model(path.resource)  # a tuned model: the client key's allowed models apply
+    body = relay.json_or_none()
+    new_cache = method == "POST" and path.resource is None and path.family.name == "cachedContents"
+    if new_cache:
+        _admit_cache(body)
     served = relay.send(
         method,
         f"/{version}/{rest}",
-        body=relay.json_or_none(),
+        body=body,
         owned=(path.resource,) if path.resource else (),
         creates=method == "POST" and path.resource is None,
     )
@@ -81,8 +85,18 @@ def forward(rest: str) -> Response:
     elif method == "GET" and top_level and path.family.name == "interactions" and path.resource:
         _count_interaction(ledger, answer)
     if isinstance(answer, dict) and isinstance(answer.get("usageMetadata"), dict):
-        record().set_usage(answer["usageMetadata"])  # a tuned model's answer
+        usage = answer["usageMetadata"]  # a tuned model's answer, or a new cache's size
+        record().set_usage({"promptTokenCount": usage.get("totalTokenCount")} if new_cache else usage)
     return relay.respond(served, raw)
+
+
+def _admit_cache(body: bytes | None) -> None:
+    """A new cache is the client key's model to use, and what it stores is billed as input once (Gemini
+    says how much in its `usageMetadata.totalTokenCount`): the client's token limits apply before."""
+    model = jsonx.loads(body or b"{}").get("model")
+    if model is not None:
+        record().use_model(model_id(model))
+    reserve(0)
 
 
 def create_interaction(version: str) -> Response:

@@ -211,6 +211,37 @@ def test_the_allowed_models_hold_in_the_openai_and_anthropic_dialects(tmp_path, 
     assert len(mocked.calls) == 0
 
 
+def test_a_new_cache_is_charged_what_it_stores_and_only_on_an_allowed_model(tmp_path, keys_file, mocked):
+    created = {
+        "name": "cachedContents/c1",
+        "model": "models/gemini-2.5-flash",
+        "usageMetadata": {"totalTokenCount": 600},
+    }
+    mocked.post(BASE + "/v1beta/cachedContents", json=created)
+    app = app_with(
+        tmp_path,
+        keys_file({"name": "alice", "key": ALICE, "models": ["gemini-2.5-*"], "tokens_per_minute": 1000}),
+    )
+    client, auth = app.test_client(), {"x-goog-api-key": ALICE}
+    cache = {"model": "models/gemini-2.5-flash", "contents": BODY["contents"], "ttl": "600s"}
+    assert client.post("/v1beta/cachedContents", json=cache, headers=auth).status_code == 200
+    r = client.post(
+        "/v1beta/cachedContents", json={**cache, "model": "models/gemini-3-pro-preview"}, headers=auth
+    )
+    assert r.status_code == 403 and r.json["error"]["details"][0]["fieldViolations"][0]["field"] == "model"
+    r = client.post("/v1beta/cachedContents", json={**cache, "model": "../files"}, headers=auth)
+    assert r.status_code == 400 and "model" in r.json["error"]["message"].lower()
+    assert client.post("/v1beta/cachedContents", json=cache, headers=auth).status_code == 200  # 1,200 used
+    r = client.post("/v1beta/cachedContents", json=cache, headers=auth)
+    assert r.status_code == 429 and "1000 tokens per minute" in r.json["error"]["message"]
+    assert len(mocked.calls) == 2  # refused caches never reach Gemini
+    rows = list(state_of(app).store.usage(0, 2e9))
+    assert [(r["status"], r["model"], r["prompt_tokens"]) for r in rows][:2] == [
+        (200, "gemini-2.5-flash", 600),
+        (403, "gemini-3-pro-preview", 0),
+    ]
+
+
 # -- reservations and fan-out -------------------------------------------------------------------------
 
 
