@@ -151,3 +151,21 @@ class PredictParameters(ProtoSchema):
 class PredictRequest(ProtoSchema):
     instances = fields.List(fields.Nested(PredictInstance), required=True, validate=validate.Length(min=1))
     parameters = fields.Nested(PredictParameters)
+
+
+class VideoInstance(ProtoSchema):
+    prompt = fields.String()  # optional: a video may start from an image alone
+
+
+class VideoParameters(ProtoSchema):
+    sampleCount = ProtoInt32(1, 4)
+    durationSeconds = ProtoInt32(1)
+
+
+class PredictLongRunningRequest(ProtoSchema):
+    """Veo's request: one instance (its prompt, image, frames or video) and the parameters."""
+
+    instances = fields.List(
+        fields.Nested(VideoInstance), required=True, validate=validate.Length(min=1, max=4)
+    )
+    parameters = fields.Nested(VideoParameters)

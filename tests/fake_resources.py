@@ -266,6 +266,40 @@ class Resources:
             return {"body": {}}
         return _no_route()
 
+    # -- videos (Veo's long-running operations) -------------------------------------------------
+    def create_video(self, model: str, key: str, body) -> dict:
+        instances = body.get("instances") if isinstance(body, dict) else None
+        if not isinstance(instances, list) or not instances:
+            return error(400, "instances is required.", "INVALID_ARGUMENT")
+        name = f"models/{model}/operations/{self._ident()}"
+        count = int(((body.get("parameters") or {}).get("sampleCount")) or 1)
+        self._new("operations", key, {"name": name}, polls=0, count=count)
+        return {"body": {"name": name}}
+
+    def video_operation(self, name: str, key: str | None) -> dict:
+        """Done at the second poll: each sample a generated file, named by its download URI."""
+        item = self.owned(name, key)
+        if item is None:
+            return error(404, f"Operation {name} not found.", "NOT_FOUND")
+        item["polls"] += 1
+        if item["polls"] < 2 or key is None:
+            return {"body": item["object"]}
+        if not item["object"].get("done"):
+            samples = []
+            for i in range(item["count"]):
+                ident = secrets.token_hex(6)
+                self.generated_file(key, ident, b"\x00\x00\x00\x18ftypmp42 video %d" % i, "video/mp4")
+                samples.append({"video": {"uri": f"{GOOGLE}/v1beta/files/{ident}:download?alt=media"}})
+            item["object"] = {
+                **item["object"],
+                "done": True,
+                "response": {
+                    "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse",
+                    "generateVideoResponse": {"generatedSamples": samples},
+                },
+            }
+        return {"body": item["object"]}
+
     # -- cached contents -----------------------------------------------------------------------
     def caches(self, method: str, rest: str, key: str | None, query: dict, body) -> dict:
         if rest == "":

@@ -201,9 +201,13 @@ class FakeGemini:
             return self.resources.interactions(method, rest, key, body, query)
         if family == "fileSearchStores":
             return self.resources.stores(method, rest, key, query, body)
+        if family == "models" and method == "GET" and "/operations/" in rest:
+            return self.resources.video_operation("models/" + rest, key)
         match = _ACTION.match(path)
         if match and key is not None and not key.startswith("bad"):
             model, action = match.group(2), match.group(3)
+            if action == "predictLongRunning":
+                return self.resources.create_video(model, key, body)
             if action == "batchGenerateContent":
                 return self.resources.create_batch(model, key, body)
             if action == "asyncBatchEmbedContent":

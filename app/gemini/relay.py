@@ -16,7 +16,7 @@ from ..http.sse import SSEDecoder
 from ..http.streaming import Events, stream_response
 from ..state import state
 from ..upstream.client import BodyStream, Params, Served, read_pieces
-from ..upstream.resources import created, results_file
+from ..upstream.resources import created, generated_videos, model_operation_name, results_file
 from ..upstream.waits import Heartbeat
 from ..usage.record import record
 from .errors import error_body
@@ -146,6 +146,18 @@ class Ledger:
         if name is not None:
             ttl = self.fallback  # Gemini keeps a batch's results file as long as any file
             self.pool.record_owner(name, served.key, self.rec.client, ttl, RESULTS + batch)
+
+    def keep_operation(self, answer: object, served: Served, model: str) -> None:
+        """A model's long-running operation (Veo's) is the caller's, polled on the key that runs it."""
+        name = model_operation_name(answer, model)
+        if name is not None:
+            self.pool.record_owner(name, served.key, self.rec.client, self.fallback)
+
+    def keep_videos(self, answer: object, served: Served, operation: str) -> None:
+        """The files a finished video operation wrote are the caller's too (downloaded through the
+        gateway, as the SDKs do: `files/{id}:download`). Gemini keeps them as long as any file."""
+        for name in generated_videos(answer):
+            self.pool.record_owner(name, served.key, self.rec.client, self.fallback, f"video of {operation}")
 
     def count_once(self, name: str, usage: dict | None, model: str | None = None) -> None:
         """Charge a finished job's tokens (a batch's, an interaction's) to this request, the first time

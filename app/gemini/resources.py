@@ -3,6 +3,8 @@ tuned models, corpora, generated files), forwarded through the pool, each resour
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, g, request
 
 from .. import jsonx
@@ -179,6 +181,35 @@ def page_fetcher(family: Family, version: str) -> listing.Fetch:
         )
 
     return fetch
+
+
+# -- long-running model operations (Veo) ---------------------------------------------------------
+
+
+def start_operation(model: str, action: str) -> Response:
+    """`models/{model}:predictLongRunning`: the operation it starts (a video being made) is the
+    caller's alone, on the key that runs it; the body was checked by the view."""
+    version = api_version()
+    served = relay.send("POST", f"/{version}/models/{model}:{action}", body=request.get_data(), creates=True)
+    raw, answer = relay.answer_of(served)
+    relay.Ledger().keep_operation(answer, served, model)
+    return relay.respond(served, raw)
+
+
+def model_operation(model: str, operation: str) -> Response:
+    """`models/{model}/operations/{id}`: polled on the key that runs it, by its creator only; once done,
+    the videos it made become the caller's files."""
+    if not _OPERATION_ID.match(operation):
+        raise NotFound(f"No operation {operation!r} on models/{model}.")
+    record().use_model(model)
+    name = f"models/{model}/operations/{operation}"
+    served = relay.send("GET", f"/{api_version()}/{name}", owned=(name,))
+    raw, answer = relay.answer_of(served)
+    relay.Ledger().keep_videos(answer, served, name)
+    return relay.respond(served, raw)
+
+
+_OPERATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 # -- batches: created on a model ------------------------------------------------------------------

@@ -35,6 +35,7 @@ _count = schemas.CountTokensRequest()
 _embed = schemas.EmbedContentRequest()
 _batch_embed = schemas.BatchEmbedContentsRequest()
 _predict = schemas.PredictRequest()
+_predict_long_running = schemas.PredictLongRunningRequest()
 
 
 def api_version() -> str:
@@ -105,6 +106,16 @@ def predict(model: str):
     return _relay_validated(model, "predict", _predict)
 
 
+def predict_long_running(model: str):
+    json_body(_predict_long_running)
+    return resources.start_operation(model, "predictLongRunning")
+
+
+@native.get("/models/<model>/operations/<operation>")
+def get_model_operation(model: str, operation: str):
+    return resources.model_operation(model_id(model), operation)
+
+
 _GENERATE_ACTIONS = ("generateContent", "streamGenerateContent", "countTokens")
 _ACTIONS: dict[str, Callable] = {
     "generateContent": generate_content,
@@ -113,6 +124,7 @@ _ACTIONS: dict[str, Callable] = {
     "embedContent": embed_content,
     "batchEmbedContents": batch_embed_contents,
     "predict": predict,
+    "predictLongRunning": predict_long_running,
     "batchGenerateContent": resources.batch_generate_content,
     "asyncBatchEmbedContent": resources.async_batch_embed_content,
 }

@@ -14,6 +14,7 @@ GEMINI_METHODS = frozenset(
         "embedContent",
         "batchEmbedContents",
         "predict",
+        "predictLongRunning",
         "batchGenerateContent",
         "asyncBatchEmbedContent",
     )

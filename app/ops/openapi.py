@@ -412,6 +412,7 @@ def _gemini_paths(spec: APISpec, version: str) -> None:
             "Embed several contents",
         ),
         ("predict", "PredictRequest", "GeminiPredictResponse", "Generate images with Imagen"),
+        ("predictLongRunning", "PredictLongRunningRequest", "GeminiOperation", "Start a video with Veo"),
         ("batchGenerateContent", None, "GeminiOperation", "Start a batch of generate requests"),
         ("asyncBatchEmbedContent", None, "GeminiOperation", "Start a batch of embed requests"),
     )
@@ -462,6 +463,19 @@ def _gemini_paths(spec: APISpec, version: str) -> None:
                     },
                     **_errors("Gemini"),
                 },
+            }
+        },
+    )
+    operation = {"name": "operation", "in": "path", "required": True, "schema": {"type": "string"}}
+    spec.path(
+        f"/{version}/models/{{model}}/operations/{{operation}}",
+        operations={
+            "get": {
+                "tags": [tag],
+                "summary": "Poll a model's long-running operation (a Veo video); the caller's own",
+                "operationId": f"gemini_{version}_model_operation",
+                "parameters": [model, operation],
+                "responses": {"200": _json(_ref("GeminiOperation"), "The operation"), **_errors("Gemini")},
             }
         },
     )
@@ -1064,6 +1078,7 @@ def document() -> bytes:
                 "EmbedContentRequest",
                 "BatchEmbedContentsRequest",
                 "PredictRequest",
+                "PredictLongRunningRequest",
             ),
         ),
         (openai_schemas, ("ChatCompletionRequest", "EmbeddingsRequest", "ImagesRequest", "SpeechRequest")),

@@ -164,6 +164,34 @@ def results_file(answer: object) -> str | None:
     return results if isinstance(results, str) and _family_of(results) is FAMILIES["files"] else None
 
 
+def model_operation_name(answer: object, model: str) -> str | None:
+    """The operation a model's long-running call started (`models/{model}/operations/{id}`), when the
+    answer names one on that model."""
+    name = answer.get("name") if isinstance(answer, dict) else None
+    if not isinstance(name, str):
+        return None
+    head, _, ident = name.rpartition("/operations/")
+    return name if head == f"models/{model}" and _SEGMENT.match(ident) else None
+
+
+_FILE_URI = re.compile(r"/files/([a-z0-9]{1,128})(?=$|[:/?#])")
+
+
+def generated_videos(answer: object) -> list[str]:
+    """The files a finished video operation wrote (`files/…`, from each sample's download URI)."""
+    response = answer.get("response") if isinstance(answer, dict) else None
+    videos = response.get("generateVideoResponse") if isinstance(response, dict) else None
+    samples = videos.get("generatedSamples") if isinstance(videos, dict) else None
+    found = []
+    for sample in samples if isinstance(samples, list) else ():
+        video = sample.get("video") if isinstance(sample, dict) else None
+        uri = video.get("uri") if isinstance(video, dict) else None
+        match = _FILE_URI.search(uri) if isinstance(uri, str) else None
+        if match:
+            found.append(f"files/{match.group(1)}")
+    return found
+
+
 def lifetime(family: Family, answer: dict, now: float, fallback: float) -> float:
     """Seconds Gemini keeps a resource: its own expiry (`expirationTime`, `expireTime`) when the
     answer gives one, else the family's, else `fallback` (RESOURCE_AFFINITY_TTL)."""

@@ -131,6 +131,64 @@ def test_a_cache_is_used_on_its_key_and_is_nobody_elses(native, upstream):
     not_found(lambda: alice.caches.get(name=cache.name))
 
 
+def test_a_video_operation_and_its_videos_are_the_callers_alone(native, upstream):
+    """Veo as Gemini's REST docs call it (the current google-genai only calls it on Vertex): start,
+    poll the operation, then download each video, here with google-genai's files.download."""
+    from google.genai import types
+
+    def call(method, path, key=CLIENT_KEY, **kwargs):
+        return requests.request(
+            method, native.url(f"/v1beta/{path}"), headers={"x-goog-api-key": key}, timeout=10, **kwargs
+        )
+
+    started = call(
+        "POST",
+        "models/veo-3.0-generate-001:predictLongRunning",
+        json={"instances": [{"prompt": "A heron lands on a pier."}], "parameters": {"sampleCount": 2}},
+    )
+    assert started.status_code == 200
+    name = started.json()["name"]
+    assert name.startswith("models/veo-3.0-generate-001/operations/")
+    assert call("GET", name, SEED_KEY).status_code == 404  # another client's operation does not exist
+    polls = [call("GET", name).json() for _ in range(2)]
+    assert not polls[0].get("done") and polls[1]["done"]
+    samples = polls[1]["response"]["generateVideoResponse"]["generatedSamples"]
+    assert len(samples) == 2
+    video = types.Video(uri=samples[0]["video"]["uri"])
+    alice, bob = genai_client(native), genai_client(native, SEED_KEY)
+    assert alice.files.download(file=video).startswith(b"\x00\x00\x00\x18ftypmp42")
+    ident = samples[0]["video"]["uri"].split("/files/")[1].split(":")[0]
+    assert held(upstream)[f"files/{ident}"] == held(upstream)[name]  # on the key that made it
+    not_found(lambda: bob.files.download(file=video))
+    assert call("GET", name, SEED_KEY).status_code == 404
+    labels = {row["endpoint"] for row in usage_rows(native) if row["model"] == "veo-3.0-generate-001"}
+    assert labels == {
+        "/v1beta/models/{model}:predictLongRunning",
+        "/v1beta/models/{model}/operations/{operation}",
+    }
+
+
+def test_a_video_request_is_checked_before_it_is_sent(native, upstream):
+    url = native.url("/v1beta/models/veo-3.0-generate-001:predictLongRunning")
+    headers = {"x-goog-api-key": CLIENT_KEY}
+    before = len(upstream.calls())
+    r = requests.post(url, json={"instances": []}, headers=headers, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert "instances" in r.json()["error"]["message"]
+    r = requests.post(
+        url,
+        json={"instances": [{"prompt": "x"}], "parameters": {"sampleCount": 9}},
+        headers=headers,
+        timeout=10,
+    )
+    assert r.status_code == 400 and "sampleCount" in r.json()["error"]["message"]
+    r = requests.get(
+        native.url("/v1beta/models/veo-3.0-generate-001/operations/nobody"), headers=headers, timeout=10
+    )
+    assert r.status_code == 404 and r.json()["error"]["status"] == "NOT_FOUND"
+    assert len(upstream.calls()) == before  # none of them reached Gemini
+
+
 def test_a_batch_of_inline_requests_is_the_callers_and_its_tokens_count_once(native, upstream):
     from google.genai import types
 

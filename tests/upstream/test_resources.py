@@ -2,7 +2,17 @@
 
 import pytest
 
-from app.upstream.resources import FAMILIES, Unroutable, created, lifetime, parse, parse_time, results_file
+from app.upstream.resources import (
+    FAMILIES,
+    Unroutable,
+    created,
+    generated_videos,
+    lifetime,
+    model_operation_name,
+    parse,
+    parse_time,
+    results_file,
+)
 
 NOW = 1_780_000_000.0
 
@@ -127,3 +137,32 @@ def test_a_cache_lives_until_its_expire_time_and_unknown_times_fall_back_to_the_
     assert lifetime(cache, {"expireTime": "2000-01-01T00:00:00Z"}, NOW, 7200) == 60.0  # never negative
     assert parse_time("2026-05-28T21:26:40.5+02:00") == pytest.approx(NOW + 3600 - 7200 + 0.5)
     assert parse_time(12) is None and parse_time("x" * 50) is None
+
+
+def test_a_model_operation_is_kept_only_when_it_is_on_the_model_called():
+    name = "models/veo-3.0-generate-001/operations/abc123"
+    assert model_operation_name({"name": name}, "veo-3.0-generate-001") == name
+    assert model_operation_name({"name": name}, "veo-2.0-generate-001") is None
+    assert (
+        model_operation_name({"name": "models/veo-3.0-generate-001/operations/../x"}, "veo-3.0-generate-001")
+        is None
+    )
+    assert model_operation_name({"name": "batches/b1"}, "veo-3.0-generate-001") is None
+    assert model_operation_name(["not", "a", "dict"], "m") is None
+
+
+def test_the_files_a_finished_video_operation_wrote():
+    samples = [
+        {
+            "video": {
+                "uri": "https://generativelanguage.googleapis.com/v1beta/files/abc123:download?alt=media"
+            }
+        },
+        {"video": {"uri": "https://generativelanguage.googleapis.com/v1beta/files/def456"}},
+        {"video": {"uri": "gs://bucket/out.mp4"}},
+        {"video": {"encoding": "video/mp4"}},
+        "junk",
+    ]
+    answer = {"done": True, "response": {"generateVideoResponse": {"generatedSamples": samples}}}
+    assert generated_videos(answer) == ["files/abc123", "files/def456"]
+    assert generated_videos({"done": False}) == [] and generated_videos(None) == []
