@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import logging
+import sqlite3
 
 import pytest
 
@@ -92,6 +93,59 @@ def test_a_record_the_store_refuses_goes_whole_to_the_log(caplog):
     assert json.loads(logged[0].split(": ", 1)[1]) == {
         **usage_row(record(client="alice", model="gemini-2.5-flash", status=200, prompt_tokens=7))
     }
+
+
+class FlakyStore:
+    """A store that is down until `up` is set, then stores through to SQLite."""
+
+    def __init__(self, store):
+        self.store, self.up = store, False
+
+    def __getattr__(self, name):
+        method = getattr(self.store, name)
+
+        def call(*args, **kwargs):
+            if not self.up:
+                raise StoreUnavailable("connection refused")
+            return method(*args, **kwargs)
+
+        return call
+
+
+def test_records_refused_while_the_store_is_down_are_settled_once_it_is_back(tmp_path, caplog):
+    from app.config import ClientKey
+
+    store = SQLiteStore(tmp_path / "db")
+    flaky = FlakyStore(store)
+
+    def charged() -> int:
+        with sqlite3.connect(tmp_path / "db") as db:
+            return db.execute("SELECT COALESCE(SUM(amount), 0) FROM quota WHERE client = 'alice'").fetchone()[
+                0
+            ]
+
+    alice = ClientKey(name="alice", digest=bytes(32), tokens_per_day=1000)
+    quotas = Quotas((alice,), store, clock=lambda: NOW)
+    sink = UsageSink(flaky, quotas, retention_days=0, clock=lambda: NOW)
+    held = []
+    for tokens in (100, 200):
+        rec = record(client="alice", status=200, prompt_tokens=tokens)
+        quotas.reserve(rec, output_tokens=300, input_bytes=0)  # 300 held against the day's 1000
+        held.append(rec)
+    with caplog.at_level(logging.ERROR):
+        for rec in held:
+            sink(rec)
+    assert [r.getMessage().startswith("usage record not stored yet") for r in caplog.records].count(True) == 2
+    assert list(store.usage(0, 2e9)) == []
+    assert charged() == 600  # what the two reserved is still held against the day's 1000
+
+    flaky.up = True
+    sink(record(client="alice", status=200, prompt_tokens=50))
+    assert sorted(r["prompt_tokens"] for r in store.usage(0, 2e9)) == [50, 100, 200]
+    assert charged() == 350  # what they used, nothing held
+    sink(record(client="alice", status=200))
+    assert len(list(store.usage(0, 2e9))) == 4 and charged() == 350  # each stored and charged once
+    store.close()
 
 
 def test_retention_prunes_at_most_hourly(tmp_path):
