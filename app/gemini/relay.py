@@ -5,6 +5,7 @@ with what it created recorded as the caller's and its tokens counted once."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 
 from flask import Response, request
@@ -114,7 +115,9 @@ def answer_of(served: Served) -> tuple[bytes, object]:
 
 def respond(served: Served, raw: bytes, extra: Mapping[str, str] | None = None) -> Response:
     response = Response(
-        raw, status=served.response.status_code, content_type=served.headers.get("Content-Type", JSON_TYPE)
+        gateway_download_uris(raw),
+        status=served.response.status_code,
+        content_type=served.headers.get("Content-Type", JSON_TYPE),
     )
     for name in _ANSWER_HEADERS:
         if name in served.headers:
@@ -122,6 +125,19 @@ def respond(served: Served, raw: bytes, extra: Mapping[str, str] | None = None) 
     if extra:
         response.headers.update(extra)
     return response
+
+
+_DOWNLOAD_URI = re.compile(rb'("downloadUri"\s*:\s*")https?://[^"/]*(/download/[^"]*")')
+
+
+def gateway_download_uris(raw: bytes) -> bytes:
+    """A generated file's `downloadUri` on the gateway's own address (as an upload URL is): the client
+    downloads it through the gateway, with its own key, at the path Gemini gave. Other URIs (a file's
+    `uri`, a video sample's) stay Gemini's: requests name files by them, and SDKs parse them."""
+    if b'"downloadUri"' not in raw:
+        return raw
+    root = jsonx.dumps(request.root_url.rstrip("/"))[1:-1]
+    return _DOWNLOAD_URI.sub(lambda m: m.group(1) + root + m.group(2), raw)
 
 
 class Ledger:

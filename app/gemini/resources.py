@@ -161,7 +161,7 @@ def list_owned(family: Family, version: str) -> Response:
     answer: dict = {field: items} if items else {}
     if following is not None:
         answer["nextPageToken"] = listing.encode(following)
-    return Response(jsonx.dumps_pretty(answer), content_type=relay.JSON_TYPE)
+    return Response(relay.gateway_download_uris(jsonx.dumps_pretty(answer)), content_type=relay.JSON_TYPE)
 
 
 def page_fetcher(family: Family, version: str) -> listing.Fetch:

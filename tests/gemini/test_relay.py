@@ -2,9 +2,17 @@
 string without credentials."""
 
 import pytest
+from flask import Flask
 
 from app.errors import UpstreamUnavailable
-from app.gemini.relay import _sse_blocks, _SSEPassThrough, batch_usage, interaction_usage, query
+from app.gemini.relay import (
+    _sse_blocks,
+    _SSEPassThrough,
+    batch_usage,
+    gateway_download_uris,
+    interaction_usage,
+    query,
+)
 
 FRAMES = (
     b'event: interaction.created\ndata: {"interaction": {"id": "v1_a", "status": "in_progress"}}\n\n'
@@ -78,3 +86,18 @@ def test_a_batch_counts_its_inlined_answers_once_it_succeeded():
 def test_the_query_string_goes_on_without_credentials(app):
     with app.test_request_context("/v1beta/files?key=k&pageSize=5&access_token=t&updateMask=a&updateMask=b"):
         assert query() == {"pageSize": "5", "updateMask": ("a", "b")}
+
+
+def test_a_download_uri_names_the_gateway_and_other_uris_stay_gemini_s():
+    google = "https://generativelanguage.googleapis.com"
+    raw = (
+        b'{"files": [{"name": "files/a1", "uri": "' + google.encode() + b'/v1beta/files/a1",\n'
+        b'  "downloadUri": "' + google.encode() + b'/download/v1beta/files/a1:download?alt=media"},'
+        b' {"name": "files/b2", "downloadUri":"' + google.encode() + b'/download/v1beta/files/b2:download"}]}'
+    )
+    with Flask(__name__).test_request_context("/v1beta/files", base_url="https://gw.example:8443"):
+        out = gateway_download_uris(raw)
+        assert gateway_download_uris(b'{"name": "files/c3"}') == b'{"name": "files/c3"}'
+    assert out.count(b"https://gw.example:8443/download/v1beta/files/") == 2
+    assert b'"uri": "' + google.encode() + b'/v1beta/files/a1"' in out
+    assert b"gw.example:8443/download/v1beta/files/a1:download?alt=media" in out

@@ -158,6 +158,11 @@ def test_a_video_operation_and_its_videos_are_the_callers_alone(native, upstream
     alice, bob = genai_client(native), genai_client(native, SEED_KEY)
     assert alice.files.download(file=video).startswith(b"\x00\x00\x00\x18ftypmp42")
     ident = samples[0]["video"]["uri"].split("/files/")[1].split(":")[0]
+    download_uri = alice.files.get(name=f"files/{ident}").download_uri
+    assert download_uri == native.url(f"/download/v1beta/files/{ident}:download?alt=media")
+    assert [f.download_uri for f in alice.files.list() if f.name == f"files/{ident}"] == [download_uri]
+    fetched = requests.get(download_uri, headers={"x-goog-api-key": CLIENT_KEY}, timeout=10)
+    assert fetched.status_code == 200 and fetched.content.startswith(b"\x00\x00\x00\x18ftypmp42")
     assert held(upstream)[f"files/{ident}"] == held(upstream)[name]  # on the key that made it
     not_found(lambda: bob.files.download(file=video))
     assert call("GET", name, SEED_KEY).status_code == 404
