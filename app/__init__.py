@@ -27,6 +27,7 @@ from .ops.metrics import Metrics
 from .ops.request_log import RequestLog
 from .state import AppState, state
 from .store import StoreUnavailable, open_store
+from .translate import thinking
 from .upstream import affinity
 from .upstream.client import Scrubber, UpstreamClient
 from .upstream.key_pool import KeyPool
@@ -64,7 +65,12 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         session_ttl=config.session_affinity_ttl,
     )
     upstream = UpstreamClient(
-        config, pool, on_attempt=meter.attempt, on_wait=timing.add_upstream_wait, context=affinity.current
+        config,
+        pool,
+        on_attempt=meter.attempt,
+        on_wait=timing.add_upstream_wait,
+        context=affinity.current,
+        for_fallback=thinking.for_fallback,
     )
     # Everything a request log line must never show, wherever it turns up in a body.
     secrets = (

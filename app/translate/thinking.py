@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .. import jsonx
 from ..errors import InvalidRequest
 
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
@@ -167,3 +168,74 @@ def thinking_config(
     if include_thoughts is not None and not (off and include_thoughts):
         config["includeThoughts"] = bool(include_thoughts)
     return config or None
+
+
+def for_fallback(request: bytes, model: str) -> bytes:
+    """A generate request written for one model, with its thinkingConfig as `model` takes it: the request
+    goes to a fallback of another family. A 2.5 model gets a budget for a level (Google's effort table,
+    clamped to its range), a 3.x model the nearest level it accepts for a budget, a model without thinking
+    control no thinkingConfig; everything else is sent as it was. Either spelling of the names is read."""
+    if b"hinking" not in request:  # thinkingConfig, thinking_config
+        return request
+    try:
+        body = jsonx.loads(request)
+    except jsonx.JSONDecodeError:
+        return request
+    outer = _member(body, "generationConfig")
+    config = _member(outer[1], "thinkingConfig") if outer is not None else None
+    if config is None or outer is None:
+        return request
+    name = "thinkingConfig" if "thinkingConfig" in outer[1] else "thinking_config"
+    adapted = _adapted(config[1], _family(model))
+    if adapted == config[1]:
+        return request
+    settings = {k: v for k, v in outer[1].items() if k != name}
+    if adapted:
+        settings[name] = adapted
+    return jsonx.dumps({**body, outer[0]: settings})
+
+
+def _member(obj: object, camel: str) -> tuple[str, dict] | None:
+    """(the name used, the object) of a member written in camelCase or snake_case."""
+    if not isinstance(obj, dict):
+        return None
+    snake = re.sub(r"([A-Z])", lambda m: "_" + m[1].lower(), camel)
+    for name in (camel, snake):
+        if isinstance(obj.get(name), dict):
+            return name, obj[name]
+    return None
+
+
+def _adapted(config: dict, family: Family) -> dict:
+    if family is NO_THINKING:
+        return {}
+    snake = "thinking_level" in config or "thinking_budget" in config
+    level_name, budget_name = (
+        ("thinking_level", "thinking_budget") if snake else ("thinkingLevel", "thinkingBudget")
+    )
+    level = config.get(level_name)
+    budget = config.get(budget_name)
+    level = level.upper() if isinstance(level, str) and level.upper() in _RANK else None
+    if isinstance(budget, str) and budget.lstrip("-").isdigit():
+        budget = int(budget)  # proto JSON: numbers may come as strings
+    budget = budget if isinstance(budget, int) and not isinstance(budget, bool) else None
+    if level is None and budget is None:
+        return config  # nothing to adapt (or nothing the gateway can read): Gemini judges it
+    out = {k: v for k, v in config.items() if k not in (level_name, budget_name)}
+    if family.levels:
+        wanted = level or _budget_level(budget)  # type: ignore[arg-type]
+        if wanted is not None:  # a dynamic budget (-1): the model's own default level
+            out[level_name] = (
+                config[level_name] if level in family.levels else _nearest_level(wanted, family.levels)
+            )
+    else:
+        value = _clamp_budget(budget if budget is not None else _LEVEL_BUDGET[level], family)  # type: ignore[index]
+        out[budget_name] = config[budget_name] if value == budget else value
+        if value == 0:  # no thoughts come back when thinking is off; asking for them invites a 400
+            out.pop("includeThoughts", None)
+            out.pop("include_thoughts", None)
+    return out
+
+
+# A level as a 2.5 budget, on Google's effort table (MINIMAL: as little as the model allows).
+_LEVEL_BUDGET = {"MINIMAL": 0, "LOW": 1024, "MEDIUM": 8192, "HIGH": 24576}

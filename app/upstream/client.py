@@ -6,7 +6,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from time import perf_counter
 from urllib.parse import urlsplit
 from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
@@ -124,6 +124,10 @@ def _no_context() -> tuple[str | None, str | None]:
     return None, None
 
 
+def _as_sent(body: bytes, model: str) -> bytes:
+    return body
+
+
 @dataclass(frozen=True)
 class _Call:
     method: str
@@ -154,7 +158,8 @@ class _Exhausted(Exception):
 class UpstreamClient:
     """Calls Gemini. `on_attempt(outcome)` hears of every attempt, `on_wait(seconds)` of the time
     each call spent waiting for Gemini (the metrics and the overhead header use them), and
-    `context()` gives the current request's client key name and session hint (affinity)."""
+    `context()` gives the current request's client key name and session hint (affinity), and
+    `for_fallback(body, model)` a generate request's body as a fallback model of another family takes it."""
 
     def __init__(
         self,
@@ -165,6 +170,7 @@ class UpstreamClient:
         on_attempt: Callable[[str], None] = _ignore,
         on_wait: Callable[[float], None] = _ignore,
         context: Callable[[], tuple[str | None, str | None]] = _no_context,
+        for_fallback: Callable[[bytes, str], bytes] = _as_sent,
     ):
         self.config = config
         self.pool = pool
@@ -179,6 +185,7 @@ class UpstreamClient:
         self.on_attempt = on_attempt
         self.on_wait = on_wait
         self.context = context
+        self.for_fallback = for_fallback
         self._urls: dict[tuple, str] = {}
         self._url_auth = any(get_auth_from_url(self.base_url))
         parts = urlsplit(self.base_url)
@@ -273,9 +280,13 @@ class UpstreamClient:
         first: GatewayError | None = None
         spent = 0  # attempts on the models before this one
         for i, candidate in enumerate(models):
-            target = path if i == 0 or candidate is None else with_model(path, candidate)
+            target, sent = path, call_options
+            if i > 0 and candidate is not None:
+                target = with_model(path, candidate)
+                if isinstance(body, bytes):
+                    sent = replace(call_options, body=self.for_fallback(body, candidate))
             try:
-                return self._attempts(call_options, target, candidate, route, spent, tally)
+                return self._attempts(sent, target, candidate, route, spent, tally)
             except _Exhausted as exhausted:
                 spent = exhausted.attempts
                 error = exhausted.error
@@ -467,6 +478,8 @@ class UpstreamClient:
 
     def open_stream(self, path: str, body: bytes, params: Mapping[str, str] | None = None) -> UpstreamStream:
         served = self.request("POST", path, body=body, params=params, stream=True)
+        if served.path != path and served.model is not None:  # a fallback model answered: reopen as sent
+            body = self.for_fallback(body, served.model)
         return UpstreamStream(self, body, params, served)
 
     def _error_from(self, response: requests.Response) -> UpstreamError:

@@ -1,7 +1,9 @@
+import json
+
 import pytest
 
 from app.errors import InvalidRequest
-from app.translate.thinking import model_family, thinking_config
+from app.translate.thinking import for_fallback, model_family, thinking_config
 
 
 @pytest.mark.parametrize(
@@ -167,3 +169,55 @@ def test_bad_budget_is_a_400_naming_the_param():
     assert exc.value.param == "thinking.budget_tokens"
     with pytest.raises(InvalidRequest):
         thinking_config("gemini-2.5-flash", budget=True)
+
+
+def _thinking(model: str, config: dict, outer: str = "generationConfig", inner: str = "thinkingConfig"):
+    body = {"contents": [], outer: {"temperature": 0.5, inner: config}}
+    sent = for_fallback(json.dumps(body).encode(), model)
+    return json.loads(sent)[outer].get(inner), sent
+
+
+@pytest.mark.parametrize(
+    "model, config, expected",
+    [
+        # a level for a 2.5 model: a budget on Google's table, clamped to the model's range
+        ("gemini-2.5-pro", {"thinkingLevel": "HIGH"}, {"thinkingBudget": 24576}),
+        ("gemini-2.5-pro", {"thinkingLevel": "minimal"}, {"thinkingBudget": 128}),  # 2.5 Pro cannot stop
+        ("gemini-2.5-flash", {"thinkingLevel": "MINIMAL", "includeThoughts": True}, {"thinkingBudget": 0}),
+        (
+            "gemini-2.5-flash",
+            {"thinkingLevel": "MEDIUM", "includeThoughts": True},
+            {"thinkingBudget": 8192, "includeThoughts": True},
+        ),
+        # a budget for a 3.x model: the nearest level it takes; dynamic leaves the model's default
+        ("gemini-3-pro-preview", {"thinkingBudget": 0}, {"thinkingLevel": "LOW"}),
+        ("gemini-3-flash-preview", {"thinkingBudget": "0"}, {"thinkingLevel": "MINIMAL"}),
+        ("gemini-3-pro-preview", {"thinkingBudget": -1, "includeThoughts": True}, {"includeThoughts": True}),
+        ("gemini-3-pro-preview", {"thinkingLevel": "MEDIUM"}, {"thinkingLevel": "HIGH"}),  # ties go up
+        # 2.5 to 2.5: clamped
+        ("gemini-2.5-pro", {"thinkingBudget": 0}, {"thinkingBudget": 128}),
+        # a model without thinking control: none at all
+        ("gemini-2.0-flash", {"thinkingBudget": 1024}, None),
+    ],
+)
+def test_a_fallback_gets_the_thinking_settings_its_family_takes(model, config, expected):
+    assert _thinking(model, config)[0] == expected
+
+
+def test_a_request_a_fallback_takes_as_it_is_goes_as_it_was_sent():
+    for model, config in (
+        ("gemini-2.5-flash", {"thinkingBudget": 512}),
+        ("gemini-3-flash-preview", {"thinkingLevel": "low"}),
+        ("gemini-2.5-flash", {"includeThoughts": True}),
+    ):
+        body = json.dumps({"generationConfig": {"thinkingConfig": config}}).encode()
+        assert for_fallback(body, model) is body
+    assert for_fallback(b'{"contents": []}', "gemini-2.0-flash") == b'{"contents": []}'
+    assert for_fallback(b"not json thinking", "gemini-2.5-pro") == b"not json thinking"
+
+
+def test_snake_case_names_stay_snake_case():
+    found, sent = _thinking(
+        "gemini-2.5-pro", {"thinking_level": "low"}, "generation_config", "thinking_config"
+    )
+    assert found == {"thinking_budget": 1024} and b"thinkingBudget" not in sent

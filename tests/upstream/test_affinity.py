@@ -1,5 +1,7 @@
 """Affinity and fallbacks through the routes: session hints per dialect, resource owners, the served model."""
 
+import json
+
 import pytest
 from responses import matchers
 
@@ -98,6 +100,44 @@ def test_a_fallback_model_is_named_in_the_header_and_the_record_and_not_in_the_a
     r = client.post("/v1/messages", json=MESSAGE, headers=AUTH)
     assert r.headers["x-gemgate-model"] == "gemini-2.5-flash" and r.json["model"] == "gemini-2.5-flash"
     assert "served_model" in USAGE_FIELDS
+
+
+def test_a_fallback_model_of_another_family_gets_the_thinking_settings_it_takes(tmp_path, mocked):
+    chain = "gemini-3-pro-preview>gemini-2.5-pro>gemini-2.0-flash"
+    app = create_app(make_env(DATA_DIR=str(tmp_path), MODEL_FALLBACKS=chain))
+    client = app.test_client()
+    exhausted = {"json": fixture_json("gemini/error_429_resource_exhausted_bare.json"), "status": 429}
+    for model in ("gemini-3-pro-preview", "gemini-2.5-pro"):
+        for action in ("generateContent", "streamGenerateContent"):
+            mocked.post(f"{BASE}/v1beta/models/{model}:{action}", **exhausted)
+    mocked.post(BASE + "/v1beta/models/gemini-2.0-flash:generateContent", body=OK)
+    chat = {**CHAT, "model": "gemini-3-pro-preview", "reasoning_effort": "high"}
+    r = client.post("/v1/chat/completions", json=chat, headers=AUTH)
+    assert r.status_code == 200 and r.headers["x-gemgate-model"] == "gemini-2.0-flash"
+    sent = {c.request.url.split("/models/")[1].split(":")[0]: c.request.body for c in mocked.calls}
+    config = lambda body: json.loads(body)["generationConfig"].get("thinkingConfig")  # noqa: E731
+    assert config(sent["gemini-3-pro-preview"]) == {"thinkingLevel": "HIGH", "includeThoughts": True}
+    assert config(sent["gemini-2.5-pro"]) == {"thinkingBudget": 24576, "includeThoughts": True}
+    assert config(sent["gemini-2.0-flash"]) is None  # it takes none
+
+    mocked.calls.reset()
+    client = create_app(make_env(DATA_DIR=str(tmp_path / "again"), MODEL_FALLBACKS=chain)).test_client()
+    mocked.post(
+        BASE + "/v1beta/models/gemini-2.0-flash:streamGenerateContent",
+        body=fixture_bytes("gemini/stream_text.sse"),
+        content_type="text/event-stream",
+    )
+    body = {
+        **NATIVE,
+        "generation_config": {"thinking_config": {"thinking_level": "low", "include_thoughts": True}},
+    }
+    r = client.post(
+        "/v1beta/models/gemini-3-pro-preview:streamGenerateContent?alt=sse", json=body, headers=AUTH
+    )
+    assert r.status_code == 200 and r.data.count(b"data: ") == 4
+    budgets = [json.loads(c.request.body)["generation_config"].get("thinking_config") for c in mocked.calls]
+    assert budgets[0] == {"thinking_level": "low", "include_thoughts": True}  # as the client sent it
+    assert {"thinking_budget": 1024, "include_thoughts": True} in budgets and budgets[-1] is None
 
 
 def test_a_streamed_fallback_names_its_model_before_the_first_byte(tmp_path, mocked):
