@@ -127,6 +127,15 @@ def respond(served: Served, raw: bytes, extra: Mapping[str, str] | None = None) 
     return response
 
 
+def gateway_root() -> str:
+    """The gateway's own address as its clients reach it (no trailing slash): the scheme gunicorn's
+    trusted proxies report, and the host they forwarded, else the Host the client used."""
+    host = state().proxies.public_host(
+        request.remote_addr, request.host, request.headers.get("X-Forwarded-Host")
+    )
+    return f"{request.scheme}://{host}{request.script_root}"
+
+
 _DOWNLOAD_URI = re.compile(rb'("downloadUri"\s*:\s*")https?://[^"/]*(/download/[^"]*")')
 
 
@@ -136,7 +145,7 @@ def gateway_download_uris(raw: bytes) -> bytes:
     `uri`, a video sample's) stay Gemini's: requests name files by them, and SDKs parse them."""
     if b'"downloadUri"' not in raw:
         return raw
-    root = jsonx.dumps(request.root_url.rstrip("/"))[1:-1]
+    root = jsonx.dumps(gateway_root())[1:-1]
     return _DOWNLOAD_URI.sub(lambda m: m.group(1) + root + m.group(2), raw)
 
 

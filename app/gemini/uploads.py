@@ -211,13 +211,12 @@ def relative_upload_url(url: str) -> str:
 
 
 def _gateway_url(target: str, session: str) -> str:
-    """The upload URL the client gets: the gateway's own address (its scheme as gunicorn's trusted
-    proxies report it, and the Host the client used), Gemini's path, and the session id."""
+    """The upload URL the client gets: the gateway's own address, Gemini's path, and the session id."""
     path, _, query = target.partition("?")
     params = [("upload_id", session)] + [
         (k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "upload_id"
     ]
-    return f"{request.root_url.rstrip('/')}{path}?{urlencode(params)}"
+    return f"{relay.gateway_root()}{path}?{urlencode(params)}"
 
 
 def _session_name(session: str) -> str:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+
+# A host as a URL may carry it: a name or an address, and a port.
+_HOST = re.compile(r"^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$")
 
 
 class TrustedProxies:
@@ -36,3 +40,11 @@ class TrustedProxies:
                 return hop
             address = hop
         return address
+
+    def public_host(self, peer: str | None, host: str, forwarded_host: str | None) -> str:
+        """The host clients reach the gateway by: the Host header, or a trusted proxy's X-Forwarded-Host
+        (the entry it added, the last) when the proxy rewrote Host; a malformed one is not used."""
+        if not forwarded_host or not (self.any or self._listed(peer or "")):
+            return host
+        forwarded = forwarded_host.split(",")[-1].strip()
+        return forwarded if _HOST.match(forwarded) else host

@@ -2,8 +2,8 @@
 string without credentials."""
 
 import pytest
-from flask import Flask
 
+from app import create_app
 from app.errors import UpstreamUnavailable
 from app.gemini.relay import (
     _sse_blocks,
@@ -13,6 +13,7 @@ from app.gemini.relay import (
     interaction_usage,
     query,
 )
+from tests.conftest import make_env
 
 FRAMES = (
     b'event: interaction.created\ndata: {"interaction": {"id": "v1_a", "status": "in_progress"}}\n\n'
@@ -88,16 +89,23 @@ def test_the_query_string_goes_on_without_credentials(app):
         assert query() == {"pageSize": "5", "updateMask": ("a", "b")}
 
 
-def test_a_download_uri_names_the_gateway_and_other_uris_stay_gemini_s():
+def test_a_download_uri_names_the_gateway_and_other_uris_stay_gemini_s(tmp_path):
     google = "https://generativelanguage.googleapis.com"
     raw = (
         b'{"files": [{"name": "files/a1", "uri": "' + google.encode() + b'/v1beta/files/a1",\n'
         b'  "downloadUri": "' + google.encode() + b'/download/v1beta/files/a1:download?alt=media"},'
         b' {"name": "files/b2", "downloadUri":"' + google.encode() + b'/download/v1beta/files/b2:download"}]}'
     )
-    with Flask(__name__).test_request_context("/v1beta/files", base_url="https://gw.example:8443"):
+    app = create_app(make_env(DATA_DIR=str(tmp_path)))
+    with app.test_request_context("/v1beta/files", base_url="https://gw.example:8443"):
         out = gateway_download_uris(raw)
         assert gateway_download_uris(b'{"name": "files/c3"}') == b'{"name": "files/c3"}'
+    forwarded = {"X-Forwarded-Host": "public.example"}  # from a trusted proxy (127.0.0.1 by default)
+    peer = {"REMOTE_ADDR": "127.0.0.1"}
+    with app.test_request_context(
+        "/v1beta/files", base_url="http://10.0.0.5:7860", headers=forwarded, environ_base=peer
+    ):
+        assert b'"downloadUri": "http://public.example/download/' in gateway_download_uris(raw)
     assert out.count(b"https://gw.example:8443/download/v1beta/files/") == 2
     assert b'"uri": "' + google.encode() + b'/v1beta/files/a1"' in out
     assert b"gw.example:8443/download/v1beta/files/a1:download?alt=media" in out

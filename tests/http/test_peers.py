@@ -34,3 +34,18 @@ def test_forwarded_allow_ips_is_read_like_gunicorn_reads_it(tmp_path):
     assert both.forwarded_allow_ips == ("10.0.0.0/8", "::1")
     with pytest.raises(ConfigError, match="FORWARDED_ALLOW_IPS"):
         Config.from_env({**env, "FORWARDED_ALLOW_IPS": "nginx.local"})
+
+
+@pytest.mark.parametrize(
+    "trusted, peer, forwarded, expected",
+    [
+        (("127.0.0.1",), "127.0.0.1", "gw.example.com", "gw.example.com"),
+        (("127.0.0.1",), "127.0.0.1", "evil.example, gw.example.com:8443", "gw.example.com:8443"),
+        (("127.0.0.1",), "203.0.113.9", "evil.example", "internal:7860"),  # not from a trusted proxy
+        (("*",), "203.0.113.9", "[2001:db8::1]:8443", "[2001:db8::1]:8443"),
+        (("127.0.0.1",), "127.0.0.1", 'gw.example.com/"><x', "internal:7860"),  # not a host
+        (("127.0.0.1",), "127.0.0.1", None, "internal:7860"),
+    ],
+)
+def test_public_host(trusted, peer, forwarded, expected):
+    assert TrustedProxies(trusted).public_host(peer, "internal:7860", forwarded) == expected
