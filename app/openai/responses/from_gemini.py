@@ -16,6 +16,7 @@ from ...translate.grounding import citations
 from ...translate.parts import Kind, MarkdownText
 from ...translate.usage import token_counts
 from .. import tool_ids
+from ..from_gemini import logprobs as chat_logprobs
 from .ids import ItemIds, encrypted_signature
 from .to_gemini import ToolNames
 
@@ -81,6 +82,7 @@ class OutputBuilder:
         self._signatures: list[str] = []  # every signature seen, in order
         self._carried: set[str] = set()
         self._candidate: dict = {}  # the latest candidate with grounding, for the message's citations
+        self._logprobs: list[dict] = []  # the latest response's token logprobs, for its text
 
     # -- reading Gemini -------------------------------------------------------------------------
     def feed(self, answer: dict) -> None:
@@ -94,6 +96,8 @@ class OutputBuilder:
             return
         if candidate.get("groundingMetadata"):
             self._candidate = candidate
+        found = chat_logprobs(candidate.get("logprobsResult"))  # there when the client asked for them
+        self._logprobs = found["content"] if found else []
         parts = gemini_parts.candidate_parts(candidate)
         step_signature = gemini_parts.first_signature(parts)
         for part in parts:
@@ -171,8 +175,12 @@ class OutputBuilder:
                     "part": {"type": "output_text", "annotations": [], "logprobs": [], "text": ""},
                 },
             )
+        entries, self._logprobs = self._logprobs, []  # each response's tokens go with its first text
         item["content"][0]["text"] += text
-        self.sink.event("response.output_text.delta", {**self._where(item), "delta": text, "logprobs": []})
+        item["content"][0]["logprobs"].extend(entries)
+        self.sink.event(
+            "response.output_text.delta", {**self._where(item), "delta": text, "logprobs": entries}
+        )
 
     def _where(self, item: dict) -> dict:
         return {"item_id": item["id"], "output_index": len(self.items) - 1, "content_index": 0}
@@ -235,7 +243,10 @@ class OutputBuilder:
                 for c in citations(self._candidate)
             ]
             item["status"] = status
-            self.sink.event("response.output_text.done", {**where, "text": content["text"], "logprobs": []})
+            self.sink.event(
+                "response.output_text.done",
+                {**where, "text": content["text"], "logprobs": content["logprobs"]},
+            )
             self.sink.event("response.content_part.done", {**where, "part": content})
         self._done(index)
 

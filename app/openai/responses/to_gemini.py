@@ -431,10 +431,17 @@ def generation_config(body: dict, spec: ModelSpec) -> dict:
     if fmt.get("type") in ("json_schema", "json_object"):
         schema = fmt.get("schema") if fmt["type"] == "json_schema" else None
         config.update(json_output(schema, spec.model, param="text.format.schema"))
+    if LOGPROBS in (body.get("include") or ()):
+        config["responseLogprobs"] = True
+        if body.get("top_logprobs"):
+            config["logprobs"] = body["top_logprobs"]
     thinking = _thinking(body.get("reasoning") or {}, spec)
     if thinking:
         config["thinkingConfig"] = thinking
     return config
+
+
+LOGPROBS = "message.output_text.logprobs"  # the `include` entry that asks for them
 
 
 def _thinking(reasoning: dict, spec: ModelSpec) -> dict | None:

@@ -74,6 +74,48 @@ def test_stream_follows_openais_order_and_records_usage(client, mocked, records)
     assert rec.stream and rec.thought_tokens > 0
 
 
+def _with_logprobs(text: str, finish: str | None = None) -> dict:
+    chosen = [{"token": t, "logProbability": -0.5} for t in text.split()]
+    top = [{"candidates": [c, {"token": "x", "logProbability": -3.0}]} for c in chosen]
+    candidate: dict = {
+        "content": {"role": "model", "parts": [{"text": text}]},
+        "logprobsResult": {"chosenCandidates": chosen, "topCandidates": top},
+    }
+    if finish:
+        candidate["finishReason"] = finish
+    return {"candidates": [candidate], "usageMetadata": {"promptTokenCount": 3, "totalTokenCount": 3}}
+
+
+def test_logprobs_come_with_the_text_when_included(client, mocked):
+    asked = {**HI, "include": ["message.output_text.logprobs"], "top_logprobs": 2}
+    mocked.post(GEN, json=_with_logprobs("Hello there", "STOP"))
+    body = client.post(RESPONSES, json=asked, headers=AUTH).get_json()
+    assert sent(mocked)["generationConfig"] == {"responseLogprobs": True, "logprobs": 2}
+    [content] = body["output"][0]["content"]
+    assert [e["token"] for e in content["logprobs"]] == ["Hello", "there"]
+    assert content["logprobs"][0]["top_logprobs"][1] == {"token": "x", "logprob": -3.0, "bytes": [120]}
+    assert body["top_logprobs"] == 2
+
+    frames = b"".join(
+        b"data: " + json.dumps(e).encode() + b"\r\n\r\n"
+        for e in (_with_logprobs("Hello there"), _with_logprobs(" again", "STOP"))
+    )
+    mocked.post(STREAM, body=frames, content_type="text/event-stream")
+    r = client.post(RESPONSES, json={**asked, "stream": True}, headers=AUTH)
+    events = parse_events(r.data)
+    final = check_stream(events)
+    deltas = [e["logprobs"] for e in events if e["type"] == "response.output_text.delta"]
+    assert [[t["token"] for t in d] for d in deltas] == [["Hello", "there"], ["again"]]
+    [done] = [e for e in events if e["type"] == "response.output_text.done"]
+    assert [t["token"] for t in done["logprobs"]] == ["Hello", "there", "again"]
+    assert final["output"][0]["content"][0]["logprobs"] == done["logprobs"]
+
+    mocked.calls.reset()
+    plain = create(client, mocked, HI)  # not included: none asked for, none shown
+    assert "responseLogprobs" not in sent(mocked).get("generationConfig", {})
+    assert plain["output"][0]["content"][0]["logprobs"] == []
+
+
 def test_a_failure_mid_stream_is_response_failed_never_an_error_frame(client, mocked, records):
     first = fixture_bytes("gemini/stream_text.sse").split(b"\r\n\r\n")[0] + b"\r\n\r\n"
     mocked.post(
