@@ -18,6 +18,7 @@ PRUNE_EVERY = 3600.0
 # Records kept in memory while the store is down, settled once it is back: past this many (an outage
 # under heavy load) the oldest go to the log alone.
 UNSETTLED_LIMIT = 10_000
+SETTLE_AT_ONCE = 50  # kept records stored after one request's own: the backlog never delays one request long
 
 
 def usage_row(record: RequestRecord) -> dict:
@@ -88,13 +89,13 @@ class UsageSink:
                 pass  # logged by StoreUnavailable; tried again in an hour
 
     def _settle_kept(self) -> None:
-        """Store the records kept while the store was down, oldest first, until it refuses again."""
+        """Store some of the records kept while the store was down, oldest first, until it refuses again."""
         if self._retrying:
             return  # another greenlet is at it
         self._retrying = True
         stored = 0
         try:
-            while self._unsettled:
+            while self._unsettled and stored < SETTLE_AT_ONCE:
                 self._unsettled[0]()
                 self._unsettled.popleft()
                 stored += 1

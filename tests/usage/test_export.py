@@ -145,6 +145,22 @@ def test_records_refused_while_the_store_is_down_are_settled_once_it_is_back(tmp
     assert charged() == 350  # what they used, nothing held
     sink(record(client="alice", status=200))
     assert len(list(store.usage(0, 2e9))) == 4 and charged() == 350  # each stored and charged once
+
+
+def test_a_long_backlog_is_stored_a_few_records_per_request(tmp_path, monkeypatch):
+    monkeypatch.setattr("app.usage.sink.SETTLE_AT_ONCE", 3)
+    store = SQLiteStore(tmp_path / "db")
+    flaky = FlakyStore(store)
+    sink = UsageSink(flaky, Quotas((), store), retention_days=0, clock=lambda: NOW)
+    for _ in range(7):
+        sink(record(client="alice", status=503))
+    flaky.up = True
+    stored = []
+    for _ in range(3):
+        sink(record(client="alice", status=200))
+        stored.append(len(list(store.usage(0, 2e9))))
+    assert stored == [4, 8, 10]  # its own and three kept ones, each time
+    store.close()
     store.close()
 
 
