@@ -13,7 +13,8 @@ GEMINI_BASE_URL pointing at the fake).
   (c) 500 concurrent streams of 20 chunks at 100 ms: TTFB, chunk lag, peak RSS
   (d) 2,000 streams opened within 2 s: all complete, TTFB, chunk lag, CPU per stream (setup and
       per chunk)
-  (e) (a) and (c) again for the Responses, Anthropic and native dialects
+  (e) (a) and (c) again for the Responses, Anthropic and native dialects (a Responses stream's
+      chunks are counted on its delta events)
   (a-tls), (d-tls) (a) and (d) with the fake behind TLS (a CA of the run's own): TLS handshakes and
       upstream connections per 1,000 requests or streams, CPU per request or stream
   (s/a), (s/c) scale-out: (a) and (c) through nginx to two gemgate instances sharing one Redis,
@@ -69,9 +70,10 @@ class Dialect:
     headers: dict
     answer_key: str  # a key every non-streaming answer of this dialect has
     done_marker: str | None  # what the last frame of a stream contains
-    # Streamed in (c) and (d): a Responses stream repeats the whole text in its closing events, so
-    # the stream client's marker count does not apply to it, and it runs (a) only.
-    streams: bool = True
+    streams: bool = True  # streamed in (c) and (d)
+    # Only stream lines holding this carry chunk markers: a Responses stream repeats the whole text in
+    # its closing events, so only its delta events are counted.
+    marker_lines: str | None = None
 
 
 GEMINI_BODY = {
@@ -100,7 +102,7 @@ DIALECTS = {
         {"Authorization": f"Bearer {CLIENT_KEY}"},
         "output",
         "response.completed",
-        streams=False,
+        marker_lines="output_text.delta",
     ),
     "anthropic": Dialect(
         "anthropic",
@@ -626,6 +628,8 @@ def run_streams(
         cmd += ["--header", f"{k}: {v}"]
     if dialect.done_marker:
         cmd += ["--done-marker", dialect.done_marker]
+    if dialect.marker_lines:
+        cmd += ["--marker-lines", dialect.marker_lines]
     if ca is not None:
         cmd += ["--ca", str(ca)]
     if total is not None:
@@ -673,7 +677,10 @@ def probe(gateway: Gateway, dialect: Dialect) -> str | None:
     text = body.decode(errors="replace")
     if status != 200:
         return f"POST {dialect.stream_path} (stream) answers {status}: {text[:300]!r}"
-    markers = re.findall(r"#(\d+):\d+#", text)
+    scanned = text
+    if dialect.marker_lines:
+        scanned = "\n".join(line for line in text.splitlines() if dialect.marker_lines in line)
+    markers = re.findall(r"#(\d+):\d+#", scanned)
     if markers != [str(i) for i in range(len(markers))] or not markers:
         return f"stream from {dialect.stream_path} lost the chunk markers: {text[:300]!r}"
     if dialect.done_marker and dialect.done_marker not in text:

@@ -3,6 +3,7 @@
 //
 //   node bench/sse_load.js --url URL --body-file F [--header 'k: v']... --concurrency 500
 //        (--duration 20 | --total 2000) --chunks 20 [--ramp 1] [--done-marker '[DONE]'] [--timeout 60]
+//        [--marker-lines output_text.delta]
 //        [--ca ca.pem]   (an https URL: the CA that signed the server's certificate)
 //
 // --duration: keep `concurrency` streams open for that many seconds (a finished stream is replaced
@@ -38,6 +39,9 @@ const duration = opts.duration !== undefined ? Number(opts.duration) : null;
 const total = opts.total !== undefined ? Number(opts.total) : null;
 const expected = Number(opts.chunks || 20);
 const doneMarker = opts['done-marker'] || null;
+// Only lines holding this text are scanned for markers (a Responses stream repeats its whole text
+// in its closing events; its deltas alone carry each chunk once).
+const markerLines = opts['marker-lines'] || null;
 const timeoutMs = Number(opts.timeout || 120) * 1000;
 const rampMs = Number(opts.ramp || 0) * 1000; // slot i opens its first stream at i/concurrency of it
 
@@ -108,7 +112,8 @@ function one() {
           const buf = carry + text;
           const cut = buf.lastIndexOf('\n') + 1;
           carry = buf.slice(cut);
-          const scan = buf.slice(0, cut);
+          const whole = buf.slice(0, cut);
+          const scan = markerLines ? whole.split('\n').filter((l) => l.includes(markerLines)).join('\n') : whole;
           MARKER.lastIndex = 0;
           let m;
           while ((m = MARKER.exec(scan)) !== null) {
@@ -118,7 +123,7 @@ function one() {
             lags.push((at - Number(m[2])) / 1000);
             seen++;
           }
-          if (doneMarker) tail = (tail + scan).slice(-2048);
+          if (doneMarker) tail = (tail + whole).slice(-2048);
         });
         res.on('end', () => {
           if (bad) return finish(bad);
