@@ -100,7 +100,10 @@ class UsageSink:
                 self._unsettled.popleft()
                 stored += 1
         except StoreUnavailable:
-            pass
+            pass  # still down: tried again after a later record is stored
+        except Exception:  # a record the store cannot take at all must not block the others behind it
+            log.exception("a kept usage record could not be stored; dropped (it was logged when kept)")
+            self._unsettled.popleft()
         finally:
             self._retrying = False
             if stored:

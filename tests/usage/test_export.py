@@ -102,12 +102,10 @@ class FlakyStore:
         self.store, self.up = store, False
 
     def __getattr__(self, name):
-        method = getattr(self.store, name)
-
         def call(*args, **kwargs):
             if not self.up:
                 raise StoreUnavailable("connection refused")
-            return method(*args, **kwargs)
+            return getattr(self.store, name)(*args, **kwargs)
 
         return call
 
@@ -270,3 +268,26 @@ def test_the_cli_says_when_the_store_is_away(tmp_path, capsys):
         {"DATA_DIR": str(tmp_path), "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, "export"
     )
     assert code != 0 and "Redis" in capsys.readouterr().err
+
+
+def test_a_kept_record_the_store_cannot_take_does_not_block_the_others(tmp_path, caplog):
+    store = SQLiteStore(tmp_path / "db")
+    flaky = FlakyStore(store)
+    sink = UsageSink(flaky, Quotas((), store), retention_days=0, clock=lambda: NOW)
+    sink(record(client="alice", status=503, request_id="bad"))
+    sink(record(client="alice", status=503))
+    real_finish = store.finish
+
+    def finish(row, *args, **kwargs):
+        if row["request_id"] == "bad":
+            raise ValueError("cannot be stored")
+        return real_finish(row, *args, **kwargs)
+
+    store.finish = finish
+    flaky.up = True
+    with caplog.at_level(logging.ERROR):
+        sink(record(client="alice", status=200))
+    assert "could not be stored; dropped" in caplog.text
+    sink(record(client="alice", status=200))
+    assert sorted(r["status"] for r in store.usage(0, 2e9)) == [200, 200, 503]
+    store.close()
