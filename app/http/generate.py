@@ -360,7 +360,9 @@ def _send(send: Callable[[bytes], T], request: dict | bytes) -> T:
         if match is None:
             raise
         config = {**request["generationConfig"], "maxOutputTokens": int(match[1]) - 1}
-        return send(jsonx.dumps({**request, "generationConfig": config}))
+        served = send(jsonx.dumps({**request, "generationConfig": config}))
+        served.attempts += err.attempts  # the refused call was sent too: the record counts it
+        return served
 
 
 def _until(events: Callable[[float], Events], done: Callable[[], bool]) -> Callable[[float], Events]:

@@ -255,10 +255,14 @@ def test_max_tokens_above_the_models_cap_is_sent_again_at_the_cap(client, mocked
         mocked.post(url, body=fixture_bytes("gemini/stream_text.sse"), content_type="text/event-stream")
     else:
         mocked.post(url, body=fixture_bytes("gemini/generate_text.json"))
+    seen = []
+    state_of(client.application).finish = seen.append
     r = post(client, dict(BODY, max_tokens=64000, stream=stream))
     assert r.status_code == 200
     first, second = (json.loads(c.request.body)["generationConfig"]["maxOutputTokens"] for c in mocked.calls)
     assert (first, second) == (64000, 8192)
+    r.close()
+    assert [rec.attempts for rec in seen] == [2]  # the refused call counts as an attempt too
 
 
 def test_other_400s_are_not_sent_again(client, mocked):
