@@ -314,7 +314,7 @@ RUNTIME_FORM = (
 
 def runtime_view(live: LiveSettings) -> list[dict]:
     """Each runtime setting as the form shows it: its value now, the environment's, whether it changed."""
-    current, overrides = live.current(), live.overrides()
+    current, overrides = live.fresh(), live.overrides()
     return [
         {
             "field": f,

@@ -77,6 +77,13 @@ class LiveSettings:
                 self._lock.release()
         return self._current
 
+    def fresh(self) -> Config:
+        """The settings in force now, read from the store at once: the admin page shows what was just
+        saved, whichever worker saved it."""
+        with self._lock:
+            self._refresh()
+        return self._current
+
     def overrides(self) -> Mapping[str, str]:
         """The stored changes as last read (the admin page shows which values are the environment's)."""
         self.current()

@@ -81,6 +81,19 @@ def test_a_change_reaches_another_worker_within_the_refresh_and_without_a_read_p
     }
 
 
+def test_the_admin_page_reads_a_change_at_once_on_any_worker(config, store):
+    from app.admin.data import runtime_view
+
+    clock = Clock()
+    other = LiveSettings(config, store, clock)
+    assert other.current().streaming_mode == "real"
+    LiveSettings(config, store).change({"STREAMING_MODE": "fake"})
+    assert other.current().streaming_mode == "real"  # requests may see it up to REFRESH later...
+    [row] = [r for r in runtime_view(other) if r["field"].name == "STREAMING_MODE"]
+    assert (row["value"], row["changed"]) == ("fake", True)  # ...the page that follows the save at once
+    assert other.current().streaming_mode == "fake"
+
+
 def test_forgetting_a_change_goes_back_to_the_environment(config, store):
     live = LiveSettings(config, store)
     live.change({"HEARTBEAT_INTERVAL": "3"})
