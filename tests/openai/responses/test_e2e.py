@@ -60,6 +60,35 @@ def test_stream_helper(gateway, upstream):
     assert final.output[0].type == "reasoning" and final.output[0].summary[0].text.startswith("**Exploring")
 
 
+def _logprobs_answer(text: str, finish: str | None = None) -> dict:
+    chosen = [{"token": t, "logProbability": -0.25} for t in text.split(" ")]
+    result = {"chosenCandidates": chosen, "topCandidates": [{"candidates": [c]} for c in chosen]}
+    candidate = {"content": {"role": "model", "parts": [{"text": text}]}, "logprobsResult": result}
+    if finish:
+        candidate["finishReason"] = finish
+    return {"candidates": [candidate], "usageMetadata": {"promptTokenCount": 4, "totalTokenCount": 4}}
+
+
+def test_logprobs_as_the_sdk_reads_them(gateway, upstream):
+    upstream.script(
+        {"match": GEN, "body": _logprobs_answer("Paris is", "STOP")},
+        {"match": STREAM, "events": [_logprobs_answer("Paris is"), _logprobs_answer(" lovely", "STOP")]},
+    )
+    client = sdk(gateway)
+    asked = {"include": ["message.output_text.logprobs"], "top_logprobs": 1}
+    response = client.responses.create(model="gemini-2.5-flash", input="Capital of France?", **asked)
+    [text] = response.output[0].content
+    assert [(p.token, p.logprob) for p in text.logprobs] == [("Paris", -0.25), ("is", -0.25)]
+    assert text.logprobs[0].top_logprobs[0].token == "Paris" and text.logprobs[0].bytes == list(b"Paris")
+    with client.responses.stream(model="gemini-2.5-flash", input="Capital of France?", **asked) as stream:
+        deltas = [e.logprobs for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert [[p.token for p in d] for d in deltas] == [["Paris", "is"], ["", "lovely"]]
+    assert len(final.output[0].content[0].logprobs) == 4
+    calls = generate_calls(upstream)
+    assert all(c["body"]["generationConfig"]["responseLogprobs"] is True for c in calls)
+
+
 def test_parse_with_a_pydantic_model(gateway, upstream):
     upstream.script({"match": GEN, "body": answer({"text": '{"city": "Paris", "population": 2100000}'})})
     response = sdk(gateway).responses.parse(
