@@ -3,8 +3,6 @@ tuned models, corpora, generated files), forwarded through the pool, each resour
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, Response, g, request
 
 from .. import jsonx
@@ -13,7 +11,15 @@ from ..http.dialects import GEMINI
 from ..http.reservations import reserve
 from ..state import state
 from ..upstream.model_catalog import model_id
-from ..upstream.resources import FAMILIES, MODEL_ACTIONS, Family, ResourcePath, Unroutable, parse
+from ..upstream.resources import (
+    FAMILIES,
+    MODEL_ACTIONS,
+    Family,
+    ResourcePath,
+    Unroutable,
+    operation_name,
+    parse,
+)
 from ..usage.record import record
 from . import listing, relay
 
@@ -199,17 +205,14 @@ def start_operation(model: str, action: str) -> Response:
 def model_operation(model: str, operation: str) -> Response:
     """`models/{model}/operations/{id}`: polled on the key that runs it, by its creator only; once done,
     the videos it made become the caller's files."""
-    if not _OPERATION_ID.match(operation):
+    name = operation_name(model, operation)
+    if name is None:
         raise NotFound(f"No operation {operation!r} on models/{model}.")
     record().use_model(model)
-    name = f"models/{model}/operations/{operation}"
     served = relay.send("GET", f"/{api_version()}/{name}", owned=(name,))
     raw, answer = relay.answer_of(served)
     relay.Ledger().keep_videos(answer, served, name)
     return relay.respond(served, raw)
-
-
-_OPERATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 # -- batches: created on a model ------------------------------------------------------------------

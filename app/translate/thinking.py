@@ -182,17 +182,17 @@ def for_fallback(request: bytes, model: str) -> bytes:
     except jsonx.JSONDecodeError:
         return request
     outer = _member(body, "generationConfig")
-    config = _member(outer[1], "thinkingConfig") if outer is not None else None
-    if config is None or outer is None:
+    inner = _member(outer[1], "thinkingConfig") if outer is not None else None
+    if outer is None or inner is None:
         return request
-    name = "thinkingConfig" if "thinkingConfig" in outer[1] else "thinking_config"
-    adapted = _adapted(config[1], _family(model))
-    if adapted == config[1]:
+    (outer_name, generation), (name, config) = outer, inner
+    adapted = _adapted(config, _family(model))
+    if adapted == config:
         return request
-    settings = {k: v for k, v in outer[1].items() if k != name}
+    settings = {k: v for k, v in generation.items() if k != name}
     if adapted:
         settings[name] = adapted
-    return jsonx.dumps({**body, outer[0]: settings})
+    return jsonx.dumps({**body, outer_name: settings})
 
 
 def _member(obj: object, camel: str) -> tuple[str, dict] | None:
@@ -216,8 +216,11 @@ def _adapted(config: dict, family: Family) -> dict:
     level = config.get(level_name)
     budget = config.get(budget_name)
     level = level.upper() if isinstance(level, str) and level.upper() in _RANK else None
-    if isinstance(budget, str) and budget.lstrip("-").isdigit():
-        budget = int(budget)  # proto JSON: numbers may come as strings
+    if isinstance(budget, str):  # proto JSON: numbers may come as strings
+        try:
+            budget = int(budget)
+        except ValueError:
+            budget = None
     budget = budget if isinstance(budget, int) and not isinstance(budget, bool) else None
     if level is None and budget is None:
         return config  # nothing to adapt (or nothing the gateway can read): Gemini judges it

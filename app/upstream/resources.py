@@ -164,14 +164,19 @@ def results_file(answer: object) -> str | None:
     return results if isinstance(results, str) and _family_of(results) is FAMILIES["files"] else None
 
 
+def operation_name(model: str, ident: str) -> str | None:
+    """`models/{model}/operations/{ident}`, a model's long-running operation; None for an ident that
+    is not one path segment."""
+    return f"models/{model}/operations/{ident}" if _SEGMENT.match(ident) else None
+
+
 def model_operation_name(answer: object, model: str) -> str | None:
-    """The operation a model's long-running call started (`models/{model}/operations/{id}`), when the
-    answer names one on that model."""
+    """The operation a model's long-running call started, when the answer names one on that model."""
     name = answer.get("name") if isinstance(answer, dict) else None
     if not isinstance(name, str):
         return None
     head, _, ident = name.rpartition("/operations/")
-    return name if head == f"models/{model}" and _SEGMENT.match(ident) else None
+    return name if head == f"models/{model}" and operation_name(model, ident) else None
 
 
 _FILE_URI = re.compile(r"/files/([a-z0-9]{1,128})(?=$|[:/?#])")

@@ -221,3 +221,9 @@ def test_snake_case_names_stay_snake_case():
         "gemini-2.5-pro", {"thinking_level": "low"}, "generation_config", "thinking_config"
     )
     assert found == {"thinking_budget": 1024} and b"thinkingBudget" not in sent
+
+
+def test_a_budget_that_is_no_number_is_left_for_gemini_to_judge():
+    for budget in ("--5", "²", "ten"):
+        body = json.dumps({"generationConfig": {"thinkingConfig": {"thinkingBudget": budget}}}).encode()
+        assert for_fallback(body, "gemini-2.5-pro") is body

@@ -418,6 +418,9 @@ def _tool_choice(choice: object, declarations: list[dict]) -> tuple[list[dict], 
 # -- generation config --------------------------------------------------------------------------------
 
 
+LOGPROBS = "message.output_text.logprobs"  # the `include` entry that asks for them
+
+
 def generation_config(body: dict, spec: ModelSpec) -> dict:
     config: dict = {}
     if body.get("max_output_tokens"):
@@ -439,9 +442,6 @@ def generation_config(body: dict, spec: ModelSpec) -> dict:
     if thinking:
         config["thinkingConfig"] = thinking
     return config
-
-
-LOGPROBS = "message.output_text.logprobs"  # the `include` entry that asks for them
 
 
 def _thinking(reasoning: dict, spec: ModelSpec) -> dict | None:
